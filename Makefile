@@ -1,0 +1,43 @@
+# Two commands matter (see README): `make run` and `make test`.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV_PY := .venv/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v $(PYTHON))
+
+.PHONY: run test install install-dev lint format chromium clean
+
+# uv lives in its own tiny virtualenv so that `uv sync` may manage .venv freely.
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+install: $(UV)
+	$(UV) sync --frozen --inexact --no-dev
+
+install-dev: $(UV)
+	$(UV) sync --frozen
+
+run: install  ## SQLite, eager Celery, demo data, http://127.0.0.1:8000
+	$(VENV_PY) manage.py migrate --noinput
+	$(VENV_PY) manage.py load_demo
+	$(VENV_PY) manage.py runserver 127.0.0.1:8000
+
+test: install-dev chromium  ## the whole suite (DATABASE_URL/REDIS_URL select PostgreSQL/Redis)
+	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+chromium:
+	@bash scripts/ensure-chromium
+
+lint: install-dev
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(VENV_PY) manage.py makemigrations --check --dry-run
+
+format: install-dev
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+clean:
+	rm -rf .venv .tools staticfiles .pytest_cache

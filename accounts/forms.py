@@ -1,0 +1,35 @@
+from django import forms
+from django.contrib.auth import authenticate
+
+from .models import User
+
+
+class AccountDeleteForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    confirm = forms.CharField(
+        label='Type "delete my account" to confirm',
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if authenticate(username=self.user.email, password=password) is None:
+            raise forms.ValidationError("That is not your current password.")
+        return password
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"].strip().lower()
+        if value != "delete my account":
+            raise forms.ValidationError('Type exactly "delete my account".')
+        return value
+
+
+class ProfileForm(forms.Form):
+    name = forms.CharField(label="Display name", max_length=150, required=False)

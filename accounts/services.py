@@ -1,0 +1,42 @@
+import logging
+
+from django.contrib.auth import logout
+from django.db import transaction
+from django.http import HttpRequest
+
+from hypereal_site.api.errors import ApplicationError
+
+from .models import User
+
+logger = logging.getLogger("hypereal.accounts")
+
+
+def user_deletion_blockers(*, user: User) -> list[str]:
+    """Reasons the account may not be deleted yet, in words a user can act on.
+
+    An account that is the last owner of an organization would orphan that
+    organization; organizations register their check here as they arrive.
+    """
+    from orgs.selectors import orgs_where_last_owner
+
+    return [
+        f"You are the last owner of {org.name}. Transfer ownership or delete it first."
+        for org in orgs_where_last_owner(user=user)
+    ]
+
+
+def user_update(*, user: User, actor: User, name: str) -> User:
+    user.name = name.strip()
+    user.save(update_fields=["name"])
+    return user
+
+
+@transaction.atomic
+def user_delete(*, user: User, actor: User, request: HttpRequest | None = None) -> None:
+    blockers = user_deletion_blockers(user=user)
+    if blockers:
+        raise ApplicationError("account_deletion_blocked", " ".join(blockers), status=409)
+    logger.info("account deleted", extra={"user_public_id": user.public_id})
+    if request is not None:
+        logout(request)
+    user.delete()

@@ -1,0 +1,66 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from hypereal_site.api.errors import ApplicationError
+
+from . import selectors, services
+from .forms import AccountDeleteForm, ProfileForm
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return redirect("account_login")
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {"has_mfa": selectors.user_has_mfa(user=request.user)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_settings(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    form = ProfileForm(request.POST or None, initial={"name": user.name})
+    if request.method == "POST" and form.is_valid():
+        services.user_update(user=user, actor=user, name=form.cleaned_data["name"])
+        messages.success(request, "Profile saved.")
+        return redirect("account_settings")
+    return render(
+        request,
+        "accounts/settings.html",
+        {
+            "form": form,
+            "emails": selectors.user_email_addresses(user=user),
+            "mfa_types": selectors.user_mfa_types(user=user),
+            "sessions": selectors.user_sessions(user=user),
+            "current_session_key": request.session.session_key,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    blockers = services.user_deletion_blockers(user=user)
+    form = AccountDeleteForm(request.POST or None, user=user)
+    if request.method == "POST" and not blockers and form.is_valid():
+        try:
+            services.user_delete(user=user, actor=user, request=request)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Your account has been deleted.")
+            return redirect("account_login")
+    return render(request, "accounts/delete.html", {"form": form, "blockers": blockers})

@@ -1,0 +1,12 @@
+from rest_framework import authentication
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """Session auth that answers 401 (not 403) when no one is signed in.
+
+    DRF only returns 401 when the first authenticator names a ``WWW-Authenticate``
+    scheme; a signed-out browser call is an authentication problem, not a permission one.
+    """
+
+    def authenticate_header(self, request) -> str:
+        return 'Session realm="api"'

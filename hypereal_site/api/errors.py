@@ -1,0 +1,125 @@
+"""One error envelope for every API: ``{"error": {"type": ..., "message": ...}}``.
+
+Services raise ``ApplicationError`` (or Django's ``ValidationError``/``PermissionDenied``/
+``Http404``); DRF views turn them into the envelope through ``exception_handler``; Django's
+own 404/500 handlers use ``error_response`` for API paths.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger("hypereal.api")
+
+API_PREFIXES = ("/api/", "/internal/", "/v1/")
+
+
+class ApplicationError(Exception):
+    """A business-rule failure with a stable machine-readable ``type``."""
+
+    def __init__(
+        self,
+        type: str,
+        message: str,
+        status: int = 400,
+        extra: dict | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.type = type
+        self.message = message
+        self.status = status
+        self.extra = extra or {}
+
+
+def envelope(type: str, message: str, **extra) -> dict:
+    return {"error": {"type": type, "message": message, **extra}}
+
+
+def error_response(type: str, message: str, status: int, **extra) -> JsonResponse:
+    return JsonResponse(envelope(type, message, **extra), status=status)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
+_TYPES = {
+    exceptions.ParseError: "invalid_request",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "rate_limited",
+}
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            text = _first_message(value)
+            return text if key == "non_field_errors" else f"{key}: {text}"
+        return "Invalid input."
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else "Invalid input."
+    return str(detail)
+
+
+def _plain(detail):
+    if isinstance(detail, dict):
+        return {key: _plain(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_plain(value) for value in detail]
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApplicationError):
+        return Response(envelope(exc.type, exc.message, **exc.extra), status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        fields = (
+            _plain(detail) if isinstance(detail, dict) else {"non_field_errors": _plain(detail)}
+        )
+        return Response(
+            envelope("validation_error", _first_message(detail), fields=fields),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, exceptions.APIException):
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None) is not None:
+            headers["Retry-After"] = str(int(exc.wait))
+        error_type = next(
+            (name for cls, name in _TYPES.items() if isinstance(exc, cls)),
+            exc.default_code,
+        )
+        return Response(
+            envelope(error_type, _first_message(exc.detail)),
+            status=exc.status_code,
+            headers=headers,
+        )
+
+    # Anything else is a bug: log it with its traceback, answer a plain 500.
+    view = context.get("view")
+    logger.exception("Unhandled API error in %s", type(view).__name__ if view else "?")
+    return Response(
+        envelope("internal_error", "An unexpected error occurred. It has been logged."),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

@@ -1,0 +1,34 @@
+"""Production: no defaults for secrets, HTTPS everywhere.
+
+Start-up fails with a clear message when a required variable is missing
+(``django.core.exceptions.ImproperlyConfigured: Set the SECRET_KEY environment variable``).
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = env("SECRET_KEY")  # no default: a missing secret stops start-up
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+SITE_URL = env("SITE_URL").rstrip("/")
+if not SITE_URL.startswith("https://") and not env.bool("ALLOW_INSECURE_SITE_URL", default=False):
+    raise ImproperlyConfigured("SITE_URL must be an https:// URL in production.")
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long.")
+
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto, set SECURE_PROXY_SSL_HEADER.
+if env.bool("USE_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
+CONN_HEALTH_CHECKS = True
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)  # noqa: F405
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405

@@ -1,0 +1,17 @@
+"""Test settings: fast hashing, locmem email, eager Celery unless a test starts a worker."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
+# Each test run gets its own cache namespace so parallel runs on one Redis never collide.
+CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="hypereal-test")  # noqa: F405
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+LOGGING["loggers"]["django"]["level"] = "WARNING"  # noqa: F405

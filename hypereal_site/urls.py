@@ -1,0 +1,39 @@
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import health
+from .api.views import page_not_found
+
+# Staff sign in through allauth, so a staff member with MFA must give the second factor.
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "Hypereal Console administration"
+admin.site.site_title = "Hypereal Console admin"
+
+api_patterns = [
+    path("", include("accounts.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    # Unknown API URLs answer the JSON envelope, never an HTML page.
+    re_path(r"^(?:api|internal|v1)/", page_not_found, {"exception": None}, name="api-not-found"),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("", include("orgs.urls")),
+    path("", include("apikeys.urls")),
+    path("", include("billing.urls")),
+    path("", include("usage.urls")),
+    path("", include("infra.urls")),
+]
+
+handler400 = "hypereal_site.api.views.bad_request"
+handler403 = "hypereal_site.api.views.permission_denied"
+handler404 = "hypereal_site.api.views.page_not_found"
+handler500 = "hypereal_site.api.views.server_error"

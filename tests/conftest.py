@@ -1,0 +1,54 @@
+"""Shared fixtures: ``user``, ``client_for(user)``, ``api_client_for(user)``.
+
+Every test starts with an empty cache (allauth's rate limits and the verification cache
+live there) and an empty outbox.
+"""
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from rest_framework.test import APIClient
+
+from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def password() -> str:
+    return DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def client_for(db):
+    """A Django test client signed in as the given user (no second factor asked)."""
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_client_for(db):
+    """A DRF client with the user's session, enforcing CSRF like a real browser would not
+    need to (tests that check CSRF build their own client)."""
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.force_login(user)
+        return client
+
+    return make
