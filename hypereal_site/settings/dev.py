@@ -8,3 +8,5 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

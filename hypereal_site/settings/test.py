@@ -15,3 +15,5 @@ CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="hypereal-test
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 LOGGING["loggers"]["django"]["level"] = "WARNING"  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
