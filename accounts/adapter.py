@@ -1,5 +1,10 @@
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
+from django.http import HttpRequest
 from django.urls import reverse
 
 from .models import normalize_email
@@ -8,6 +13,19 @@ from .models import normalize_email
 def site_url(path: str) -> str:
     """An absolute URL on the canonical site, never derived from the request's Host."""
     return f"{settings.SITE_URL}{path}"
+
+
+@dataclass(frozen=True)
+class CanonicalSite:
+    """Stands in for allauth's ``current_site``, which (without django.contrib.sites)
+    is built from the request's Host header, i.e. chosen by the client."""
+
+    name: str
+    domain: str
+
+
+def canonical_site() -> CanonicalSite:
+    return CanonicalSite(name=settings.SITE_NAME, domain=urlsplit(settings.SITE_URL).netloc)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -21,6 +39,15 @@ class AccountAdapter(DefaultAccountAdapter):
         path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
         return site_url(path.replace("UID-KEY", key))
 
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        # allauth names the site in every mail ("Hello from <domain>!"); a forged Host
+        # header must not put its own name, or its own links, into our mail.
+        context = {**context, "current_site": canonical_site()}
+        if template_prefix == "account/email/unknown_account":
+            # allauth builds this link from the Host header and has no hook for it.
+            context["signup_url"] = site_url(reverse("account_signup"))
+        super().send_mail(template_prefix, email, context)
+
     def send_account_already_exists_mail(self, email: str) -> None:
         self.send_mail(
             "account/email/account_already_exists",
@@ -30,3 +57,10 @@ class AccountAdapter(DefaultAccountAdapter):
                 "password_reset_url": site_url(reverse("account_reset_password")),
             },
         )
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        # allauth keys the per-account lockout on the Host header; varying it (even just
+        # the port, which ALLOWED_HOSTS ignores) would give an attacker a fresh budget
+        # of failed logins. Key on the normalised address alone.
+        login = credentials.get("email", credentials.get("username", ""))
+        return f"login_failed:{normalize_email(login)}"
