@@ -31,7 +31,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def account_settings(request: HttpRequest) -> HttpResponse:
     user = request.user
-    form = ProfileForm(request.POST or None, initial={"name": user.name})
+    # Not ``request.POST or None``: an empty POST is falsy and would skip validation.
+    form = ProfileForm(
+        request.POST if request.method == "POST" else None, initial={"name": user.name}
+    )
     if request.method == "POST" and form.is_valid():
         services.user_update(user=user, actor=user, name=form.cleaned_data["name"])
         messages.success(request, "Profile saved.")
@@ -54,7 +57,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
 def account_delete(request: HttpRequest) -> HttpResponse:
     user = request.user
     blockers = services.user_deletion_blockers(user=user)
-    form = AccountDeleteForm(request.POST or None, user=user)
+    form = AccountDeleteForm(request.POST if request.method == "POST" else None, user=user)
     if request.method == "POST" and not blockers and form.is_valid():
         try:
             services.user_delete(user=user, actor=user, request=request)
