@@ -35,13 +35,30 @@ def _check_cache() -> None:
     cache.delete(key)
 
 
+# A probe must answer quickly: an orchestrator waits for it, and an unreachable part is
+# the answer, not a reason to keep trying.
+PROBE_TIMEOUT_SECONDS = 2
+
+
 def _check_broker() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # tasks run in-process; there is no broker to reach
     from hypereal_site.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    # The URL is read from settings on every call (not from Celery's cached config) so the
+    # probe checks the broker the process is configured for right now.
+    with app.connection_for_write(
+        url=settings.CELERY_BROKER_URL,
+        connect_timeout=PROBE_TIMEOUT_SECONDS,
+        transport_options={
+            **app.conf.broker_transport_options,
+            "socket_connect_timeout": PROBE_TIMEOUT_SECONDS,
+            "socket_timeout": PROBE_TIMEOUT_SECONDS,
+        },
+    ) as conn:
+        # max_retries=0: one attempt. kombu otherwise sleeps interval_start (2 s) between
+        # attempts, which made a refused connection take over two seconds to report.
+        conn.ensure_connection(max_retries=0, timeout=PROBE_TIMEOUT_SECONDS)
 
 
 CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}

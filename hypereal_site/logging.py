@@ -13,7 +13,11 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "reque
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = get_request_id()
+            # Django logs every 4xx/5xx response ("Not Found: /api/nope") after the
+            # middleware chain has returned, when the context variable is already reset;
+            # those records carry the request itself, which carries its id.
+            request = getattr(record, "request", None)
+            record.request_id = getattr(request, "request_id", None) or get_request_id()
         return True
 
 

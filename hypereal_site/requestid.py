@@ -7,7 +7,9 @@ import uuid
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 # A client-supplied id is kept only if it is short and plain, so it cannot forge log lines.
-_VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# (fullmatch, not ``^…$``: ``$`` also matches before a trailing newline, and a newline in a
+# response header makes Django raise instead of answering.)
+_VALID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def get_request_id() -> str:
@@ -23,6 +25,6 @@ def reset_request_id(token: contextvars.Token) -> None:
 
 
 def new_request_id(incoming: str | None = None) -> str:
-    if incoming and _VALID.match(incoming):
+    if incoming and _VALID.fullmatch(incoming):
         return incoming
     return uuid.uuid4().hex

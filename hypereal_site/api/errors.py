@@ -6,12 +6,15 @@ own 404/500 handlers use ``error_response`` for API paths.
 """
 
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import set_rollback
 
 logger = logging.getLogger("hypereal.api")
 
@@ -79,7 +82,21 @@ def _plain(detail):
     return str(detail)
 
 
+def _render_as_json(context: dict) -> None:
+    """Errors are JSON whatever the view renders on success.
+
+    DRF renders an error with the renderer it negotiated for the view, so without this the
+    schema view would answer its errors in YAML and the Swagger page in HTML.
+    """
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+
+
 def exception_handler(exc: Exception, context: dict) -> Response:
+    _render_as_json(context)
+    set_rollback()  # as DRF's own handler does: a request-wide transaction must not commit
     headers: dict[str, str] = {}
     if isinstance(exc, ApplicationError):
         return Response(envelope(exc.type, exc.message, **exc.extra), status=exc.status)
@@ -105,7 +122,8 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(int(exc.wait))
+            # Round up: "Retry-After: 0" after 0.4 s would invite an immediate retry.
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
         error_type = next(
             (name for cls, name in _TYPES.items() if isinstance(exc, cls)),
             exc.default_code,
