@@ -25,12 +25,14 @@ class MeApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(MeOutputSerializer(request.user).data)
 
-    class InputSerializer(serializers.Serializer):
+    class MeUpdateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=150, allow_blank=True)
 
-    @extend_schema(request=InputSerializer, responses=MeOutputSerializer, summary="Update profile")
+    @extend_schema(
+        request=MeUpdateInputSerializer, responses=MeOutputSerializer, summary="Update profile"
+    )
     def patch(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.MeUpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.user_update(
             user=request.user, actor=request.user, name=serializer.validated_data["name"]

@@ -36,6 +36,9 @@ def user_delete(*, user: User, actor: User, request: HttpRequest | None = None) 
     blockers = user_deletion_blockers(user=user)
     if blockers:
         raise ApplicationError("account_deletion_blocked", " ".join(blockers), status=409)
+    from orgs.services import user_orgs_detach
+
+    user_orgs_detach(user=user)
     logger.info("account deleted", extra={"user_public_id": user.public_id})
     if request is not None:
         logout(request)

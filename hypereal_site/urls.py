@@ -13,6 +13,7 @@ admin.site.site_title = "Hypereal Console admin"
 
 api_patterns = [
     path("", include("accounts.api_urls")),
+    path("", include("orgs.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -33,12 +33,6 @@ SECTIONS = {
         "empty": "You have no deployments.",
         "next": "Deployments and GPU jobs will be listed here.",
     },
-    "organization": {
-        "title": "Organization",
-        "lead": "Share one budget, one audit trail and one invoice with your team.",
-        "empty": "You are working in your personal account.",
-        "next": "Organizations with five roles, invitations and SSO will be managed here.",
-    },
 }
 
 

@@ -60,5 +60,5 @@ def test_sixth_reset_for_one_address_within_the_hour_is_refused(user):
     response = request_reset(Client(), email=user.email.upper(), REMOTE_ADDR="10.0.0.9")
 
     assert response.status_code == 429
-    assert b"Too Many Requests" in response.content
+    assert b"Too many attempts" in response.content
     assert len(mail.outbox) == 5

@@ -1,0 +1,91 @@
+"""Resolve the tenant once, check the role against the table, hand the view its org.
+
+HTML views use the decorators; DRF views subclass ``AccountApi`` or ``OrgApi``. Each marks
+the view with an ``Access`` so that the permission test can prove every URL is covered.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+from . import selectors
+from .context import current_context
+from .permissions import Perm, role_allows
+
+ACCESS_ATTR = "hypereal_access"
+
+
+@dataclass(frozen=True)
+class Access:
+    #: "public" (anyone), "account" (any signed-in user, no organization involved),
+    #: "context" (the current context's role must hold ``perm``), "org" (API: the URL's
+    #: organization, per-method permissions in ``OrgApi.permissions``).
+    kind: str
+    perm: Perm | None = None
+
+
+def _mark(view: Callable, access: Access) -> Callable:
+    setattr(view, ACCESS_ATTR, access)
+    return view
+
+
+def public_view(view: Callable) -> Callable:
+    return _mark(view, Access("public"))
+
+
+def account_view(view: Callable) -> Callable:
+    return _mark(login_required(view), Access("account"))
+
+
+def context_view(perm: Perm) -> Callable[[Callable], Callable]:
+    """The view runs in the current context and needs ``perm`` there; it gets ``context=``."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            context = current_context(request)
+            if not context.allows(perm):
+                raise PermissionDenied(f"Your role does not allow {perm}.")
+            return view(request, *args, context=context, **kwargs)
+
+        return _mark(login_required(wrapper), Access("context", perm))
+
+    return decorator
+
+
+class AccountApi(APIView):
+    """An API of the signed-in user that names no organization in its URL."""
+
+    hypereal_access = Access("account")
+
+
+class OrgApi(APIView):
+    """An API under ``/api/orgs/<org_id>/``: the caller must be a member (else 404) whose
+    role holds the method's permission (else 403)."""
+
+    hypereal_access = Access("org")
+    #: HTTP method -> permission. Every handler the view defines must be listed.
+    permissions: dict[str, Perm] = {}
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)  # 401 before anything else
+        method = "GET" if request.method == "HEAD" else request.method
+        if not hasattr(self, method.lower()) or method == "OPTIONS":
+            return  # DRF answers 405 (or OPTIONS metadata) without touching the tenant
+        if method not in self.permissions:
+            raise ImproperlyConfigured(f"{type(self).__name__} has no permission for {method}")
+        organization, membership = selectors.org_get_for_member(
+            user=request.user, public_id=kwargs["org_id"]
+        )
+        if not role_allows(membership.role, self.permissions[method]):
+            raise exceptions.PermissionDenied(
+                f"Your role ({membership.get_role_display()}) does not allow this."
+            )
+        self.organization = organization
+        self.membership = membership

@@ -1,0 +1,58 @@
+from django import forms
+
+from .permissions import Role
+
+
+class OrgCreateForm(forms.Form):
+    name = forms.CharField(label="Organization name", max_length=100)
+    slug = forms.CharField(
+        label="Slug",
+        max_length=48,
+        required=False,
+        help_text="Lowercase letters, digits and hyphens. Leave empty to derive it from the name.",
+    )
+
+
+class OrgUpdateForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100)
+    slug = forms.CharField(
+        label="Slug", max_length=48, help_text="Lowercase letters, digits and hyphens."
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.DEVELOPER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Role.choices)
+
+
+class TransferForm(forms.Form):
+    member = forms.ChoiceField(label="New owner")
+
+    def __init__(self, *args, members=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["member"].choices = [(m.public_id, m.user.email) for m in members]
+
+
+class DeleteOrgForm(forms.Form):
+    confirm_slug = forms.CharField(label="Type the organization's slug to confirm")
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.CharField(label="Action", required=False, max_length=64)
+    actor = forms.CharField(label="Actor email", required=False, max_length=254)
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="To (inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end date is before the start date.")
+        return data

@@ -1,0 +1,70 @@
+"""The five roles and what each may do: the single source of truth (DESIGN.md's table).
+
+Every view, API, admin action and later capability asks ``role_allows(role, perm)``
+(usually through ``orgs.access``); nothing compares role names inline.
+"""
+
+from enum import StrEnum
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    DEVELOPER = "developer", "Developer"
+    BILLING = "billing", "Billing"
+    VIEWER = "viewer", "Viewer"
+
+
+class Perm(StrEnum):
+    ORG_DELETE = "org.delete"  # delete the organization, transfer ownership
+    ORG_SETTINGS = "org.settings"  # rename, change the slug
+    MEMBERS_VIEW = "members.view"  # see who belongs (every member)
+    MEMBERS_MANAGE = "members.manage"  # invite, change roles, remove (admins: not owners)
+    SSO_MANAGE = "sso.manage"
+    WEBHOOKS_MANAGE = "webhooks.manage"
+    KEYS_VIEW = "keys.view"
+    KEYS_MANAGE = "keys.manage"
+    DEPLOYMENTS_VIEW = "deployments.view"
+    DEPLOYMENTS_MANAGE = "deployments.manage"
+    BILLING_VIEW = "billing.view"
+    BILLING_MANAGE = "billing.manage"
+    USAGE_VIEW = "usage.view"
+    USAGE_EXPORT = "usage.export"
+    AUDIT_VIEW = "audit.view"
+
+
+_O, _A, _D, _B, _V = Role.OWNER, Role.ADMIN, Role.DEVELOPER, Role.BILLING, Role.VIEWER
+
+#: permission -> the roles that hold it. Read it as the table in DESIGN.md.
+PERMISSION_ROLES: dict[Perm, frozenset[Role]] = {
+    Perm.ORG_DELETE: frozenset({_O}),
+    Perm.ORG_SETTINGS: frozenset({_O, _A}),
+    Perm.MEMBERS_VIEW: frozenset({_O, _A, _D, _B, _V}),
+    Perm.MEMBERS_MANAGE: frozenset({_O, _A}),
+    Perm.SSO_MANAGE: frozenset({_O, _A}),
+    Perm.WEBHOOKS_MANAGE: frozenset({_O, _A}),
+    Perm.KEYS_VIEW: frozenset({_O, _A, _D, _V}),
+    Perm.KEYS_MANAGE: frozenset({_O, _A, _D}),
+    Perm.DEPLOYMENTS_VIEW: frozenset({_O, _A, _D, _V}),
+    Perm.DEPLOYMENTS_MANAGE: frozenset({_O, _A, _D}),
+    Perm.BILLING_VIEW: frozenset({_O, _A, _B, _V}),
+    Perm.BILLING_MANAGE: frozenset({_O, _B}),
+    Perm.USAGE_VIEW: frozenset({_O, _A, _D, _B, _V}),
+    Perm.USAGE_EXPORT: frozenset({_O, _A, _B, _V}),
+    Perm.AUDIT_VIEW: frozenset({_O, _A, _B, _V}),
+}
+
+assert set(PERMISSION_ROLES) == set(Perm), "every permission needs a row in the table"
+
+#: How much a role may do, for the guard "an admin may not touch an owner".
+ROLE_RANK = {_O: 4, _A: 3, _D: 2, _B: 2, _V: 1}
+
+
+def role_allows(role: str | Role, perm: Perm) -> bool:
+    return Role(role) in PERMISSION_ROLES[perm]
+
+
+def role_permissions(role: str | Role) -> frozenset[Perm]:
+    return frozenset(p for p, roles in PERMISSION_ROLES.items() if Role(role) in roles)

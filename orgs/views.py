@@ -1,0 +1,432 @@
+import csv
+from datetime import UTC, datetime, time, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from hypereal_site.api.errors import ApplicationError
+
+from . import selectors, services
+from .access import account_view, context_view, public_view
+from .context import Context, context_switch
+from .forms import (
+    AuditFilterForm,
+    DeleteOrgForm,
+    InviteForm,
+    OrgCreateForm,
+    OrgUpdateForm,
+    RoleForm,
+    TransferForm,
+)
+from .permissions import Perm, Role
+
+AUDIT_PAGE_SIZE = 25
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    """Put a service's ValidationError on the form, field by field."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def _settings_page(request: HttpRequest, context: Context, status: int = 200, **forms):
+    org = context.organization
+    if context.is_personal:
+        return render(
+            request,
+            "orgs/personal.html",
+            {
+                "memberships": selectors.user_team_memberships(user=request.user),
+                "create_form": forms.get("create_form") or OrgCreateForm(),
+                "nav": "organization",
+            },
+            status=status,
+        )
+    members = list(selectors.org_members(organization=org))
+    return render(
+        request,
+        "orgs/settings.html",
+        {
+            "context": context,
+            "org": org,
+            "members": members,
+            "owner_count": sum(1 for m in members if m.role == Role.OWNER),
+            "invitations": selectors.org_open_invitations(organization=org),
+            "update_form": forms.get("update_form")
+            or OrgUpdateForm(initial={"name": org.name, "slug": org.slug}),
+            "invite_form": forms.get("invite_form") or InviteForm(),
+            "transfer_form": forms.get("transfer_form")
+            or TransferForm(members=[m for m in members if m.user_id != request.user.pk]),
+            "roles": Role.choices,
+            "can": {p.name.lower(): context.allows(p) for p in Perm},
+            "now": timezone.now(),
+            "nav": "organization",
+        },
+        status=status,
+    )
+
+
+def _back() -> HttpResponse:
+    return redirect("org_settings")
+
+
+# --- pages ----------------------------------------------------------------------------
+
+
+@context_view(Perm.MEMBERS_VIEW)
+@require_GET
+def org_settings(request: HttpRequest, context: Context) -> HttpResponse:
+    return _settings_page(request, context)
+
+
+@account_view
+@require_POST
+def org_create(request: HttpRequest) -> HttpResponse:
+    from .context import current_context
+
+    form = OrgCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            org = services.org_create(
+                actor=request.user, name=form.cleaned_data["name"], slug=form.cleaned_data["slug"]
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            context_switch(request, public_id=org.public_id)
+            messages.success(request, f"{org.name} is ready. You are its owner.")
+            return _back()
+    return _settings_page(request, current_context(request), status=400, create_form=form)
+
+
+@context_view(Perm.ORG_SETTINGS)
+@require_POST
+def org_update(request: HttpRequest, context: Context) -> HttpResponse:
+    form = OrgUpdateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.org_update(
+                organization=context.organization,
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                slug=form.cleaned_data["slug"],
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, "Organization settings saved.")
+            return _back()
+    return _settings_page(request, context, status=400, update_form=form)
+
+
+@context_view(Perm.MEMBERS_MANAGE)
+@require_POST
+def invitation_create(request: HttpRequest, context: Context) -> HttpResponse:
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation, _token = services.invitation_create(
+                organization=context.organization,
+                actor=request.user,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Invitation sent to {invitation.email}.")
+            return _back()
+    return _settings_page(request, context, status=400, invite_form=form)
+
+
+def _run(request: HttpRequest, action, success: str) -> HttpResponse:
+    try:
+        action()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+    return _back()
+
+
+@context_view(Perm.MEMBERS_MANAGE)
+@require_POST
+def invitation_resend(request: HttpRequest, public_id: str, context: Context) -> HttpResponse:
+    invitation = selectors.invitation_get(organization=context.organization, public_id=public_id)
+    return _run(
+        request,
+        lambda: services.invitation_resend(invitation=invitation, actor=request.user),
+        f"A new invitation link was sent to {invitation.email}; the old one no longer works.",
+    )
+
+
+@context_view(Perm.MEMBERS_MANAGE)
+@require_POST
+def invitation_revoke(request: HttpRequest, public_id: str, context: Context) -> HttpResponse:
+    invitation = selectors.invitation_get(organization=context.organization, public_id=public_id)
+    return _run(
+        request,
+        lambda: services.invitation_revoke(invitation=invitation, actor=request.user),
+        f"The invitation for {invitation.email} was revoked.",
+    )
+
+
+@context_view(Perm.MEMBERS_MANAGE)
+@require_POST
+def member_role(request: HttpRequest, public_id: str, context: Context) -> HttpResponse:
+    member = selectors.member_get(organization=context.organization, public_id=public_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a valid role.")
+        return _back()
+    role = form.cleaned_data["role"]
+    return _run(
+        request,
+        lambda: services.member_set_role(membership=member, actor=request.user, role=role),
+        f"{member.user.email} is now {Role(role).label}.",
+    )
+
+
+@context_view(Perm.MEMBERS_MANAGE)
+@require_POST
+def member_remove(request: HttpRequest, public_id: str, context: Context) -> HttpResponse:
+    member = selectors.member_get(organization=context.organization, public_id=public_id)
+    return _run(
+        request,
+        lambda: services.member_remove(membership=member, actor=request.user),
+        f"{member.user.email} was removed from {context.organization.name}.",
+    )
+
+
+@context_view(Perm.MEMBERS_VIEW)
+@require_POST
+def org_leave(request: HttpRequest, context: Context) -> HttpResponse:
+    org = context.organization
+    try:
+        services.member_leave(organization=org, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return _back()
+    context_switch(request, public_id=None)
+    messages.success(request, f"You left {org.name}.")
+    return redirect("dashboard")
+
+
+@context_view(Perm.ORG_DELETE)
+@require_POST
+def org_transfer(request: HttpRequest, context: Context) -> HttpResponse:
+    members = [
+        m
+        for m in selectors.org_members(organization=context.organization)
+        if m.user_id != request.user.pk
+    ]
+    form = TransferForm(request.POST, members=members)
+    if not form.is_valid():
+        return _settings_page(request, context, status=400, transfer_form=form)
+    target = next(m for m in members if m.public_id == form.cleaned_data["member"])
+    return _run(
+        request,
+        lambda: services.org_transfer_ownership(
+            organization=context.organization, actor=request.user, to=target
+        ),
+        f"{target.user.email} is now an owner; you are an admin.",
+    )
+
+
+@context_view(Perm.ORG_DELETE)
+@require_http_methods(["GET", "POST"])
+def org_delete(request: HttpRequest, context: Context) -> HttpResponse:
+    org = context.organization
+    if org.is_personal:
+        return redirect("account_delete")
+    form = DeleteOrgForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.org_delete(
+                organization=org,
+                actor=request.user,
+                confirm_slug=form.cleaned_data["confirm_slug"],
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            context_switch(request, public_id=None)
+            messages.success(request, f"{org.name} was deleted.")
+            return redirect("dashboard")
+    return render(
+        request,
+        "orgs/delete.html",
+        {"org": org, "form": form, "nav": "organization"},
+        status=400 if form.errors else 200,
+    )
+
+
+# --- audit log ------------------------------------------------------------------------
+
+
+def _audit_filtered(request: HttpRequest, context: Context):
+    form = AuditFilterForm(request.GET or None)
+    filters: dict = {}
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        filters = {"action": data["action"].strip(), "actor": data["actor"].strip()}
+        if data["since"]:
+            filters["since"] = datetime.combine(data["since"], time.min, tzinfo=UTC)
+        if data["until"]:
+            filters["until"] = datetime.combine(
+                data["until"] + timedelta(days=1), time.min, tzinfo=UTC
+            )
+    events = selectors.audit_events(organization=context.organization, **filters)
+    return form, events
+
+
+@context_view(Perm.AUDIT_VIEW)
+@require_GET
+def audit_log(request: HttpRequest, context: Context) -> HttpResponse:
+    form, events = _audit_filtered(request, context)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    template = "orgs/audit.html#results" if request.htmx else "orgs/audit.html"
+    return render(
+        request,
+        template,
+        {
+            "org": context.organization,
+            "context": context,
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "actions": selectors.audit_actions(organization=context.organization),
+            "nav": "organization",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+AUDIT_CSV_HEADER = [
+    "time",
+    "action",
+    "actor",
+    "target_type",
+    "target_id",
+    "target",
+    "before",
+    "after",
+    "ip_address",
+    "user_agent",
+    "request_id",
+]
+
+
+def audit_csv_rows(events):
+    import json
+
+    writer = csv.writer(_Echo())
+    yield writer.writerow(AUDIT_CSV_HEADER)
+    for e in events.iterator(chunk_size=2000):
+        yield writer.writerow(
+            [
+                e.created_at.isoformat(),
+                e.action,
+                e.actor_label,
+                e.target_type,
+                e.target_id,
+                e.target_label,
+                json.dumps(e.before, sort_keys=True) if e.before is not None else "",
+                json.dumps(e.after, sort_keys=True) if e.after is not None else "",
+                e.ip_address or "",
+                e.user_agent,
+                e.request_id,
+            ]
+        )
+
+
+@context_view(Perm.AUDIT_VIEW)
+@require_GET
+def audit_export(request: HttpRequest, context: Context) -> HttpResponse:
+    form, events = _audit_filtered(request, context)
+    if form.errors:
+        return audit_log(request)
+    org = context.organization
+    filename = f"hypereal-audit-{org.slug}-{timezone.now():%Y-%m-%d}.csv"
+    response = StreamingHttpResponse(audit_csv_rows(events), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- context and invitations ----------------------------------------------------------
+
+
+@account_view
+@require_POST
+def context_switch_view(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("organization") or None
+    context = context_switch(request, public_id=target)
+    messages.info(
+        request,
+        "Switched to your personal account."
+        if context.is_personal
+        else f"Switched to {context.organization.name}.",
+    )
+    next_url = request.POST.get("next") or reverse("dashboard")
+    if not next_url.startswith("/") or next_url.startswith("//"):
+        next_url = reverse("dashboard")
+    return redirect(next_url)
+
+
+@public_view
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invitation = services.invitation_lookup(token=token)
+    except services.InvitationError as exc:
+        return render(request, "orgs/invitation.html", {"error": exc.message}, status=exc.status)
+    page = {"invitation": invitation, "organization": invitation.organization}
+    status_now = invitation.status()
+    if status_now in {"expired", "revoked"}:
+        message = (
+            "This invitation has expired. Ask the organization to send a new one."
+            if status_now == "expired"
+            else "This invitation was revoked by the organization."
+        )
+        return render(request, "orgs/invitation.html", {**page, "error": message}, status=410)
+    if not request.user.is_authenticated:
+        return render(request, "orgs/invitation.html", {**page, "anonymous": True})
+    if request.method == "POST":
+        try:
+            membership = services.invitation_accept(token=token, user=request.user)
+        except services.InvitationError as exc:
+            return render(
+                request, "orgs/invitation.html", {**page, "error": exc.message}, status=exc.status
+            )
+        context_switch(request, public_id=membership.organization.public_id)
+        messages.success(
+            request,
+            f"Welcome to {membership.organization.name}. Your role: "
+            f"{membership.get_role_display()}.",
+        )
+        return redirect("dashboard")
+    if status_now == "accepted":
+        error = "This invitation has already been used."
+        return render(request, "orgs/invitation.html", {**page, "error": error}, status=409)
+    mismatch = request.user.email.lower() != invitation.email.lower()
+    return render(request, "orgs/invitation.html", {**page, "mismatch": mismatch})
