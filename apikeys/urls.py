@@ -1,7 +1,7 @@
 from django.urls import path
 
-from hypereal_site.views import section
+from hypereal_site.views import keys_section
 
 urlpatterns = [
-    path("manage-api-keys", section, {"name": "keys"}, name="apikeys_list"),
+    path("manage-api-keys", keys_section, name="apikeys_list"),
 ]

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from hypereal_site.views import section
+from hypereal_site.views import billing_section
 
 urlpatterns = [
-    path("billing", section, {"name": "billing"}, name="billing_overview"),
+    path("billing", billing_section, name="billing_overview"),
 ]

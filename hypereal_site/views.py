@@ -1,42 +1,79 @@
 """Console sections whose capability has not landed yet render an honest empty state.
 
-Each section's own app replaces its entry here with real views as the capability lands.
+Each is already gated by the role table for the current context, and shows its primary
+action only to roles that may take it. Each section's own app replaces its entry here with
+real views as the capability lands.
 """
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+
+from orgs.access import context_view
+from orgs.context import Context
+from orgs.permissions import Perm
 
 SECTIONS = {
     "keys": {
         "title": "API keys",
         "lead": "Create ck_ keys for the gateway, cap their monthly spend and watch their use.",
-        "empty": "You have no API keys yet.",
-        "next": "Top up at least $2 (200 credits), then create your first key here.",
+        "empty": "No API keys yet.",
+        "next": "Top up at least $2 (200 credits), then create the first key here.",
+        "view": Perm.KEYS_VIEW,
+        "manage": Perm.KEYS_MANAGE,
+        "action": "Create API key",
     },
     "usage": {
         "title": "Usage",
         "lead": "Spend by model, the daily cost trend and every request, searchable.",
         "empty": "No requests recorded yet.",
-        "next": "Calls made with your keys appear here within seconds.",
+        "next": "Calls made with this account's keys appear here within seconds.",
+        "view": Perm.USAGE_VIEW,
+        "manage": Perm.USAGE_EXPORT,
+        "action": "Export CSV",
     },
     "billing": {
         "title": "Billing",
         "lead": "Prepaid credits: 100 credits = 1.00 USD.",
         "empty": "No payments yet.",
-        "next": "Top-ups by card arrive with billing; your balance will show here.",
+        "next": "Top-ups by card arrive with billing; the balance will show here.",
+        "view": Perm.BILLING_VIEW,
+        "manage": Perm.BILLING_MANAGE,
+        "action": "Top up credits",
     },
     "deployments": {
         "title": "Deployments",
         "lead": "Run your own Docker images on GPUs, billed per second.",
-        "empty": "You have no deployments.",
+        "empty": "No deployments yet.",
         "next": "Deployments and GPU jobs will be listed here.",
+        "view": Perm.DEPLOYMENTS_VIEW,
+        "manage": Perm.DEPLOYMENTS_MANAGE,
+        "action": "New deployment",
     },
 }
 
 
-@login_required
-@require_GET
-def section(request: HttpRequest, name: str) -> HttpResponse:
-    return render(request, "console/section.html", {"section": SECTIONS[name], "nav": name})
+def _section_view(name: str):
+    section = SECTIONS[name]
+
+    @context_view(section["view"])
+    @require_GET
+    def view(request: HttpRequest, context: Context) -> HttpResponse:
+        return render(
+            request,
+            "console/section.html",
+            {
+                "section": section,
+                "nav": name,
+                "can_manage": context.allows(section["manage"]),
+            },
+        )
+
+    view.__name__ = f"{name}_section"
+    return view
+
+
+keys_section = _section_view("keys")
+usage_section = _section_view("usage")
+billing_section = _section_view("billing")
+deployments_section = _section_view("deployments")

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from hypereal_site.views import section
+from hypereal_site.views import deployments_section
 
 urlpatterns = [
-    path("infra/deployments", section, {"name": "deployments"}, name="deployments_list"),
+    path("infra/deployments", deployments_section, name="deployments_list"),
 ]

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from hypereal_site.views import section
+from hypereal_site.views import usage_section
 
 urlpatterns = [
-    path("usage", section, {"name": "usage"}, name="usage_dashboard"),
+    path("usage", usage_section, name="usage_dashboard"),
 ]
