@@ -29,6 +29,16 @@ def canonical_site() -> CanonicalSite:
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def get_login_redirect_url(self, request) -> str:
+        """Back to an invitation opened before signing up (see orgs.views.invitation_accept),
+        otherwise the usual destination."""
+        from orgs.views import PENDING_INVITATION_SESSION_KEY
+
+        pending = request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
+        if pending and pending.startswith("/invitations/"):
+            return pending
+        return super().get_login_redirect_url(request)
+
     def clean_email(self, email: str) -> str:
         return super().clean_email(normalize_email(email))
 

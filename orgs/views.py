@@ -27,6 +27,7 @@ from .forms import (
 from .permissions import Perm, Role
 
 AUDIT_PAGE_SIZE = 25
+PENDING_INVITATION_SESSION_KEY = "hypereal.pending_invitation"
 
 
 def _form_errors(form, exc: ValidationError) -> None:
@@ -410,6 +411,9 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         )
         return render(request, "orgs/invitation.html", {**page, "error": message}, status=410)
     if not request.user.is_authenticated:
+        # Remembered for after sign-up: email verification breaks the ?next= chain, so the
+        # account adapter sends the next login here (PENDING_INVITATION_SESSION_KEY).
+        request.session[PENDING_INVITATION_SESSION_KEY] = request.path
         return render(request, "orgs/invitation.html", {**page, "anonymous": True})
     if request.method == "POST":
         try:
@@ -426,6 +430,13 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         )
         return redirect("dashboard")
     if status_now == "accepted":
+        if invitation.accepted_by_id == request.user.pk and selectors.membership_get(
+            organization=invitation.organization, user=request.user
+        ):
+            # The person who accepted opens the link again: nothing to do, take them in.
+            context_switch(request, public_id=invitation.organization.public_id)
+            messages.info(request, f"You are already a member of {invitation.organization.name}.")
+            return redirect("dashboard")
         error = "This invitation has already been used."
         return render(request, "orgs/invitation.html", {**page, "error": error}, status=409)
     mismatch = request.user.email.lower() != invitation.email.lower()
