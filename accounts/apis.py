@@ -2,7 +2,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+
+from orgs.access import AccountApi
 
 from . import selectors, services
 
@@ -18,7 +19,7 @@ class MeOutputSerializer(serializers.Serializer):
         return selectors.user_has_mfa(user=user)
 
 
-class MeApi(APIView):
+class MeApi(AccountApi):
     """The signed-in user's profile. One URL, so reading and updating share a view."""
 
     @extend_schema(responses=MeOutputSerializer, summary="The signed-in user")

@@ -1,15 +1,16 @@
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from hypereal_site.api.errors import ApplicationError
+from orgs.access import account_view, public_view
 
 from . import selectors, services
 from .forms import AccountDeleteForm, ProfileForm
 
 
+@public_view
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
@@ -17,7 +18,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("account_login")
 
 
-@login_required
+@account_view
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
@@ -27,7 +28,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@account_view
 @require_http_methods(["GET", "POST"])
 def account_settings(request: HttpRequest) -> HttpResponse:
     user = request.user
@@ -52,7 +53,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@account_view
 @require_http_methods(["GET", "POST"])
 def account_delete(request: HttpRequest) -> HttpResponse:
     user = request.user

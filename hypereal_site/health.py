@@ -10,9 +10,12 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from orgs.access import public_view
+
 logger = logging.getLogger("hypereal.health")
 
 
+@public_view
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -64,6 +67,7 @@ def _check_broker() -> None:
 CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
 
 
+@public_view
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:

@@ -32,15 +32,6 @@ SECTIONS = {
         "manage": Perm.USAGE_EXPORT,
         "action": "Export CSV",
     },
-    "billing": {
-        "title": "Billing",
-        "lead": "Prepaid credits: 100 credits = 1.00 USD.",
-        "empty": "No payments yet.",
-        "next": "Top-ups by card arrive with billing; the balance will show here.",
-        "view": Perm.BILLING_VIEW,
-        "manage": Perm.BILLING_MANAGE,
-        "action": "Top up credits",
-    },
     "deployments": {
         "title": "Deployments",
         "lead": "Run your own Docker images on GPUs, billed per second.",
@@ -75,5 +66,4 @@ def _section_view(name: str):
 
 keys_section = _section_view("keys")
 usage_section = _section_view("usage")
-billing_section = _section_view("billing")
 deployments_section = _section_view("deployments")

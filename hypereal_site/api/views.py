@@ -3,9 +3,12 @@
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 
+from orgs.access import public_view
+
 from .errors import error_response, is_api_path
 
 
+@public_view
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request.path):
         return error_response("not_found", "No such API endpoint.", 404)

@@ -269,3 +269,10 @@ LOGGING = {
     },
 }
 CSRF_FAILURE_VIEW = "hypereal_site.api.views.csrf_failure"
+
+# --- Billing --------------------------------------------------------------------------
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+TOPUP_MIN_USD = 2
+TOPUP_MAX_USD = env.int("TOPUP_MAX_USD", default=10_000)
+CELERY_BEAT_SCHEDULE["expire-holds"] = {"task": "billing.tasks.expire_holds", "schedule": 60.0}

@@ -2,9 +2,12 @@
 
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from accounts.models import User
+from billing.ledger import wallet_get_or_create
+from billing.models import MICROCREDITS_PER_CREDIT, Payment
+from billing.payments import event_handle
+from billing.services import wallet_adjust
 from orgs.models import Invitation, Membership, Organization
 from orgs.services import (
     invitation_accept,
@@ -33,11 +36,11 @@ ACME_MEMBERS = [
 class Command(BaseCommand):
     help = "Create the demo accounts (idempotent) and print their logins."
 
-    @transaction.atomic
     def handle(self, *args, **options) -> None:
         for email, name, is_staff in DEMO_USERS:
             self._user(email, name, is_staff=is_staff)
         acme = self._acme()
+        self._money(acme)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000"))
         for email, _name, is_staff in DEMO_USERS:
             role = "staff, also /admin/" if is_staff else "developer; owner of Acme Inc"
@@ -56,6 +59,69 @@ class Command(BaseCommand):
         )
         personal_org_get_or_create(user=user)
         return user
+
+    def _money(self, acme: Organization) -> None:
+        """Top-ups through the same webhook handler Stripe's events reach, a staff grant and
+        a refund, so balances, payments and the ledger all have history."""
+        demo = User.objects.get(email="demo@hypereal.local")
+        operator = User.objects.get(email="admin@hypereal.local")
+        personal = personal_org_get_or_create(user=demo)
+        plan = [
+            (personal, demo, "cs_demo_personal_1", "pi_demo_personal_1", 2500),
+            (personal, demo, "cs_demo_personal_2", "pi_demo_personal_2", 1000),
+            (acme, demo, "cs_demo_acme_1", "pi_demo_acme_1", 10000),
+            (
+                acme,
+                User.objects.get(email="acme-billing@hypereal.local"),
+                "cs_demo_acme_2",
+                "pi_demo_acme_2",
+                25000,
+            ),
+        ]
+        for org, payer, session_id, intent, cents in plan:
+            wallet = wallet_get_or_create(organization=org)
+            payment, _ = Payment.objects.get_or_create(
+                checkout_session_id=session_id,
+                defaults={
+                    "wallet": wallet,
+                    "created_by": payer,
+                    "amount_cents": cents,
+                    "credits": cents,
+                },
+            )
+            session = {
+                "id": session_id,
+                "payment_status": "paid",
+                "amount_total": cents,
+                "payment_intent": intent,
+                "metadata": {"payment": payment.public_id},
+            }
+            event_handle({"type": "checkout.session.completed", "data": {"object": session}})
+        event_handle(
+            {
+                "type": "charge.refunded",
+                "data": {
+                    "object": {
+                        "id": "ch_demo_acme_1",
+                        "payment_intent": "pi_demo_acme_1",
+                        "amount_refunded": 1000,
+                        "refunds": {
+                            "data": [
+                                {"id": "re_demo_acme_1", "amount": 1000, "status": "succeeded"}
+                            ]
+                        },
+                    }
+                },
+            }
+        )
+        wallet_adjust(
+            wallet=wallet_get_or_create(organization=acme),
+            actor=operator,
+            amount_microcredits=500 * MICROCREDITS_PER_CREDIT,
+            reason="Welcome credit for the Acme pilot",
+            kind="grant",
+            idempotency_key="demo:acme:welcome-grant",
+        )
 
     def _acme(self) -> Organization:
         """Built through the same services as the console, so its audit log is real."""

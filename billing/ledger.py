@@ -1,0 +1,330 @@
+"""The only code that moves money: ledger entries and holds.
+
+Rules (DESIGN.md "Money is integers", "The ledger is append-only"):
+
+* A wallet's balance changes only here, in the same transaction as its ledger entry, with a
+  single conditional ``UPDATE … RETURNING``: there is no read-modify-write window, so
+  concurrent debits on one hot wallet never lose an update.
+* Every movement carries an idempotency key. Posting a key again returns the first entry;
+  posting it with a different wallet, amount or kind is an error (409).
+* Debits for usage that already happened may take the balance below zero. Holds, and any
+  debit posted with ``allow_negative=False``, may not take the *available* balance
+  (balance minus open holds) below zero.
+
+Public services are ``@transaction.atomic(durable=True)``; the ``*_in_transaction``
+variants let a larger durable service (a usage batch) post inside its own transaction.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from hypereal_site.api.errors import ApplicationError
+from orgs.models import Organization
+
+from .models import Hold, LedgerEntry, Wallet
+
+logger = logging.getLogger("hypereal.billing")
+
+MAX_HOLD_SECONDS = 7 * 24 * 3600
+
+
+class InsufficientCredits(ApplicationError):
+    def __init__(self, *, available: int, needed: int) -> None:
+        super().__init__(
+            "insufficient_credits",
+            f"Not enough credits: {needed} µcr needed, {available} µcr available.",
+            status=402,
+            extra={"available_microcredits": available, "needed_microcredits": needed},
+        )
+
+
+class IdempotencyConflict(ApplicationError):
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "idempotency_conflict",
+            f"Idempotency key {key!r} was already used for a different movement.",
+            status=409,
+        )
+
+
+class HoldResolved(ApplicationError):
+    def __init__(self, hold: Hold) -> None:
+        super().__init__(
+            "hold_already_resolved",
+            f"Hold {hold.public_id} is already {hold.status}.",
+            status=409,
+        )
+
+
+# --- wallets ----------------------------------------------------------------------------
+
+
+def wallet_get_or_create(*, organization: Organization) -> Wallet:
+    wallet = Wallet.objects.filter(organization=organization).first()
+    if wallet is not None:
+        return wallet
+    try:
+        with transaction.atomic():
+            return Wallet.objects.create(organization=organization)
+    except IntegrityError:  # created by a concurrent request
+        return Wallet.objects.get(organization=organization)
+
+
+def _apply(
+    wallet_id: int, *, balance_delta: int, held_delta: int, min_available_after: int | None
+) -> tuple[int, int] | None:
+    """One conditional UPDATE of the wallet row; returns (balance, held) or None when the
+    condition refused it. ``min_available_after=None`` means unconditional."""
+    sql = (
+        "UPDATE billing_wallet SET balance_microcredits = balance_microcredits + %s, "
+        "held_microcredits = held_microcredits + %s WHERE id = %s"
+    )
+    params: list[int] = [balance_delta, held_delta, wallet_id]
+    if min_available_after is not None:
+        sql += " AND balance_microcredits + %s - (held_microcredits + %s) >= %s"
+        params += [balance_delta, held_delta, min_available_after]
+    sql += " RETURNING balance_microcredits, held_microcredits"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _available(wallet_id: int) -> int:
+    wallet = Wallet.objects.only("balance_microcredits", "held_microcredits").get(pk=wallet_id)
+    return wallet.available_microcredits
+
+
+def _same_movement(entry: LedgerEntry, wallet: Wallet, amount: int, kind: str) -> bool:
+    return (
+        entry.wallet_id == wallet.pk and entry.amount_microcredits == amount and entry.kind == kind
+    )
+
+
+# --- posting ----------------------------------------------------------------------------
+
+
+def ledger_post_in_transaction(
+    *,
+    wallet: Wallet,
+    amount_microcredits: int,
+    kind: str,
+    idempotency_key: str,
+    reference: str = "",
+    description: str = "",
+    actor: User | None = None,
+    allow_negative: bool = True,
+) -> tuple[LedgerEntry, bool]:
+    """Post one movement inside the caller's transaction; returns (entry, created)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("ledger_post_in_transaction must run inside a transaction")
+    if not idempotency_key:
+        raise ValueError("every ledger movement needs an idempotency key")
+    amount = int(amount_microcredits)
+    existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if not _same_movement(existing, wallet, amount, kind):
+            raise IdempotencyConflict(idempotency_key)
+        return existing, False
+    try:
+        with transaction.atomic():  # savepoint: a duplicate key undoes the UPDATE too
+            guarded = amount < 0 and not allow_negative
+            row = _apply(
+                wallet.pk,
+                balance_delta=amount,
+                held_delta=0,
+                min_available_after=0 if guarded else None,
+            )
+            if row is None:
+                raise InsufficientCredits(available=_available(wallet.pk), needed=-amount)
+            balance_after, held = row
+            entry = LedgerEntry.objects.create(
+                wallet=wallet,
+                amount_microcredits=amount,
+                kind=kind,
+                idempotency_key=idempotency_key,
+                reference=reference[:255],
+                description=description[:255],
+                balance_after_microcredits=balance_after,
+                actor=actor,
+                actor_label=actor.email if actor else "system",
+            )
+    except IntegrityError:
+        # The same key was committed by a concurrent transaction after our check.
+        existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        if not _same_movement(existing, wallet, amount, kind):
+            raise IdempotencyConflict(idempotency_key) from None
+        return existing, False
+    wallet.balance_microcredits, wallet.held_microcredits = balance_after, held
+    _after_balance_change(wallet, balance_after - amount, balance_after)
+    return entry, True
+
+
+@transaction.atomic(durable=True)
+def ledger_post(**kwargs) -> LedgerEntry:
+    """Post one movement in its own transaction (see ``ledger_post_in_transaction``)."""
+    entry, _created = ledger_post_in_transaction(**kwargs)
+    return entry
+
+
+def _after_balance_change(wallet: Wallet, before: int, after: int) -> None:
+    from .alerts import low_balance_check
+
+    low_balance_check(wallet=wallet, after=after)
+
+
+# --- holds ------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def hold_place(
+    *, wallet: Wallet, amount_microcredits: int, reference: str, expires_in_seconds: int = 3600
+) -> tuple[Hold, bool]:
+    """Reserve ``amount`` until captured, released or expired; (hold, created).
+
+    The same ``reference`` on the same wallet returns the first hold (a retried request).
+    """
+    amount = int(amount_microcredits)
+    if amount <= 0:
+        raise ApplicationError("invalid_amount", "A hold must be a positive amount.")
+    if not reference:
+        raise ApplicationError("invalid_reference", "A hold needs a reference.")
+    expires_in = int(expires_in_seconds)
+    if not 1 <= expires_in <= MAX_HOLD_SECONDS:
+        raise ApplicationError(
+            "invalid_expiry", f"expires_in_seconds must be between 1 and {MAX_HOLD_SECONDS}."
+        )
+    existing = Hold.objects.filter(wallet=wallet, reference=reference).first()
+    if existing is not None:
+        return _same_hold(existing, amount), False
+    try:
+        with transaction.atomic():
+            row = _apply(wallet.pk, balance_delta=0, held_delta=amount, min_available_after=0)
+            if row is None:
+                raise InsufficientCredits(available=_available(wallet.pk), needed=amount)
+            hold = Hold.objects.create(
+                wallet=wallet,
+                amount_microcredits=amount,
+                reference=reference,
+                expires_at=timezone.now() + timedelta(seconds=expires_in),
+            )
+    except IntegrityError:
+        existing = Hold.objects.filter(wallet=wallet, reference=reference).first()
+        if existing is None:
+            raise
+        return _same_hold(existing, amount), False
+    wallet.balance_microcredits, wallet.held_microcredits = row
+    return hold, True
+
+
+def _same_hold(hold: Hold, amount: int) -> Hold:
+    if hold.amount_microcredits != amount:
+        raise ApplicationError(
+            "idempotency_conflict",
+            f"Reference {hold.reference!r} already holds a different amount.",
+            status=409,
+        )
+    return hold
+
+
+def _lock_open_hold(hold: Hold) -> Hold:
+    locked = Hold.objects.select_for_update().select_related("wallet").get(pk=hold.pk)
+    if locked.status != Hold.Status.OPEN:
+        raise HoldResolved(locked)
+    return locked
+
+
+def hold_capture_in_transaction(
+    *, hold: Hold, amount_microcredits: int, actor: User | None = None, description: str = ""
+) -> tuple[Hold, LedgerEntry | None]:
+    hold = _lock_open_hold(hold)
+    amount = int(amount_microcredits)
+    if not 0 <= amount <= hold.amount_microcredits:
+        raise ApplicationError(
+            "invalid_amount",
+            f"Capture between 0 and the held {hold.amount_microcredits} µcr.",
+        )
+    # Release the whole reservation and charge what was used, in one UPDATE.
+    row = _apply(
+        hold.wallet_id,
+        balance_delta=-amount,
+        held_delta=-hold.amount_microcredits,
+        min_available_after=None,
+    )
+    balance_after, held = row
+    entry = None
+    if amount:
+        entry = LedgerEntry.objects.create(
+            wallet_id=hold.wallet_id,
+            amount_microcredits=-amount,
+            kind=LedgerEntry.Kind.HOLD_CAPTURE,
+            idempotency_key=f"hold:{hold.public_id}:capture",
+            reference=hold.reference[:255],
+            description=description[:255] or f"Hold {hold.public_id} captured",
+            balance_after_microcredits=balance_after,
+            actor=actor,
+            actor_label=actor.email if actor else "system",
+        )
+    hold.status = Hold.Status.CAPTURED
+    hold.captured_microcredits = amount
+    hold.resolved_at = timezone.now()
+    hold.save(update_fields=["status", "captured_microcredits", "resolved_at"])
+    wallet = hold.wallet
+    wallet.balance_microcredits, wallet.held_microcredits = balance_after, held
+    if amount:
+        _after_balance_change(wallet, balance_after + amount, balance_after)
+    return hold, entry
+
+
+@transaction.atomic(durable=True)
+def hold_capture(*, hold: Hold, amount_microcredits: int, actor: User | None = None) -> Hold:
+    hold, _entry = hold_capture_in_transaction(
+        hold=hold, amount_microcredits=amount_microcredits, actor=actor
+    )
+    return hold
+
+
+def _release(hold: Hold, status: str) -> Hold:
+    hold = _lock_open_hold(hold)
+    _apply(
+        hold.wallet_id,
+        balance_delta=0,
+        held_delta=-hold.amount_microcredits,
+        min_available_after=None,
+    )
+    hold.status = status
+    hold.captured_microcredits = 0
+    hold.resolved_at = timezone.now()
+    hold.save(update_fields=["status", "captured_microcredits", "resolved_at"])
+    return hold
+
+
+@transaction.atomic(durable=True)
+def hold_release(*, hold: Hold) -> Hold:
+    return _release(hold, Hold.Status.RELEASED)
+
+
+def holds_expire_due(*, now=None, limit: int = 500) -> int:
+    """Release every open hold past its expiry; returns how many. Safe to run anywhere,
+    any number of times at once: each hold is resolved under its own row lock."""
+    now = now or timezone.now()
+    expired = 0
+    due = list(
+        Hold.objects.filter(status=Hold.Status.OPEN, expires_at__lte=now).values_list(
+            "pk", flat=True
+        )[:limit]
+    )
+    for pk in due:
+        try:
+            with transaction.atomic():
+                _release(Hold(pk=pk), Hold.Status.EXPIRED)
+        except HoldResolved:
+            continue  # captured or released meanwhile
+        expired += 1
+    return expired

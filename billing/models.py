@@ -1,0 +1,300 @@
+"""Wallets, the append-only ledger, holds, Stripe payments and the model price catalog.
+
+Units: every amount is an integer number of micro-credits (µcr). 1 credit = 1,000,000 µcr,
+1 USD = 100 credits, so 1 US cent = 1 credit = 1,000,000 µcr. Token prices are stored in
+nano-credits per token (1 credit per million tokens = 1 µcr per token = 1,000 ncr per
+token) so that catalog prices down to 0.001 credits per million tokens stay exact.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from hypereal_site.ids import new_public_id
+from orgs.models import Organization
+
+MICROCREDITS_PER_CREDIT = 1_000_000
+CREDITS_PER_USD = 100
+MICROCREDITS_PER_CENT = MICROCREDITS_PER_CREDIT  # 1 US cent buys 1 credit
+NANOCREDITS_PER_MICROCREDIT = 1_000
+
+
+class Wallet(models.Model):
+    """One per owner (personal account or organization).
+
+    ``balance_microcredits`` equals the sum of the wallet's ledger entries at all times;
+    ``held_microcredits`` is the sum of its open holds. Both change only through
+    ``billing.ledger`` in the same transaction as the rows that justify them.
+    """
+
+    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
+    organization = models.OneToOneField(
+        Organization, on_delete=models.PROTECT, related_name="wallet"
+    )
+    balance_microcredits = models.BigIntegerField(default=0)
+    held_microcredits = models.BigIntegerField(default=0)
+    low_balance_threshold_microcredits = models.BigIntegerField(null=True, blank=True)
+    # True once the low-balance email went out; cleared when the balance recovers above
+    # the threshold, so each downward crossing sends exactly one email.
+    low_balance_alerted = models.BooleanField(default=False)
+    low_balance_alert_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(held_microcredits__gte=0), name="billing_wallet_held_nonnegative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet of {self.organization}"
+
+    @property
+    def available_microcredits(self) -> int:
+        return self.balance_microcredits - self.held_microcredits
+
+
+class LedgerEntry(models.Model):
+    """An append-only money movement. On PostgreSQL a trigger refuses UPDATE and DELETE
+    (except nulling ``actor_id`` when that user is deleted)."""
+
+    class Kind(models.TextChoices):
+        TOPUP = "topup", "Top-up"
+        USAGE = "usage", "Usage"
+        HOLD_CAPTURE = "hold_capture", "Hold captured"
+        REFUND = "refund", "Refund"
+        DISPUTE = "dispute", "Dispute"
+        DISPUTE_REVERSAL = "dispute_reversal", "Dispute reversal"
+        ADJUSTMENT = "adjustment", "Staff adjustment"
+        GRANT = "grant", "Grant"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    amount_microcredits = models.BigIntegerField()
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    reference = models.CharField(max_length=255, blank=True)
+    description = models.CharField(max_length=255, blank=True)
+    balance_after_microcredits = models.BigIntegerField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["wallet", "created_at", "id"])]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_microcredits:+d} µcr"
+
+
+class Hold(models.Model):
+    """A two-phase reservation: placed, then captured (≤ amount), released or expired,
+    exactly once."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CAPTURED = "captured", "Captured"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Expired"
+
+    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
+    amount_microcredits = models.BigIntegerField()
+    captured_microcredits = models.BigIntegerField(null=True, blank=True)
+    reference = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["wallet", "reference"], name="billing_hold_reference"),
+            models.CheckConstraint(
+                condition=Q(amount_microcredits__gt=0), name="billing_hold_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_microcredits__isnull=True)
+                | Q(
+                    captured_microcredits__gte=0,
+                    captured_microcredits__lte=F("amount_microcredits"),
+                ),
+                name="billing_hold_capture_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"hold {self.public_id} ({self.status})"
+
+
+class Payment(models.Model):
+    """A Stripe Checkout top-up. Credits are granted only by the verified webhook."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting payment"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="payments")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    amount_cents = models.PositiveIntegerField()
+    credits = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    checkout_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    refunded_cents = models.PositiveIntegerField(default=0)
+    disputed_cents = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["wallet", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"payment {self.public_id} {self.amount_cents}¢ {self.status}"
+
+
+class StripeEvent(models.Model):
+    """Every verified webhook delivery, stored (unique by event id) before it is handled."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id} ({self.status})"
+
+
+# --- the price catalog -----------------------------------------------------------------
+
+
+class Endpoint(models.TextChoices):
+    CHAT = "chat.completions", "Chat Completions"
+    MESSAGES = "messages", "Anthropic Messages"
+    RESPONSES = "responses", "Responses"
+    GEMINI = "gemini", "Gemini"
+    IMAGES = "images", "Images"
+    VIDEOS = "videos", "Videos"
+    AUDIO = "audio", "Audio"
+    GPU = "gpu", "GPU"
+
+
+class CatalogModel(models.Model):
+    class Family(models.TextChoices):
+        CHAT = "chat", "Chat (OpenAI-compatible)"
+        ANTHROPIC = "anthropic", "Anthropic"
+        CODEX = "codex", "Codex / Responses"
+        GEMINI = "gemini", "Gemini"
+        IMAGE = "image", "Image"
+        VIDEO = "video", "Video"
+        AUDIO = "audio", "Audio"
+        GPU = "gpu", "Serverless GPU"
+
+    class Pricing(models.TextChoices):
+        PER_TOKEN = "per_token", "Per token"
+        PER_IMAGE = "per_image", "Per image"
+        PER_SECOND = "per_second", "Per second"
+        PER_CLIP = "per_clip", "Per clip"
+        PER_REQUEST = "per_request", "Per request"
+
+    model_id = models.CharField("model id", max_length=100, unique=True)
+    display_name = models.CharField(max_length=150)
+    family = models.CharField(max_length=16, choices=Family.choices)
+    endpoints = models.JSONField(
+        default=list, help_text='Endpoints the model may be called on, e.g. ["chat.completions"].'
+    )
+    active = models.BooleanField(default=True)
+    pricing = models.CharField(max_length=16, choices=Pricing.choices)
+    # per_token: nano-credits per token (credits per million tokens × 1,000).
+    input_nanocredits_per_token = models.BigIntegerField(default=0)
+    output_nanocredits_per_token = models.BigIntegerField(default=0)
+    # per_image / per_clip / per_request: µcr per unit; per_second: µcr per second.
+    unit_microcredits = models.BigIntegerField(default=0)
+    # per_image with size tiers, e.g. {"1K": 4000000, "2K": 8000000, "4K": 16000000} (µcr).
+    tier_microcredits = models.JSONField(default=dict, blank=True)
+    # per_second: the most seconds one call may be billed for.
+    max_seconds = models.PositiveIntegerField(null=True, blank=True)
+    default_price = models.BooleanField(
+        default=True,
+        help_text="Seeded example price, not reviewed yet. Untick after setting the real price.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family", "model_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(input_nanocredits_per_token__gte=0)
+                & Q(output_nanocredits_per_token__gte=0)
+                & Q(unit_microcredits__gte=0),
+                name="billing_catalog_prices_nonnegative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.model_id
+
+
+class ModelAlias(models.Model):
+    """A legacy or alternative id that resolves to a current model."""
+
+    alias = models.CharField(max_length=100, unique=True)
+    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="aliases")
+
+    class Meta:
+        verbose_name_plural = "model aliases"
+
+    def __str__(self) -> str:
+        return f"{self.alias} → {self.model.model_id}"
+
+
+class FallbackTarget(models.Model):
+    """One provider target in a model's ordered fallback chain."""
+
+    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="fallbacks")
+    position = models.PositiveSmallIntegerField()
+    provider = models.CharField(max_length=64)
+    region = models.CharField(max_length=32, blank=True)
+    upstream_model = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["model", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "position"], name="billing_fallback_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.model_id} #{self.position}: {self.provider} {self.region}"
+
+
+class Intent(models.Model):
+    """A capability bucket (``text-to-image-fast``); the cheapest active member is chosen."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    candidates = models.ManyToManyField(CatalogModel, related_name="intents", blank=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,124 @@
+from datetime import date, datetime
+
+from django.db.models import QuerySet, Sum
+
+from accounts.models import User
+from orgs.models import Membership, Organization
+from orgs.permissions import Role
+
+from .models import Hold, LedgerEntry, Payment, Wallet
+
+
+def wallet_for(*, organization: Organization) -> Wallet:
+    from .ledger import wallet_get_or_create
+
+    return wallet_get_or_create(organization=organization)
+
+
+def billing_contacts(*, organization: Organization) -> list[str]:
+    """Who hears about money: the user of a personal account; an organization's owners
+    and billing members."""
+    if organization.is_personal:
+        user: User | None = organization.personal_for
+        return [user.email] if user else []
+    return sorted(
+        Membership.objects.filter(
+            organization=organization, role__in=[Role.OWNER, Role.BILLING]
+        ).values_list("user__email", flat=True)
+    )
+
+
+def wallet_open_holds(*, wallet: Wallet) -> QuerySet[Hold]:
+    return wallet.holds.filter(status=Hold.Status.OPEN).order_by("expires_at")
+
+
+def wallet_entries(*, wallet: Wallet) -> QuerySet[LedgerEntry]:
+    return wallet.entries.order_by("-created_at", "-id")
+
+
+def wallet_payments(*, wallet: Wallet) -> QuerySet[Payment]:
+    return wallet.payments.order_by("-created_at")
+
+
+def payment_get(*, wallet: Wallet, public_id: str) -> Payment | None:
+    return Payment.objects.filter(wallet=wallet, public_id=public_id).first()
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    from datetime import UTC
+
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    end = (
+        datetime(month.year + 1, 1, 1, tzinfo=UTC)
+        if month.month == 12
+        else datetime(month.year, month.month + 1, 1, tzinfo=UTC)
+    )
+    return start, end
+
+
+def wallet_statement(*, wallet: Wallet, month: date) -> dict:
+    """A month's entries with the opening and closing balance (calendar month, UTC)."""
+    start, end = month_bounds(month)
+    opening = (
+        wallet.entries.filter(created_at__lt=start).aggregate(s=Sum("amount_microcredits"))["s"]
+        or 0
+    )
+    entries = list(
+        wallet.entries.filter(created_at__gte=start, created_at__lt=end).order_by(
+            "created_at", "id"
+        )
+    )
+    credits = sum(e.amount_microcredits for e in entries if e.amount_microcredits > 0)
+    debits = sum(e.amount_microcredits for e in entries if e.amount_microcredits < 0)
+    return {
+        "month": month,
+        "start": start,
+        "end": end,
+        "opening_microcredits": opening,
+        "closing_microcredits": opening + credits + debits,
+        "credits_microcredits": credits,
+        "debits_microcredits": debits,
+        "entries": entries,
+    }
+
+
+def ledger_mismatches() -> list[str]:
+    """What ``manage.py ledger_check`` reports: every wallet whose balance is not the sum
+    of its entries, whose held amount is not the sum of its open holds, or whose entries'
+    running balances do not chain."""
+    problems: list[str] = []
+    sums = dict(
+        LedgerEntry.objects.values("wallet")
+        .annotate(s=Sum("amount_microcredits"))
+        .values_list("wallet", "s")
+    )
+    held = dict(
+        Hold.objects.filter(status=Hold.Status.OPEN)
+        .values("wallet")
+        .annotate(s=Sum("amount_microcredits"))
+        .values_list("wallet", "s")
+    )
+    for wallet in Wallet.objects.select_related("organization").order_by("pk").iterator():
+        label = f"wallet {wallet.public_id} ({wallet.organization})"
+        expected = sums.get(wallet.pk, 0)
+        if wallet.balance_microcredits != expected:
+            problems.append(
+                f"{label}: balance {wallet.balance_microcredits} µcr != sum of entries "
+                f"{expected} µcr"
+            )
+        expected_held = held.get(wallet.pk, 0)
+        if wallet.held_microcredits != expected_held:
+            problems.append(
+                f"{label}: held {wallet.held_microcredits} µcr != open holds {expected_held} µcr"
+            )
+        running = 0
+        for amount, after in wallet.entries.order_by("id").values_list(
+            "amount_microcredits", "balance_after_microcredits"
+        ):
+            running += amount
+            if after != running:
+                problems.append(f"{label}: an entry's balance_after {after} != running {running}")
+                break
+    for hold in Hold.objects.filter(status=Hold.Status.OPEN, amount_microcredits__lte=0):
+        problems.append(f"hold {hold.public_id}: open with a non-positive amount")
+    return problems

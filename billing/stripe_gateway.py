@@ -1,0 +1,47 @@
+"""The thin edge to Stripe. Tests install an in-process fake with ``set_http_client``."""
+
+import json
+
+import stripe
+from django.conf import settings
+
+_http_client: stripe.HTTPClient | None = None
+
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+def set_http_client(client: stripe.HTTPClient | None) -> None:
+    global _http_client
+    _http_client = client
+
+
+def is_configured() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_WEBHOOK_SECRET)
+
+
+def _client() -> stripe.StripeClient:
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY, http_client=_http_client, max_network_retries=2
+    )
+
+
+def checkout_session_create(*, params: dict, idempotency_key: str) -> dict:
+    session = _client().v1.checkout.sessions.create(
+        params=params, options={"idempotency_key": idempotency_key}
+    )
+    return session.to_dict() if hasattr(session, "to_dict") else dict(session)
+
+
+def webhook_event(*, payload: bytes, signature: str | None) -> dict:
+    """Verify the signature over the raw body and return the event as a plain dict.
+
+    Raises ``stripe.SignatureVerificationError`` for a bad or stale signature and
+    ``ValueError`` for a body that is not JSON.
+    """
+    stripe.WebhookSignature.verify_header(
+        payload.decode("utf-8"),
+        signature or "",
+        settings.STRIPE_WEBHOOK_SECRET,
+        WEBHOOK_TOLERANCE_SECONDS,
+    )
+    return json.loads(payload)
