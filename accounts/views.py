@@ -21,10 +21,20 @@ def home(request: HttpRequest) -> HttpResponse:
 @account_view
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
+    from billing.selectors import wallet_for
+    from orgs.context import current_context
+    from orgs.permissions import Perm
+
+    context = current_context(request)
     return render(
         request,
         "accounts/dashboard.html",
-        {"has_mfa": selectors.user_has_mfa(user=request.user)},
+        {
+            "has_mfa": selectors.user_has_mfa(user=request.user),
+            "context": context,
+            "wallet": wallet_for(organization=context.organization),
+            "can_view_billing": context.allows(Perm.BILLING_VIEW),
+        },
     )
 
 
