@@ -246,11 +246,12 @@ def org_transfer_ownership(
 # --- members --------------------------------------------------------------------------
 
 
-def _guard_last_owner(org: Organization, membership: Membership, verb: str) -> None:
+def _guard_last_owner(org: Organization, membership: Membership, what: str) -> None:
+    """``what`` completes "The last owner cannot …" ("be removed", "leave")."""
     if membership.role == Role.OWNER and selectors.org_owner_count(organization=org) <= 1:
         raise ApplicationError(
             "last_owner",
-            f"The last owner cannot be {verb}. Make someone else an owner first.",
+            f"The last owner cannot {what}. Make someone else an owner first.",
             status=409,
         )
 
@@ -282,7 +283,7 @@ def member_set_role(*, membership: Membership, actor: User, role: str) -> Member
     if target.role == role:
         return target
     if role != Role.OWNER:
-        _guard_last_owner(org, target, "demoted")
+        _guard_last_owner(org, target, "be demoted")
     before = target.role
     target.role = role
     target.save(update_fields=["role"])
@@ -307,7 +308,7 @@ def member_remove(*, membership: Membership, actor: User) -> None:
             "cannot_remove_self", "To leave the organization, use Leave.", status=400
         )
     _guard_may_manage(actor_membership, target)
-    _guard_last_owner(org, target, "removed")
+    _guard_last_owner(org, target, "be removed")
     audit_record(
         organization=org,
         actor=actor,
@@ -469,19 +470,20 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     invitation = invitation_lookup(token=token)
     org = _lock_org(invitation.organization)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    existing = selectors.membership_get(organization=org, user=user)
+    # A used link says so to whoever holds it (as the page does), before any email check.
+    if invitation.accepted_at is not None:
+        if existing is not None and invitation.accepted_by_id == user.pk:
+            return existing  # the same person clicking the link twice: harmless
+        raise InvitationError(
+            "invitation_used", "This invitation has already been used.", status=409
+        )
     if normalize_email(user.email) != normalize_email(invitation.email):
         raise InvitationError(
             "invitation_email_mismatch",
             f"This invitation is for {invitation.email}, but you are signed in as "
             f"{user.email}. Sign in with the invited address to accept it.",
             status=403,
-        )
-    existing = selectors.membership_get(organization=org, user=user)
-    if invitation.accepted_at is not None:
-        if existing is not None and invitation.accepted_by_id == user.pk:
-            return existing  # the same person clicking the link twice: harmless
-        raise InvitationError(
-            "invitation_used", "This invitation has already been used.", status=409
         )
     if invitation.revoked_at is not None:
         raise InvitationError(
@@ -519,7 +521,7 @@ def user_orgs_detach(*, user: User) -> None:
     )
     for membership in memberships:
         org = _lock_org(membership.organization)
-        _guard_last_owner(org, membership, "deleted")
+        _guard_last_owner(org, membership, "delete their account")
         audit_record(
             organization=org,
             actor=user,
