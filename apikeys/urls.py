@@ -1,7 +1,13 @@
 from django.urls import path
 
-from hypereal_site.views import keys_section
+from . import views
 
 urlpatterns = [
-    path("manage-api-keys", keys_section, name="apikeys_list"),
+    path("manage-api-keys", views.key_list, name="apikeys_list"),
+    path("manage-api-keys/new", views.key_create, name="apikeys_create"),
+    path("manage-api-keys/<str:public_id>", views.key_detail, name="apikeys_detail"),
+    path("manage-api-keys/<str:public_id>/edit", views.key_edit, name="apikeys_edit"),
+    path("manage-api-keys/<str:public_id>/rotate", views.key_rotate, name="apikeys_rotate"),
+    path("manage-api-keys/<str:public_id>/revoke", views.key_revoke, name="apikeys_revoke"),
+    path("manage-api-keys/<str:public_id>/enable", views.key_enable, name="apikeys_enable"),
 ]

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from . import catalog
 from .forms import StaffAdjustmentForm
 from .models import (
     CatalogModel,
@@ -258,6 +259,22 @@ class CatalogModelForm(forms.ModelForm):
         return obj
 
 
+class CatalogChangesMixin:
+    """Any catalog change makes every worker re-read the catalog on its next request."""
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        catalog.invalidate()
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        catalog.invalidate()
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        catalog.invalidate()
+
+
 class AliasInline(admin.TabularInline):
     model = ModelAlias
     extra = 0
@@ -270,7 +287,7 @@ class FallbackInline(admin.TabularInline):
 
 
 @admin.register(CatalogModel)
-class CatalogModelAdmin(admin.ModelAdmin):
+class CatalogModelAdmin(CatalogChangesMixin, admin.ModelAdmin):
     form = CatalogModelForm
     list_display = ("model_id", "display_name", "family", "pricing", "active", "default_price")
     list_filter = ("family", "pricing", "active", "default_price")
@@ -296,6 +313,6 @@ class CatalogModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Intent)
-class IntentAdmin(admin.ModelAdmin):
+class IntentAdmin(CatalogChangesMixin, admin.ModelAdmin):
     list_display = ("name", "description")
     filter_horizontal = ("candidates",)

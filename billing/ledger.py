@@ -76,9 +76,11 @@ def wallet_get_or_create(*, organization: Organization) -> Wallet:
 
 def _apply(
     wallet_id: int, *, balance_delta: int, held_delta: int, min_available_after: int | None
-) -> tuple[int, int] | None:
-    """One conditional UPDATE of the wallet row; returns (balance, held) or None when the
-    condition refused it. ``min_available_after=None`` means unconditional."""
+) -> tuple[int, int, int | None] | None:
+    """One conditional UPDATE of the wallet row; returns (balance, held, low-balance
+    threshold) or None when the condition refused it. ``min_available_after=None`` means
+    unconditional. The threshold comes back from the locked row, so the alert never uses
+    a stale value from a wallet object the caller loaded earlier."""
     sql = (
         "UPDATE billing_wallet SET balance_microcredits = balance_microcredits + %s, "
         "held_microcredits = held_microcredits + %s WHERE id = %s"
@@ -87,11 +89,11 @@ def _apply(
     if min_available_after is not None:
         sql += " AND balance_microcredits + %s - (held_microcredits + %s) >= %s"
         params += [balance_delta, held_delta, min_available_after]
-    sql += " RETURNING balance_microcredits, held_microcredits"
+    sql += " RETURNING balance_microcredits, held_microcredits, low_balance_threshold_microcredits"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1], row[2]) if row else None
 
 
 def _available(wallet_id: int) -> int:
@@ -141,7 +143,7 @@ def ledger_post_in_transaction(
             )
             if row is None:
                 raise InsufficientCredits(available=_available(wallet.pk), needed=-amount)
-            balance_after, held = row
+            balance_after, held, threshold = row
             entry = LedgerEntry.objects.create(
                 wallet=wallet,
                 amount_microcredits=amount,
@@ -162,6 +164,7 @@ def ledger_post_in_transaction(
             raise IdempotencyConflict(idempotency_key) from None
         return existing, False
     wallet.balance_microcredits, wallet.held_microcredits = balance_after, held
+    wallet.low_balance_threshold_microcredits = threshold
     _after_balance_change(wallet, balance_after - amount, balance_after)
     return entry, True
 
@@ -173,10 +176,23 @@ def ledger_post(**kwargs) -> LedgerEntry:
     return entry
 
 
+#: Below this balance every change refreshes the owner's cached key verifications, so the
+#: gateway's "enough credits?" answer is exact where it matters (10 USD).
+VERIFY_REFRESH_BELOW = 1000 * 1_000_000
+
+
 def _after_balance_change(wallet: Wallet, before: int, after: int) -> None:
     from .alerts import low_balance_check
 
     low_balance_check(wallet=wallet, after=after)
+    if after > before or min(before, after) < VERIFY_REFRESH_BELOW:
+        _refresh_verifications(wallet)
+
+
+def _refresh_verifications(wallet: Wallet) -> None:
+    from apikeys.verification import invalidate_organization
+
+    invalidate_organization(wallet.organization_id)
 
 
 # --- holds ------------------------------------------------------------------------------
@@ -184,7 +200,12 @@ def _after_balance_change(wallet: Wallet, before: int, after: int) -> None:
 
 @transaction.atomic(durable=True)
 def hold_place(
-    *, wallet: Wallet, amount_microcredits: int, reference: str, expires_in_seconds: int = 3600
+    *,
+    wallet: Wallet,
+    amount_microcredits: int,
+    reference: str,
+    expires_in_seconds: int = 3600,
+    key=None,
 ) -> tuple[Hold, bool]:
     """Reserve ``amount`` until captured, released or expired; (hold, created).
 
@@ -210,6 +231,7 @@ def hold_place(
                 raise InsufficientCredits(available=_available(wallet.pk), needed=amount)
             hold = Hold.objects.create(
                 wallet=wallet,
+                key=key,
                 amount_microcredits=amount,
                 reference=reference,
                 expires_at=timezone.now() + timedelta(seconds=expires_in),
@@ -219,7 +241,9 @@ def hold_place(
         if existing is None:
             raise
         return _same_hold(existing, amount), False
-    wallet.balance_microcredits, wallet.held_microcredits = row
+    wallet.balance_microcredits, wallet.held_microcredits, _threshold = row
+    if wallet.available_microcredits < VERIFY_REFRESH_BELOW:
+        _refresh_verifications(wallet)
     return hold, True
 
 
@@ -257,7 +281,7 @@ def hold_capture_in_transaction(
         held_delta=-hold.amount_microcredits,
         min_available_after=None,
     )
-    balance_after, held = row
+    balance_after, held, threshold = row
     entry = None
     if amount:
         entry = LedgerEntry.objects.create(
@@ -277,6 +301,7 @@ def hold_capture_in_transaction(
     hold.save(update_fields=["status", "captured_microcredits", "resolved_at"])
     wallet = hold.wallet
     wallet.balance_microcredits, wallet.held_microcredits = balance_after, held
+    wallet.low_balance_threshold_microcredits = threshold
     if amount:
         _after_balance_change(wallet, balance_after + amount, balance_after)
     return hold, entry
@@ -302,6 +327,7 @@ def _release(hold: Hold, status: str) -> Hold:
     hold.captured_microcredits = 0
     hold.resolved_at = timezone.now()
     hold.save(update_fields=["status", "captured_microcredits", "resolved_at"])
+    _refresh_verifications(hold.wallet)
     return hold
 
 

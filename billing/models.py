@@ -106,6 +106,10 @@ class Hold(models.Model):
     amount_microcredits = models.BigIntegerField()
     captured_microcredits = models.BigIntegerField(null=True, blank=True)
     reference = models.CharField(max_length=200)
+    # The key the reservation was made for (its month spend grows on capture), if any.
+    key = models.ForeignKey(
+        "apikeys.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="holds"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

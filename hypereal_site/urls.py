@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apikeys.customer_apis import KeySelfApi
+
 from . import health
 from .api.views import page_not_found
 
@@ -14,6 +16,7 @@ admin.site.site_title = "Hypereal Console admin"
 api_patterns = [
     path("", include("accounts.api_urls")),
     path("", include("orgs.api_urls")),
+    path("", include("apikeys.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -23,6 +26,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
+    path("internal/v1/", include("apikeys.internal_urls")),
+    path("v1/key", KeySelfApi.as_view(), name="v1-key"),
     # Unknown API URLs answer the JSON envelope, never an HTML page.
     re_path(r"^(?:api|internal|v1)/", page_not_found, {"exception": None}, name="api-not-found"),
     path("accounts/", include("allauth.urls")),

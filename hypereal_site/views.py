@@ -14,15 +14,6 @@ from orgs.context import Context
 from orgs.permissions import Perm
 
 SECTIONS = {
-    "keys": {
-        "title": "API keys",
-        "lead": "Create ck_ keys for the gateway, cap their monthly spend and watch their use.",
-        "empty": "No API keys yet.",
-        "next": "Top up at least $2 (200 credits), then create the first key here.",
-        "view": Perm.KEYS_VIEW,
-        "manage": Perm.KEYS_MANAGE,
-        "action": "Create API key",
-    },
     "usage": {
         "title": "Usage",
         "lead": "Spend by model, the daily cost trend and every request, searchable.",
@@ -64,6 +55,5 @@ def _section_view(name: str):
     return view
 
 
-keys_section = _section_view("keys")
 usage_section = _section_view("usage")
 deployments_section = _section_view("deployments")

@@ -89,3 +89,27 @@ class OrgApi(APIView):
             )
         self.organization = organization
         self.membership = membership
+
+
+class ContextApi(APIView):
+    """A browser API acting in the session's current context (personal account or the
+    organization picked in the switcher), e.g. ``/api/api-keys``. The role in that context
+    must hold the method's permission (else 403)."""
+
+    hypereal_access = Access("context_api")
+    permissions: dict[str, Perm] = {}
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        method = "GET" if request.method == "HEAD" else request.method
+        if not hasattr(self, method.lower()) or method == "OPTIONS":
+            return
+        if method not in self.permissions:
+            raise ImproperlyConfigured(f"{type(self).__name__} has no permission for {method}")
+        context = current_context(request._request)
+        if not context.allows(self.permissions[method]):
+            raise exceptions.PermissionDenied(
+                f"Your role ({context.membership.get_role_display()}) does not allow this."
+            )
+        self.context = context
+        self.organization = context.organization

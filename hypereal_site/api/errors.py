@@ -98,6 +98,15 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     _render_as_json(context)
     set_rollback()  # as DRF's own handler does: a request-wide transaction must not commit
     headers: dict[str, str] = {}
+    wrapped = getattr(exc, "application_error", None)
+    if isinstance(wrapped, ApplicationError):
+        # An authentication failure that carries a precise type (``key_revoked``…).
+        response = Response(
+            envelope(wrapped.type, wrapped.message, **wrapped.extra), status=wrapped.status
+        )
+        if getattr(exc, "auth_header", None):
+            response["WWW-Authenticate"] = exc.auth_header
+        return response
     if isinstance(exc, ApplicationError):
         return Response(envelope(exc.type, exc.message, **exc.extra), status=exc.status)
     if isinstance(exc, DjangoValidationError):

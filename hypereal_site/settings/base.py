@@ -276,3 +276,16 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 TOPUP_MIN_USD = 2
 TOPUP_MAX_USD = env.int("TOPUP_MAX_USD", default=10_000)
 CELERY_BEAT_SCHEDULE["expire-holds"] = {"task": "billing.tasks.expire_holds", "schedule": 60.0}
+
+# --- Keys and the inference plane -------------------------------------------------------
+# How long a verification answer stays in the shared cache (changes that matter delete it).
+VERIFY_CACHE_SECONDS = env.int("VERIFY_CACHE_SECONDS", default=60)
+# How long the gateway may reuse an answer locally (returned as cache_ttl_seconds).
+VERIFY_GATEWAY_CACHE_SECONDS = env.int("VERIFY_GATEWAY_CACHE_SECONDS", default=1)
+RATE_LIMIT_DEFAULT = {
+    "requests_per_minute": env.int("RATE_LIMIT_RPM", default=600),
+    "tokens_per_minute": env.int("RATE_LIMIT_TPM", default=2_000_000),
+}
+USAGE_BATCH_MAX = 1000
+# Events stamped further in the future than this are refused (clock skew allowance).
+USAGE_MAX_FUTURE_SECONDS = 300

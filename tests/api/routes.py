@@ -84,7 +84,9 @@ def _concrete(pattern) -> tuple[str, bool]:
         regex = pattern._regex
         if regex in REGEX_SAMPLES:
             return REGEX_SAMPLES[regex], True
-        candidate = re.sub(r"\\(.)", r"\1", regex.removeprefix("^").removesuffix("$"))
+        # A named group of alternatives (the admin's app_label list) takes its first one.
+        sampled = re.sub(r"\(\?P<\w+>([^|()]+)(?:\|[^()]*)?\)", r"\1", regex)
+        candidate = re.sub(r"\\(.)", r"\1", sampled.removeprefix("^").removesuffix("$"))
         match = pattern.regex.match(candidate)
         if match and match.end() == len(candidate):
             return candidate, False

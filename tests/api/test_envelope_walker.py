@@ -78,9 +78,31 @@ def test_public_routes_answer_signed_out_callers(path):
     assert Client().get(path).status_code == 200
 
 
+@pytest.fixture
+def credentialed(api_client_for, user):
+    """A client holding the credential each surface accepts: a session for ``/api/``, a
+    ``svc_`` token for ``/internal/``, a ``ck_`` key for ``/v1/``."""
+    from rest_framework.test import APIClient
+
+    from apikeys.services import apikey_create, service_token_create
+    from orgs.services import personal_org_get_or_create
+
+    def make(route):
+        if route.path.startswith("/internal/"):
+            _token, plaintext = service_token_create(name="walker")
+            return APIClient(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+        if route.path.startswith("/v1/"):
+            org = personal_org_get_or_create(user=user)
+            _key, plaintext = apikey_create(organization=org, actor=user, name="walker")
+            return APIClient(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+        return api_client_for(user)
+
+    return make
+
+
 @pytest.mark.parametrize(("route", "method"), DISALLOWED_CALLS)
-def test_wrong_method_gets_405(route, method, api_client_for, user):
-    response = api_client_for(user).generic(
+def test_wrong_method_gets_405(route, method, credentialed):
+    response = credentialed(route).generic(
         method, route.path, "{}", content_type="application/json"
     )
     assert_envelope(response, 405, "method_not_allowed")
@@ -96,8 +118,8 @@ def _expected_body_error_statuses(route) -> set[int]:
 
 
 @pytest.mark.parametrize(("route", "method"), BODY_CALLS)
-def test_malformed_json_gets_400(route, method, api_client_for, user):
-    response = api_client_for(user).generic(
+def test_malformed_json_gets_400(route, method, credentialed):
+    response = credentialed(route).generic(
         method, route.path, '{"name": "unterminated', content_type="application/json"
     )
     assert response.status_code in _expected_body_error_statuses(route)
@@ -111,8 +133,8 @@ def test_malformed_json_gets_400(route, method, api_client_for, user):
     "content_type", ["application/x-www-form-urlencoded", "text/plain", "application/xml"]
 )
 @pytest.mark.parametrize(("route", "method"), BODY_CALLS)
-def test_non_json_body_gets_415(route, method, content_type, api_client_for, user):
-    response = api_client_for(user).generic(
+def test_non_json_body_gets_415(route, method, content_type, credentialed):
+    response = credentialed(route).generic(
         method, route.path, "name=Ada", content_type=content_type
     )
     if route.has_params and response.status_code == 404:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
         "/api/me/",
         "/api/",
         "/api/schema",  # no trailing slash: no HTML redirect either
-        "/internal/v1/keys/verify",
+        "/internal/v1/nope",
         "/v1/chat/completions",
     ],
 )

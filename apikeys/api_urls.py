@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("api-keys", apis.ApiKeyListCreateApi.as_view(), name="api-keys"),
+    path("api-keys/<str:key_id>", apis.ApiKeyDetailApi.as_view(), name="api-key"),
+    path("api-keys/<str:key_id>/rotate", apis.ApiKeyRotateApi.as_view(), name="api-key-rotate"),
+]

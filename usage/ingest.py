@@ -1,0 +1,388 @@
+"""Usage ingestion: the inference plane reports what was used; we store, price and charge.
+
+One durable transaction per batch. In it: claim the batch's new request ids in the
+de-duplication table (sorted, so concurrent batches lock in one order and cannot
+deadlock), bulk-insert the events, post ONE ledger entry per wallet, add to each key's
+month spend with one upsert, and fire cap alerts (exactly once, by a unique row). An
+invalid event is rejected alone; the rest of the batch is taken.
+"""
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apikeys.models import ApiKey, KeyAlert
+from billing import catalog
+from billing.ledger import ledger_post_in_transaction
+from billing.models import Endpoint, LedgerEntry, Wallet
+from billing.pricing import Usage, price_microcredits
+
+from .models import UsageEvent
+
+UNIT_FIELDS = ("input_tokens", "output_tokens", "images", "seconds", "clips", "requests")
+MAX_AGE = timedelta(days=90)
+ENDPOINTS = frozenset(Endpoint.values)
+MAX_UNIT = 2**53  # far beyond any real call; keeps arithmetic and JSON exact
+
+
+class EventError(Exception):
+    def __init__(self, type_: str, message: str) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+
+
+@dataclass
+class Event:
+    index: int
+    request_id: str
+    key_public_id: str
+    occurred_at: datetime
+    endpoint: str
+    model: str
+    provider: str
+    status_code: int
+    latency_ms: int
+    units: dict
+    tier: str
+
+
+def _int(raw: dict, name: str, *, low: int = 0, high: int = MAX_UNIT, default=0) -> int:
+    value = raw.get(name, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EventError("invalid_event", f"{name} must be an integer.")
+    if not low <= value <= high:
+        raise EventError("invalid_event", f"{name} must be between {low} and {high}.")
+    return value
+
+
+def _str(raw: dict, name: str, *, max_length: int, required: bool = True) -> str:
+    value = raw.get(name)
+    if value is None or value == "":
+        if required:
+            raise EventError("invalid_event", f"{name} is required.")
+        return ""
+    if not isinstance(value, str):
+        raise EventError("invalid_event", f"{name} must be a string.")
+    if len(value) > max_length:
+        raise EventError("invalid_event", f"{name} is longer than {max_length} characters.")
+    return value
+
+
+def parse_event(index: int, raw, *, now: datetime) -> Event:
+    if not isinstance(raw, dict):
+        raise EventError("invalid_event", "Each event must be a JSON object.")
+    request_id = _str(raw, "request_id", max_length=128)
+    key_id = _str(raw, "key_id", max_length=16)
+    text = _str(raw, "occurred_at", max_length=40)
+    try:
+        occurred_at = datetime.fromisoformat(text)
+    except ValueError:
+        raise EventError("invalid_event", "occurred_at must be an ISO 8601 time.") from None
+    if occurred_at.tzinfo is None:
+        raise EventError("invalid_event", "occurred_at needs a time zone (use Z for UTC).")
+    if occurred_at > now + timedelta(seconds=settings.USAGE_MAX_FUTURE_SECONDS):
+        raise EventError("occurred_at_in_future", "occurred_at is in the future.")
+    if occurred_at < now - MAX_AGE:
+        raise EventError("occurred_at_too_old", "occurred_at is more than 90 days ago.")
+    endpoint = _str(raw, "endpoint", max_length=32)
+    if endpoint not in ENDPOINTS:
+        choices = ", ".join(sorted(ENDPOINTS))
+        raise EventError("invalid_event", f"endpoint must be one of: {choices}.")
+    units = {name: _int(raw, name) for name in UNIT_FIELDS}
+    return Event(
+        index=index,
+        request_id=request_id,
+        key_public_id=key_id,
+        occurred_at=occurred_at,
+        endpoint=endpoint,
+        model=_str(raw, "model", max_length=100),
+        provider=_str(raw, "provider", max_length=64, required=False),
+        status_code=_int(raw, "status_code", low=100, high=599, default=None),
+        latency_ms=_int(raw, "latency_ms", high=86_400_000),
+        units=units,
+        tier=_str(raw, "tier", max_length=8, required=False),
+    )
+
+
+def _claim_request_ids(request_ids: list[str]) -> set[str]:
+    """Insert the ids into the de-duplication table; return those that were new.
+
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL, SQLite ≥ 3.35). Sorted, so
+    two batches sharing ids take the unique-index locks in the same order.
+    """
+    new: set[str] = set()
+    if not request_ids:
+        return new
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for start in range(0, len(request_ids), 500):
+            chunk = request_ids[start : start + 500]
+            values = ", ".join(["(%s, %s)"] * len(chunk))
+            params: list = []
+            for rid in chunk:
+                params += [rid, now]
+            cursor.execute(
+                f"INSERT INTO usage_usagerequest (request_id, accepted_at) VALUES {values} "  # noqa: S608 - placeholders only
+                "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+                params,
+            )
+            new.update(row[0] for row in cursor.fetchall())
+    return new
+
+
+def _add_spend(spend: dict[tuple[int, str], int]) -> list[tuple[int, str, int, int]]:
+    """Add to each (key, month) spend in one upsert; returns (key, period, before, after)."""
+    if not spend:
+        return []
+    items = sorted(spend.items())
+    values = ", ".join(["(%s, %s, %s)"] * len(items))
+    params: list = []
+    for (key_pk, period), amount in items:
+        params += [key_pk, period, amount]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO apikeys_keymonthspend (key_id, period, spend_microcredits) "  # noqa: S608
+            f"VALUES {values} ON CONFLICT (key_id, period) DO UPDATE SET spend_microcredits = "
+            "apikeys_keymonthspend.spend_microcredits + excluded.spend_microcredits "
+            "RETURNING key_id, period, spend_microcredits",
+            params,
+        )
+        rows = cursor.fetchall()
+    return [(k, p, after - spend[(k, p)], after) for k, p, after in rows]
+
+
+def _fire_alerts(changes: list[tuple[int, str, int, int]], keys: dict[int, dict]) -> int:
+    """Insert the cap alerts now due; each (key, month, level) exists at most once, so
+    concurrent batches and retries fire each alert exactly once."""
+    due = []
+    for key_pk, period, _before, after in changes:
+        key = keys[key_pk]
+        limit = key["spending_limit_microcredits"]
+        if not limit:
+            continue
+        for level in (KeyAlert.Level.HEADS_UP, KeyAlert.Level.CAP):
+            if after * 100 >= limit * level:
+                due.append((key_pk, period, int(level), after, limit))
+    if not due:
+        return 0
+    now = timezone.now()
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(due))
+    params: list = []
+    for key_pk, period, level, after, limit in due:
+        params += [key_pk, period, level, after, limit, False, now]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO apikeys_keyalert (key_id, period, level, spend_microcredits, "  # noqa: S608
+            f"limit_microcredits, key_disabled, created_at) VALUES {values} "
+            "ON CONFLICT (key_id, period, level) DO NOTHING RETURNING id, key_id, level",
+            params,
+        )
+        fired = cursor.fetchall()
+    from apikeys.services import apikey_auto_disable_in_transaction
+    from apikeys.tasks import send_key_alert_email
+    from apikeys.verification import invalidate_hashes
+
+    for alert_id, key_pk, level in fired:
+        key = keys[key_pk]
+        if level == KeyAlert.Level.CAP:
+            invalidate_hashes([key["secret_hash"], key["previous_secret_hash"]])
+            if key["auto_disable"] and apikey_auto_disable_in_transaction(
+                key_id=key_pk, reason="Monthly spending limit reached (auto-disable is on)."
+            ):
+                KeyAlert.objects.filter(pk=alert_id).update(key_disabled=True)
+        transaction.on_commit(lambda alert_id=alert_id: send_key_alert_email.delay(alert_id))
+    return len(fired)
+
+
+@dataclass
+class Priced:
+    event: Event
+    key: dict
+    model: str
+    cost: int
+
+
+def usage_record_in_transaction(priced: list[Priced], *, charge: bool, reference: str) -> int:
+    """Store already-priced events whose request ids are new, charge them (one ledger entry
+    per wallet) and add to the keys' month spend. Returns the µcr charged."""
+    if not priced:
+        return 0
+    UsageEvent.objects.bulk_create(
+        [
+            UsageEvent(
+                request_id=p.event.request_id,
+                occurred_at=p.event.occurred_at,
+                organization_id=p.key["organization_id"],
+                key_id=p.key["id"],
+                endpoint=p.event.endpoint,
+                model=p.model,
+                provider=p.event.provider,
+                status_code=p.event.status_code,
+                latency_ms=p.event.latency_ms,
+                cost_microcredits=p.cost,
+                hold_public_id=reference if not charge else "",
+                **p.event.units,
+            )
+            for p in priced
+        ],
+        batch_size=1000,
+    )
+    by_org: dict[int, list[Priced]] = defaultdict(list)
+    spend: dict[tuple[int, str], int] = defaultdict(int)
+    for p in priced:
+        by_org[p.key["organization_id"]].append(p)
+        if p.cost:
+            spend[(p.key["id"], p.event.occurred_at.strftime("%Y-%m"))] += p.cost
+    charged = 0
+    if charge:
+        wallets = {
+            w.organization_id: w for w in Wallet.objects.filter(organization_id__in=list(by_org))
+        }
+        for org_id in sorted(by_org):
+            total = sum(p.cost for p in by_org[org_id])
+            if not total:
+                continue
+            wallet = wallets.get(org_id)
+            if wallet is None:
+                from billing.ledger import wallet_get_or_create
+                from orgs.models import Organization
+
+                wallet = wallet_get_or_create(organization=Organization.objects.get(pk=org_id))
+            ids = sorted(p.event.request_id for p in by_org[org_id])
+            digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:40]
+            ledger_post_in_transaction(
+                wallet=wallet,
+                amount_microcredits=-total,
+                kind=LedgerEntry.Kind.USAGE,
+                idempotency_key=f"usage:{digest}",
+                reference=reference,
+                description=f"Usage: {len(ids)} request(s)",
+            )
+            charged += total
+    keys = {p.key["id"]: p.key for p in priced}
+    _fire_alerts(_add_spend(dict(spend)), keys)
+    return charged
+
+
+KEY_FIELDS = (
+    "id",
+    "public_id",
+    "organization_id",
+    "spending_limit_microcredits",
+    "auto_disable",
+    "secret_hash",
+    "previous_secret_hash",
+)
+
+
+def keys_by_public_id(public_ids) -> dict[str, dict]:
+    return {
+        row["public_id"]: row
+        for row in ApiKey.objects.filter(public_id__in=list(public_ids)).values(*KEY_FIELDS)
+    }
+
+
+def price_event(event: Event, data: dict) -> tuple[str, int]:
+    row = catalog.resolve(event.model, data)
+    if row is None:
+        raise EventError("unknown_model", f"Unknown model {event.model!r}.")
+    if event.status_code >= 400:
+        return row["model_id"], 0  # a failed upstream call costs nothing
+    try:
+        usage = Usage(tier=event.tier, **event.units)
+        return row["model_id"], price_microcredits(catalog.as_model(row), usage)
+    except ValueError as exc:
+        raise EventError("invalid_event", str(exc)) from None
+
+
+@transaction.atomic(durable=True)
+def usage_ingest(*, events: list, reference: str = "") -> dict:
+    now = timezone.now()
+    rejected: list[dict] = []
+    parsed: list[Event] = []
+    seen: set[str] = set()
+    in_batch_duplicates = 0
+    for index, raw in enumerate(events):
+        try:
+            event = parse_event(index, raw, now=now)
+        except EventError as exc:
+            rid = raw.get("request_id") if isinstance(raw, dict) else None
+            rejected.append(
+                {
+                    "index": index,
+                    "request_id": rid if isinstance(rid, str) else None,
+                    "error": {"type": exc.type, "message": exc.message},
+                }
+            )
+            continue
+        if event.request_id in seen:
+            in_batch_duplicates += 1
+            continue
+        seen.add(event.request_id)
+        parsed.append(event)
+
+    keys = keys_by_public_id({e.key_public_id for e in parsed})
+    data = catalog.snapshot()
+    priced: list[Priced] = []
+    for event in parsed:
+        key = keys.get(event.key_public_id)
+        try:
+            if key is None:
+                raise EventError("unknown_key", f"No API key {event.key_public_id!r}.")
+            model, cost = price_event(event, data)
+        except EventError as exc:
+            rejected.append(
+                {
+                    "index": event.index,
+                    "request_id": event.request_id,
+                    "error": {"type": exc.type, "message": exc.message},
+                }
+            )
+            continue
+        priced.append(Priced(event=event, key=key, model=model, cost=cost))
+
+    new_ids = _claim_request_ids(sorted(p.event.request_id for p in priced))
+    fresh = [p for p in priced if p.event.request_id in new_ids]
+    charged = usage_record_in_transaction(
+        fresh, charge=True, reference=reference or f"usage batch of {len(fresh)}"
+    )
+    rejected.sort(key=lambda r: r["index"])
+    return {
+        "accepted": len(fresh),
+        "duplicates": in_batch_duplicates + len(priced) - len(fresh),
+        "rejected": rejected,
+        "charged_microcredits": charged,
+    }
+
+
+@transaction.atomic(durable=True)
+def hold_capture_with_event(*, hold, amount_microcredits: int, event: dict | None = None):
+    """Capture a hold and, when given, record the job's usage event at the captured cost
+    (the hold's capture is the charge; the event is not charged again)."""
+    from billing.ledger import hold_capture_in_transaction
+
+    priced: list[Priced] = []
+    if event is not None:
+        parsed = parse_event(0, event, now=timezone.now())
+        key = keys_by_public_id([parsed.key_public_id]).get(parsed.key_public_id)
+        if key is None or (hold.key_id is not None and key["id"] != hold.key_id):
+            raise EventError("unknown_key", "The event's key_id does not match the hold.")
+        model, _list_price = price_event(parsed, catalog.snapshot())
+        priced.append(Priced(event=parsed, key=key, model=model, cost=int(amount_microcredits)))
+    hold, _entry = hold_capture_in_transaction(hold=hold, amount_microcredits=amount_microcredits)
+    if priced:
+        if _claim_request_ids([priced[0].event.request_id]):
+            usage_record_in_transaction(priced, charge=False, reference=hold.public_id)
+    elif hold.key_id is not None and amount_microcredits:
+        key = ApiKey.objects.filter(pk=hold.key_id).values(*KEY_FIELDS).first()
+        period = timezone.now().strftime("%Y-%m")
+        _fire_alerts(_add_spend({(key["id"], period): int(amount_microcredits)}), {key["id"]: key})
+    return hold
