@@ -1,9 +1,15 @@
 """Demo data for a local console: safe to run repeatedly, it never duplicates anything."""
 
+import random
+from datetime import timedelta
+
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from accounts.models import User
+from apikeys.models import ApiKey, ServiceToken
+from apikeys.services import apikey_create, apikey_rotate, service_token_create
 from billing.ledger import wallet_get_or_create
 from billing.models import MICROCREDITS_PER_CREDIT, Payment
 from billing.payments import event_handle
@@ -16,6 +22,7 @@ from orgs.services import (
     org_create,
     personal_org_get_or_create,
 )
+from usage.ingest import usage_ingest
 
 DEMO_PASSWORD = "hypereal-demo-2026"  # noqa: S105 - a published demo login, local only
 DEMO_USERS = [
@@ -41,12 +48,22 @@ class Command(BaseCommand):
             self._user(email, name, is_staff=is_staff)
         acme = self._acme()
         self._money(acme)
+        keys = self._keys(acme)
+        token = self._service_token()
+        events = self._usage(keys)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000"))
         for email, _name, is_staff in DEMO_USERS:
             role = "staff, also /admin/" if is_staff else "developer; owner of Acme Inc"
             self.stdout.write(f"  {email:<28} password: {DEMO_PASSWORD}   ({role})")
         for email, role in ACME_MEMBERS[1:]:
             self.stdout.write(f"  {email:<28} password: {DEMO_PASSWORD}   ({role} of {acme.name})")
+        self.stdout.write("API keys (rotated on every run, so each plaintext printed here works):")
+        for key, plaintext in keys:
+            self.stdout.write(f"  {key.organization.name:<18} {key.name:<12} {plaintext}")
+        self.stdout.write(f"Inference-plane service token (demo-gateway): {token}")
+        self.stdout.write(
+            f"Usage: {events} events over the last 30 days (see /usage, /manage-api-keys)."
+        )
 
     def _user(self, email: str, name: str, *, is_staff: bool = False) -> User:
         user = User.objects.filter(email__iexact=email).first()
@@ -122,6 +139,105 @@ class Command(BaseCommand):
             kind="grant",
             idempotency_key="demo:acme:welcome-grant",
         )
+
+    def _keys(self, acme: Organization) -> list[tuple[ApiKey, str]]:
+        demo = User.objects.get(email="demo@hypereal.local")
+        dev = User.objects.get(email="acme-dev@hypereal.local")
+        personal = personal_org_get_or_create(user=demo)
+        plan = [
+            (personal, demo, "laptop", None, False),
+            (personal, demo, "ci-pipeline", 450, False),
+            (acme, demo, "prod-eu", 50000, True),
+            (acme, dev, "staging", 2000, False),
+        ]
+        out = []
+        for org, creator, name, limit_credits, auto_disable in plan:
+            key = ApiKey.objects.filter(
+                organization=org, name=name, status=ApiKey.Status.ACTIVE
+            ).first()
+            if key is None:
+                key, plaintext = apikey_create(
+                    organization=org,
+                    actor=creator,
+                    name=name,
+                    spending_limit_microcredits=limit_credits * MICROCREDITS_PER_CREDIT
+                    if limit_credits
+                    else None,
+                    auto_disable=auto_disable,
+                )
+            else:
+                key, plaintext = apikey_rotate(key=key, actor=creator)
+            out.append((key, plaintext))
+        return out
+
+    def _service_token(self) -> str:
+        # Demo only: the token is recreated so that a working one is always printed.
+        ServiceToken.objects.filter(name="demo-gateway").delete()
+        _token, plaintext = service_token_create(name="demo-gateway")
+        return plaintext
+
+    def _usage(self, keys: list[tuple[ApiKey, str]]) -> int:
+        """30 days of calls through the same ingestion service the gateway uses. Request
+        ids are deterministic, so a second run only finds duplicates."""
+        rng = random.Random(2026)
+        profiles = {
+            "laptop": [
+                ("chat.completions", "gpt-5.5", 30),
+                ("messages", "claude-sonnet-4-6", 12),
+                ("images", "nano_banana", 2),
+            ],
+            "ci-pipeline": [
+                ("responses", "gpt-5.3-codex", 14),
+                ("chat.completions", "gpt-5.4-mini", 20),
+            ],
+            "prod-eu": [
+                ("chat.completions", "gpt-5.5", 60),
+                ("messages", "claude-opus-4-6", 15),
+                ("gemini", "gemini-3.1-pro", 20),
+                ("images", "gpt-image-2", 6),
+                ("videos", "veo3.1-fast", 1),
+                ("audio", "audio-tts", 8),
+            ],
+            "staging": [
+                ("chat.completions", "deepseek-v3.2", 25),
+                ("chat.completions", "qwen3.5-flash", 20),
+            ],
+        }
+        now = timezone.now()
+        events = []
+        for key, _plaintext in keys:
+            for day in range(30, -1, -1):
+                for endpoint, model, per_day in profiles[key.name]:
+                    for i in range(rng.randint(per_day // 2, per_day)):
+                        when = now - timedelta(days=day, seconds=rng.randint(0, 86000))
+                        if when > now:
+                            continue
+                        failed = rng.random() < 0.04
+                        event = {
+                            "request_id": f"demo-{key.name}-{day}-{model}-{i}",
+                            "key_id": key.public_id,
+                            "occurred_at": when.isoformat(),
+                            "endpoint": endpoint,
+                            "model": model,
+                            "provider": "demo",
+                            "status_code": rng.choice([429, 500, 502]) if failed else 200,
+                            "latency_ms": rng.randint(180, 9000),
+                        }
+                        if endpoint in {"chat.completions", "messages", "responses", "gemini"}:
+                            event["input_tokens"] = rng.randint(200, 6000)
+                            event["output_tokens"] = rng.randint(50, 1500)
+                        elif endpoint == "images":
+                            event["images"] = rng.randint(1, 2)
+                            if model == "gpt-image-2":
+                                event["tier"] = rng.choice(["1K", "1K", "2K"])
+                        elif endpoint == "videos":
+                            event["clips"] = 1
+                        else:
+                            event["requests"] = 1
+                        events.append(event)
+        for start in range(0, len(events), 500):
+            usage_ingest(events=events[start : start + 500], reference="demo data")
+        return len(events)
 
     def _acme(self) -> Organization:
         """Built through the same services as the console, so its audit log is real."""
