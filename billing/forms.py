@@ -15,6 +15,14 @@ class TopUpForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
 
+    def __init__(self, data=None, *args, **kwargs) -> None:
+        # A preset button ("$25") submits its own name, and the browser sends the amount
+        # input (usually empty) with it; the button the user clicked wins.
+        if data is not None and data.get("preset_usd"):
+            data = data.copy()
+            data["amount_usd"] = data["preset_usd"]
+        super().__init__(data, *args, **kwargs)
+
     def clean_amount_usd(self) -> Decimal:
         amount = self.cleaned_data["amount_usd"]
         low, high = settings.TOPUP_MIN_USD, settings.TOPUP_MAX_USD

@@ -99,6 +99,11 @@ def topup_start(*, wallet: Wallet, actor: User, amount_cents: int) -> tuple[Paym
 # --- webhook ------------------------------------------------------------------------------
 
 
+class WebhookHandlerFailed(Exception):
+    """A verified, stored event whose handler raised. Kept apart from the ``ValueError``
+    of a malformed body, so that the endpoint answers 500 (Stripe redelivers), not 400."""
+
+
 def webhook_receive(*, payload: bytes, signature: str | None) -> StripeEvent:
     """Verify, store (unique by event id), then handle. Raises on a bad signature before
     anything is stored. A handler failure is recorded on the event and re-raised, so the
@@ -121,7 +126,7 @@ def webhook_receive(*, payload: bytes, signature: str | None) -> StripeEvent:
         stored.error = f"{type(exc).__name__}: {exc}"[:5000]
         stored.save(update_fields=["status", "error", "attempts"])
         logger.exception("stripe webhook handler failed", extra={"event_id": event["id"]})
-        raise
+        raise WebhookHandlerFailed(stored.error) from exc
     stored.status = StripeEvent.Status.PROCESSED if handled else StripeEvent.Status.IGNORED
     stored.error = ""
     stored.processed_at = timezone.now()
@@ -224,8 +229,27 @@ def _charge_refunded(charge: dict) -> bool:
     )
     refunds = ((charge.get("refunds") or {}).get("data")) or []
     succeeded = [r for r in refunds if r.get("status") in {"succeeded", None}]
+    # ``payment.refunded_cents`` is what the ledger has debited for this charge so far, by
+    # either path below; the payment row is locked, so deliveries apply one at a time.
     if succeeded:
-        movements = [(f"stripe:refund:{r['id']}", r["amount"], r["id"]) for r in succeeded]
+        keys = {r["id"]: f"stripe:refund:{r['id']}" for r in succeeded}
+        posted = set(
+            LedgerEntry.objects.filter(idempotency_key__in=keys.values()).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        posted_cents = sum(int(r["amount"]) for r in succeeded if keys[r["id"]] in posted)
+        # Debited earlier from a delivery without the list (an endpoint on another API
+        # version): those refunds are already paid for, oldest first.
+        unattributed = max(payment.refunded_cents - posted_cents, 0)
+        movements = []
+        for r in reversed(succeeded):  # Stripe lists newest first
+            if keys[r["id"]] in posted:
+                continue
+            covered = min(unattributed, int(r["amount"]))
+            unattributed -= covered
+            if int(r["amount"]) > covered:
+                movements.append((keys[r["id"]], int(r["amount"]) - covered, r["id"]))
     else:
         # Without the refund list, the newly refunded amount is the growth of the total.
         total = int(charge.get("amount_refunded") or 0)
@@ -245,7 +269,7 @@ def _charge_refunded(charge: dict) -> bool:
             description=f"Refund ${int(cents) / 100:,.2f}",
         )
     payment.charge_id = charge.get("id") or payment.charge_id
-    payment.refunded_cents = max(payment.refunded_cents, int(charge.get("amount_refunded") or 0))
+    payment.refunded_cents += sum(int(cents) for _key, cents, _ref in movements)
     payment.save(update_fields=["charge_id", "refunded_cents"])
     return True
 

@@ -6,7 +6,7 @@ from accounts.models import User
 from orgs.models import Membership, Organization
 from orgs.permissions import Role
 
-from .models import Hold, LedgerEntry, Payment, Wallet
+from .models import CatalogModel, Hold, LedgerEntry, Payment, Wallet
 
 
 def wallet_for(*, organization: Organization) -> Wallet:
@@ -122,3 +122,22 @@ def ledger_mismatches() -> list[str]:
     for hold in Hold.objects.filter(status=Hold.Status.OPEN, amount_microcredits__lte=0):
         problems.append(f"hold {hold.public_id}: open with a non-positive amount")
     return problems
+
+
+def _call_price_microcredits(model: CatalogModel) -> int:
+    """What one plain call costs, to compare an intent's candidates: one image at the base
+    price, one clip or request, a per-second model at its longest clip, a token model at a
+    million input plus a million output tokens (in ncr: the same order for every token
+    model, and never mixed with media in one intent)."""
+    if model.pricing == CatalogModel.Pricing.PER_TOKEN:
+        return model.input_nanocredits_per_token + model.output_nanocredits_per_token
+    if model.pricing == CatalogModel.Pricing.PER_SECOND:
+        return model.unit_microcredits * (model.max_seconds or 1)
+    return model.unit_microcredits
+
+
+def intent_cheapest(name: str) -> CatalogModel | None:
+    """The cheapest active model of an intent (ties: the model id), or None when the
+    intent is unknown or has no active candidate."""
+    candidates = CatalogModel.objects.filter(intents__name=name, active=True)
+    return min(candidates, key=lambda m: (_call_price_microcredits(m), m.model_id), default=None)

@@ -44,4 +44,9 @@ def webhook_event(*, payload: bytes, signature: str | None) -> dict:
         settings.STRIPE_WEBHOOK_SECRET,
         WEBHOOK_TOLERANCE_SECONDS,
     )
-    return json.loads(payload)
+    event = json.loads(payload)
+    # Signed but not an event (an array, an object without an id): a bad payload, refused
+    # before anything is stored, like a body that is not JSON.
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not event["id"]:
+        raise ValueError("not a Stripe event")
+    return event

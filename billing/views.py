@@ -34,6 +34,11 @@ logger = logging.getLogger("hypereal.billing")
 PRESETS_USD = (10, 25, 100)
 
 
+def _credits_input(amount_microcredits: int) -> str:
+    """A form's initial value, to the micro-credit, so that saving it unchanged keeps it."""
+    return format_credits(amount_microcredits, 6).replace(",", "").rstrip("0").rstrip(".")
+
+
 def _overview(request: HttpRequest, context: Context, status: int = 200, **forms) -> HttpResponse:
     wallet = selectors.wallet_for(organization=context.organization)
     threshold = wallet.low_balance_threshold_microcredits
@@ -48,9 +53,7 @@ def _overview(request: HttpRequest, context: Context, status: int = 200, **forms
             "topup_form": forms.get("topup_form") or TopUpForm(),
             "threshold_form": forms.get("threshold_form")
             or ThresholdForm(
-                initial={"threshold": format_credits(threshold, 0).replace(",", "")}
-                if threshold is not None
-                else {}
+                initial={"threshold": _credits_input(threshold)} if threshold is not None else {}
             ),
             "presets": PRESETS_USD,
             "stripe_configured": stripe_gateway.is_configured(),
@@ -255,11 +258,19 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             {"error": {"type": "invalid_signature", "message": "Bad or stale signature."}},
             status=400,
         )
-    except (ValueError, KeyError):
+    except payments.WebhookHandlerFailed:
+        # Before the generic ValueError below: a handler's ValueError (an amount mismatch)
+        # is our failure to record and retry, not a malformed delivery.
+        return JsonResponse(
+            {"error": {"type": "handler_failed", "message": "Recorded; will retry."}},
+            status=500,
+        )
+    except ValueError:
         return JsonResponse(
             {"error": {"type": "invalid_payload", "message": "Not a Stripe event."}}, status=400
         )
     except Exception:
+        logger.exception("stripe webhook failed before its event was handled")
         return JsonResponse(
             {"error": {"type": "handler_failed", "message": "Recorded; will retry."}},
             status=500,
