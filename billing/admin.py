@@ -243,6 +243,14 @@ class CatalogModelForm(forms.ModelForm):
             self.add_error("unit_price", "Set the unit price.")
         if pricing == CatalogModel.Pricing.PER_SECOND and not data.get("max_seconds"):
             self.add_error("max_seconds", "Per-second models need a maximum.")
+        tiers = data.get("tier_microcredits") or {}
+        if not isinstance(tiers, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for k, v in tiers.items()
+        ):
+            self.add_error(
+                "tier_microcredits", 'Use {"1K": 4000000, …}: tier names to whole µcr ≥ 0.'
+            )
         for name in ("input_price", "output_price", "unit_price"):
             if data.get(name) is not None and data[name] < 0:
                 self.add_error(name, "Prices cannot be negative.")

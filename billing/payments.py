@@ -43,9 +43,12 @@ class StripeNotConfigured(ApplicationError):
         )
 
 
-@transaction.atomic
 def topup_start(*, wallet: Wallet, actor: User, amount_cents: int) -> tuple[Payment, str]:
-    """Create the Payment and its Stripe Checkout Session; returns (payment, redirect URL)."""
+    """Create the Payment and its Stripe Checkout Session; returns (payment, redirect URL).
+
+    The Stripe call runs outside any database transaction (no lock is held across the
+    network); if it fails, the pending Payment is removed again and the error propagates.
+    """
     if not stripe_gateway.is_configured():
         raise StripeNotConfigured()
     low, high = settings.TOPUP_MIN_USD * 100, settings.TOPUP_MAX_USD * 100
@@ -57,6 +60,16 @@ def topup_start(*, wallet: Wallet, actor: User, amount_cents: int) -> tuple[Paym
     payment = Payment.objects.create(
         wallet=wallet, created_by=actor, amount_cents=amount_cents, credits=amount_cents
     )
+    try:
+        url = _checkout_session(payment=payment, wallet=wallet, actor=actor)
+    except Exception:
+        Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).delete()
+        raise
+    return payment, url
+
+
+def _checkout_session(*, payment: Payment, wallet: Wallet, actor: User) -> str:
+    amount_cents = payment.amount_cents
     metadata = {
         "payment": payment.public_id,
         "wallet": wallet.public_id,
@@ -85,15 +98,16 @@ def topup_start(*, wallet: Wallet, actor: User, amount_cents: int) -> tuple[Paym
         },
         idempotency_key=f"checkout:{payment.public_id}",
     )
-    payment.checkout_session_id = session["id"]
-    payment.save(update_fields=["checkout_session_id"])
-    audit_record(
-        organization=wallet.organization,
-        actor=actor,
-        action="billing.topup_started",
-        after={"payment": payment.public_id, "amount_cents": amount_cents},
-    )
-    return payment, session["url"]
+    with transaction.atomic():
+        payment.checkout_session_id = session["id"]
+        payment.save(update_fields=["checkout_session_id"])
+        audit_record(
+            organization=wallet.organization,
+            actor=actor,
+            action="billing.topup_started",
+            after={"payment": payment.public_id, "amount_cents": amount_cents},
+        )
+    return session["url"]
 
 
 # --- webhook ------------------------------------------------------------------------------
