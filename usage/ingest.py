@@ -21,6 +21,7 @@ from billing import catalog
 from billing.ledger import ledger_post_in_transaction
 from billing.models import Endpoint, LedgerEntry, Wallet
 from billing.pricing import Usage, price_microcredits
+from hypereal_site.api.errors import ApplicationError
 
 from .models import UsageEvent
 
@@ -30,11 +31,12 @@ ENDPOINTS = frozenset(Endpoint.values)
 MAX_UNIT = 2**53  # far beyond any real call; keeps arithmetic and JSON exact
 
 
-class EventError(Exception):
+class EventError(ApplicationError):
+    """One event is invalid. Inside a batch it rejects only that event; anywhere else (a
+    hold's capture) it answers 400 with its type, like every other API error."""
+
     def __init__(self, type_: str, message: str) -> None:
-        super().__init__(message)
-        self.type = type_
-        self.message = message
+        super().__init__(type_, message, status=400)
 
 
 @dataclass
