@@ -48,6 +48,11 @@ class VerifyOutputSerializer(serializers.Serializer):
     allowed_models = serializers.ListField(child=serializers.CharField(), allow_null=True)
     model = serializers.CharField(allow_null=True)
     cache_ttl_seconds = serializers.IntegerField()
+    fallbacks = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="Only when a model was given: its provider targets, in order.",
+    )
 
 
 class KeyVerifyApi(InternalApi):

@@ -31,7 +31,12 @@ def test_the_contract_is_in_the_openapi_document():
     assert verify["security"] == [{"serviceToken": []}]
     answer = verify["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     fields = document["components"]["schemas"][answer.rsplit("/", 1)[1]]["properties"]
-    assert {"key", "owner", "wallet", "period_spend_microcredits", "cache_ttl_seconds"} <= set(
-        fields
-    )
+    assert {
+        "key",
+        "owner",
+        "wallet",
+        "period_spend_microcredits",
+        "cache_ttl_seconds",
+        "fallbacks",
+    } <= set(fields)
     assert paths["/v1/key"]["get"]["security"] == [{"customerKey": []}]

@@ -62,8 +62,13 @@ def test_with_a_model_the_answer_names_the_canonical_model(internal, funded_key)
     response = verify(internal, key=plaintext, model="gpt-5.5", endpoint="chat.completions")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) >= ANSWER_FIELDS
+    assert set(body) == ANSWER_FIELDS | {"fallbacks"}
     assert body["model"] == "gpt-5.5"
+    assert body["fallbacks"][0] == {
+        "provider": "openai",
+        "region": "us-east",
+        "upstream_model": "gpt-5.5",
+    }
 
 
 def test_a_legacy_anthropic_id_maps_to_its_newest_equivalent(internal, funded_key):
