@@ -78,7 +78,7 @@ def _apply(
     wallet_id: int, *, balance_delta: int, held_delta: int, min_available_after: int | None
 ) -> tuple[int, int, int | None] | None:
     """One conditional UPDATE of the wallet row; returns (balance, held, low-balance
-    threshold) or None when the condition refused it. ``min_available_after=None`` means
+    threshold, alerted) or None when the condition refused it. ``min_available_after=None`` means
     unconditional. The threshold comes back from the locked row, so the alert never uses
     a stale value from a wallet object the caller loaded earlier."""
     sql = (
@@ -89,11 +89,14 @@ def _apply(
     if min_available_after is not None:
         sql += " AND balance_microcredits + %s - (held_microcredits + %s) >= %s"
         params += [balance_delta, held_delta, min_available_after]
-    sql += " RETURNING balance_microcredits, held_microcredits, low_balance_threshold_microcredits"
+    sql += (
+        " RETURNING balance_microcredits, held_microcredits, "
+        "low_balance_threshold_microcredits, low_balance_alerted"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return (row[0], row[1], row[2]) if row else None
+    return tuple(row) if row else None
 
 
 def _available(wallet_id: int) -> int:
@@ -120,21 +123,118 @@ def ledger_post_in_transaction(
     description: str = "",
     actor: User | None = None,
     allow_negative: bool = True,
+    _autocommit: bool = False,
 ) -> tuple[LedgerEntry, bool]:
     """Post one movement inside the caller's transaction; returns (entry, created)."""
-    if not connection.in_atomic_block:
+    if not (connection.in_atomic_block or _autocommit):
         raise RuntimeError("ledger_post_in_transaction must run inside a transaction")
     if not idempotency_key:
         raise ValueError("every ledger movement needs an idempotency key")
     amount = int(amount_microcredits)
-    existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if not _same_movement(existing, wallet, amount, kind):
+    guarded = amount < 0 and not allow_negative
+    fields = {
+        "amount_microcredits": amount,
+        "kind": kind,
+        "idempotency_key": idempotency_key,
+        "reference": reference[:255],
+        "description": description[:255],
+        "actor": actor,
+        "actor_label": actor.email if actor else "system",
+    }
+    if connection.vendor == "postgresql":
+        posted = _post_postgresql(wallet, guarded=guarded, **fields)
+    else:
+        posted = _post_portable(wallet, guarded=guarded, **fields)
+    if isinstance(posted, LedgerEntry):  # the key was used before: nothing moved
+        if not _same_movement(posted, wallet, amount, kind):
             raise IdempotencyConflict(idempotency_key)
-        return existing, False
+        return posted, False
+    entry, (balance_after, held, threshold, alerted) = posted
+    wallet.balance_microcredits, wallet.held_microcredits = balance_after, held
+    wallet.low_balance_threshold_microcredits = threshold
+    wallet.low_balance_alerted = alerted
+    _after_balance_change(wallet, balance_after - amount, balance_after)
+    return entry, True
+
+
+# One statement, one round trip, no savepoint: lock the wallet row (re-checking the guard on
+# the current row version), insert the entry with the balance it leaves, and move the
+# balance only if the entry went in. A replay finds the key taken: the INSERT does nothing,
+# so the UPDATE does nothing either. As a single statement it is atomic on its own, which
+# lets ``ledger_post`` run it in autocommit (one round trip instead of BEGIN + it + COMMIT).
+_PG_POST = """
+WITH w AS (
+    SELECT id, balance_microcredits, held_microcredits, low_balance_threshold_microcredits,
+           low_balance_alerted
+    FROM billing_wallet WHERE id = %(wallet)s {guard} FOR UPDATE
+), ins AS (
+    INSERT INTO billing_ledgerentry (wallet_id, amount_microcredits, kind, idempotency_key,
+        reference, description, balance_after_microcredits, actor_id, actor_label, created_at)
+    SELECT w.id, %(amount)s, %(kind)s, %(key)s, %(reference)s, %(description)s,
+           w.balance_microcredits + %(amount)s, %(actor)s, %(actor_label)s, %(now)s
+    FROM w
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), upd AS (
+    UPDATE billing_wallet SET balance_microcredits = balance_microcredits + %(amount)s
+    WHERE id = %(wallet)s AND EXISTS (SELECT 1 FROM ins)
+    RETURNING balance_microcredits
+)
+SELECT (SELECT balance_microcredits FROM upd), w.held_microcredits,
+       w.low_balance_threshold_microcredits, w.low_balance_alerted, (SELECT id FROM ins)
+FROM w
+"""
+_PG_GUARD = "AND balance_microcredits - held_microcredits + %(amount)s >= 0"
+_CREATED_AT = LedgerEntry._meta.get_field("created_at")
+
+
+def _post_postgresql(wallet: Wallet, *, guarded: bool, **fields):
+    amount = fields["amount_microcredits"]
+    now = _CREATED_AT.get_default()  # the field's own default, as the ORM would use
+    params = {
+        "amount": amount,
+        "wallet": wallet.pk,
+        "kind": fields["kind"],
+        "key": fields["idempotency_key"],
+        "reference": fields["reference"],
+        "description": fields["description"],
+        "actor": fields["actor"].pk if fields["actor"] else None,
+        "actor_label": fields["actor_label"],
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_POST.format(guard=_PG_GUARD if guarded else ""), params)
+        row = cursor.fetchone()
+        if row is None:
+            existing = LedgerEntry.objects.filter(idempotency_key=fields["idempotency_key"]).first()
+            if existing is not None:
+                return existing  # a replay that the guard refused: still just a replay
+            raise InsufficientCredits(available=_available(wallet.pk), needed=-amount)
+        balance, held, threshold, alerted, entry_id = row
+        if entry_id is None:  # the key was taken (by a concurrent original): nothing moved
+            return LedgerEntry.objects.get(idempotency_key=fields["idempotency_key"])
+    entry = LedgerEntry(
+        id=entry_id,
+        wallet=wallet,
+        balance_after_microcredits=balance,
+        created_at=now,
+        **fields,
+    )
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    return entry, (balance, held, threshold, alerted)
+
+
+def _post_portable(wallet: Wallet, *, guarded: bool, **fields):
+    """The same movement in standard SQL, for SQLite: look the key up, then UPDATE and
+    INSERT inside a savepoint that a concurrent duplicate rolls back."""
+    key = fields["idempotency_key"]
+    amount = fields["amount_microcredits"]
+    existing = LedgerEntry.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
     try:
         with transaction.atomic():  # savepoint: a duplicate key undoes the UPDATE too
-            guarded = amount < 0 and not allow_negative
             row = _apply(
                 wallet.pk,
                 balance_delta=amount,
@@ -143,36 +243,28 @@ def ledger_post_in_transaction(
             )
             if row is None:
                 raise InsufficientCredits(available=_available(wallet.pk), needed=-amount)
-            balance_after, held, threshold = row
             entry = LedgerEntry.objects.create(
-                wallet=wallet,
-                amount_microcredits=amount,
-                kind=kind,
-                idempotency_key=idempotency_key,
-                reference=reference[:255],
-                description=description[:255],
-                balance_after_microcredits=balance_after,
-                actor=actor,
-                actor_label=actor.email if actor else "system",
+                wallet=wallet, balance_after_microcredits=row[0], **fields
             )
     except IntegrityError:
-        # The same key was committed by a concurrent transaction after our check.
-        existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+        existing = LedgerEntry.objects.filter(idempotency_key=key).first()
         if existing is None:
             raise
-        if not _same_movement(existing, wallet, amount, kind):
-            raise IdempotencyConflict(idempotency_key) from None
-        return existing, False
-    wallet.balance_microcredits, wallet.held_microcredits = balance_after, held
-    wallet.low_balance_threshold_microcredits = threshold
-    _after_balance_change(wallet, balance_after - amount, balance_after)
-    return entry, True
+        return existing
+    return entry, row
 
 
-@transaction.atomic(durable=True)
 def ledger_post(**kwargs) -> LedgerEntry:
-    """Post one movement in its own transaction (see ``ledger_post_in_transaction``)."""
-    entry, _created = ledger_post_in_transaction(**kwargs)
+    """Post one movement in its own transaction (see ``ledger_post_in_transaction``).
+
+    Durable: it refuses to run inside someone else's transaction. On PostgreSQL, outside
+    any transaction, the movement is one atomic statement in autocommit.
+    """
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        entry, _created = ledger_post_in_transaction(_autocommit=True, **kwargs)
+        return entry
+    with transaction.atomic(durable=True):
+        entry, _created = ledger_post_in_transaction(**kwargs)
     return entry
 
 
@@ -185,7 +277,9 @@ def _after_balance_change(wallet: Wallet, before: int, after: int) -> None:
     from .alerts import low_balance_check
 
     low_balance_check(wallet=wallet, after=after)
-    if after > before or min(before, after) < VERIFY_REFRESH_BELOW:
+    # A credit may turn a refused key back on; a debit matters only while the balance is
+    # still non-negative and low (once below zero every call is already refused).
+    if after > before or (before >= 0 and after < VERIFY_REFRESH_BELOW):
         _refresh_verifications(wallet)
 
 
@@ -241,7 +335,7 @@ def hold_place(
         if existing is None:
             raise
         return _same_hold(existing, amount), False
-    wallet.balance_microcredits, wallet.held_microcredits, _threshold = row
+    wallet.balance_microcredits, wallet.held_microcredits, _threshold, _alerted = row
     if wallet.available_microcredits < VERIFY_REFRESH_BELOW:
         _refresh_verifications(wallet)
     return hold, True
@@ -281,7 +375,7 @@ def hold_capture_in_transaction(
         held_delta=-hold.amount_microcredits,
         min_available_after=None,
     )
-    balance_after, held, threshold = row
+    balance_after, held, threshold, alerted = row
     entry = None
     if amount:
         entry = LedgerEntry.objects.create(
@@ -302,6 +396,7 @@ def hold_capture_in_transaction(
     wallet = hold.wallet
     wallet.balance_microcredits, wallet.held_microcredits = balance_after, held
     wallet.low_balance_threshold_microcredits = threshold
+    wallet.low_balance_alerted = alerted
     if amount:
         _after_balance_change(wallet, balance_after + amount, balance_after)
     return hold, entry

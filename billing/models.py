@@ -70,7 +70,11 @@ class LedgerEntry(models.Model):
         ADJUSTMENT = "adjustment", "Staff adjustment"
         GRANT = "grant", "Grant"
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    # No single-column index on wallet: (wallet, created_at, id) below serves those
+    # lookups, and every index is paid for on each hot-wallet debit.
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     amount_microcredits = models.BigIntegerField()
     kind = models.CharField(max_length=24, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=200, unique=True)
@@ -78,13 +82,23 @@ class LedgerEntry(models.Model):
     description = models.CharField(max_length=255, blank=True)
     balance_after_microcredits = models.BigIntegerField()
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # see the partial index below: most entries have no person behind them
     )
     actor_label = models.CharField(max_length=254, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["wallet", "created_at", "id"])]
+        indexes = [
+            models.Index(fields=["wallet", "created_at", "id"]),
+            models.Index(
+                fields=["actor"], condition=Q(actor__isnull=False), name="billing_entry_actor"
+            ),
+        ]
         verbose_name_plural = "ledger entries"
 
     def __str__(self) -> str:

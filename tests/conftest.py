@@ -52,3 +52,18 @@ def api_client_for(db):
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _catalog_for_transactional_tests(request):
+    """Transactional tests flush every table between tests, the catalog seeded by a data
+    migration included; they get it back here (seeding is idempotent)."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("transactional_db")
+    from billing import catalog
+    from billing.catalog_seed import seed
+
+    seed()
+    catalog.invalidate()

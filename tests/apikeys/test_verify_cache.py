@@ -168,7 +168,7 @@ class InProcessWorker:
         pass
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_revocation_is_seen_by_a_second_worker_through_the_shared_cache(svc_token):
     from tests.accounts.factories import UserFactory
 

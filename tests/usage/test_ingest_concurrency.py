@@ -31,7 +31,7 @@ from tests.apikeys.factories import (
 from tests.apikeys.processes import Worker, shared_backends
 from usage.models import UsageEvent
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_workers(token: str, batches_per_worker: list[list[list[dict]]]) -> list[dict]:
