@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from hypereal_site.admin import ReadOnlyAdmin
+
 from .models import ApiKey, KeyAlert, OwnerRateLimit, ServiceToken
 from .services import service_token_revoke
 
@@ -51,32 +53,14 @@ class OwnerRateLimitAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ReadOnlyAdmin):
     list_display = ("name", "masked", "organization", "status", "created_at", "last_used_at")
     list_filter = ("status",)
     search_fields = ("name", "masked", "public_id", "organization__name")
     exclude = ("secret_hash", "previous_secret_hash")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # keys change through the console's audited services
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(KeyAlert)
-class KeyAlertAdmin(admin.ModelAdmin):
+class KeyAlertAdmin(ReadOnlyAdmin):
     list_display = ("key", "period", "level", "spend_microcredits", "key_disabled", "created_at")
     list_filter = ("level", "period")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -8,6 +8,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from billing.money import format_credits
 from hypereal_site.api.errors import ApplicationError
+from hypereal_site.forms import apply_validation_error
 from orgs.access import context_view
 from orgs.context import Context
 from orgs.permissions import Perm
@@ -16,20 +17,13 @@ from . import selectors, services
 from .forms import KeyForm, RotateForm
 from .models import ApiKey
 
-
-def _form_errors(form, exc: ValidationError) -> None:
-    names = {
-        "spendingLimit": "spending_limit",
-        "expiresAt": "expires_at",
-        "allowedModels": "allowed_models",
-        "gracePeriodSeconds": "grace_hours",
-    }
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            field = names.get(field, field)
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
+# The services name fields as the API does; the forms use Python names.
+FIELD_ALIASES = {
+    "spendingLimit": "spending_limit",
+    "expiresAt": "expires_at",
+    "allowedModels": "allowed_models",
+    "gracePeriodSeconds": "grace_hours",
+}
 
 
 def _rows(keys: list[ApiKey]) -> list[dict]:
@@ -86,7 +80,7 @@ def key_create(request: HttpRequest, context: Context) -> HttpResponse:
                 allowed_models=data["allowed_models"],
             )
         except ValidationError as exc:
-            _form_errors(form, exc)
+            apply_validation_error(form, exc, FIELD_ALIASES)
         else:
             template = "apikeys/create.html#reveal" if request.htmx else "apikeys/create.html"
             response = render(
@@ -161,7 +155,7 @@ def key_edit(request: HttpRequest, public_id: str, context: Context) -> HttpResp
                 allowed_models=data["allowed_models"],
             )
         except ValidationError as exc:
-            _form_errors(form, exc)
+            apply_validation_error(form, exc, FIELD_ALIASES)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -182,7 +176,7 @@ def key_rotate(request: HttpRequest, public_id: str, context: Context) -> HttpRe
                 key=key, actor=request.user, grace_seconds=form.cleaned_data["grace_hours"] * 3600
             )
         except ValidationError as exc:
-            _form_errors(form, exc)
+            apply_validation_error(form, exc, FIELD_ALIASES)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:

@@ -8,6 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from hypereal_site.admin import ReadOnlyAdmin
+
 from . import catalog
 from .forms import StaffAdjustmentForm
 from .models import (
@@ -23,19 +25,6 @@ from .models import (
 )
 from .money import format_credits
 from .services import wallet_adjust
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money records are written by services only; staff read them here."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Wallet)

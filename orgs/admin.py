@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from hypereal_site.admin import ReadOnlyAdmin
+
 from .models import AuditEvent, Invitation, Membership, Organization
 
 
@@ -15,7 +17,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(ReadOnlyAdmin):
     list_display = ("name", "slug", "kind", "created_at", "deleted_at")
     list_filter = ("kind", ("deleted_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "slug", "public_id", "personal_for__email")
@@ -23,44 +25,17 @@ class OrganizationAdmin(admin.ModelAdmin):
     fields = ("public_id", "kind", "name", "slug", "personal_for", "created_at", "deleted_at")
     inlines = [MembershipInline]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # renames are audited services; staff read here
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ReadOnlyAdmin):
     list_display = ("email", "organization", "role", "created_at", "expires_at", "accepted_at")
     search_fields = ("email", "organization__name", "organization__slug")
     exclude = ("token_hash",)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "organization", "action", "actor_label", "target_label")
     list_filter = ("action",)
     search_fields = ("organization__name", "organization__slug", "actor_label", "target_label")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hypereal_site.api.errors import ApplicationError
+from hypereal_site.forms import apply_validation_error
 
 from . import selectors, services
 from .access import account_view, context_view, public_view
@@ -28,15 +29,6 @@ from .permissions import Perm, Role
 
 AUDIT_PAGE_SIZE = 25
 PENDING_INVITATION_SESSION_KEY = "hypereal.pending_invitation"
-
-
-def _form_errors(form, exc: ValidationError) -> None:
-    """Put a service's ValidationError on the form, field by field."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _settings_page(request: HttpRequest, context: Context, status: int = 200, **forms):
@@ -101,7 +93,7 @@ def org_create(request: HttpRequest) -> HttpResponse:
                 actor=request.user, name=form.cleaned_data["name"], slug=form.cleaned_data["slug"]
             )
         except ValidationError as exc:
-            _form_errors(form, exc)
+            apply_validation_error(form, exc)
         else:
             context_switch(request, public_id=org.public_id)
             messages.success(request, f"{org.name} is ready. You are its owner.")
@@ -122,7 +114,7 @@ def org_update(request: HttpRequest, context: Context) -> HttpResponse:
                 slug=form.cleaned_data["slug"],
             )
         except ValidationError as exc:
-            _form_errors(form, exc)
+            apply_validation_error(form, exc)
         else:
             messages.success(request, "Organization settings saved.")
             return _back()
@@ -142,7 +134,7 @@ def invitation_create(request: HttpRequest, context: Context) -> HttpResponse:
                 role=form.cleaned_data["role"],
             )
         except ValidationError as exc:
-            _form_errors(form, exc)
+            apply_validation_error(form, exc)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -262,7 +254,7 @@ def org_delete(request: HttpRequest, context: Context) -> HttpResponse:
                 confirm_slug=form.cleaned_data["confirm_slug"],
             )
         except ValidationError as exc:
-            _form_errors(form, exc)
+            apply_validation_error(form, exc)
         else:
             context_switch(request, public_id=None)
             messages.success(request, f"{org.name} was deleted.")
