@@ -9,7 +9,9 @@ refused by every worker within a second. Balances and month spend in the answer 
 crosses a limit the ledger invalidates the owner's keys.
 """
 
+import json
 import time
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -103,17 +105,101 @@ def _build(secret_hash: str) -> dict | str:
     }
 
 
-def _lookup(secret_hash: str) -> tuple[dict | str, str]:
-    """The cached entry (or MISSING) and the catalog version, in one cache round trip."""
+#: secret hash → key pk, per process. A secret belongs to one key for ever, so this never
+#: goes stale; it lets ``_lookup`` read the key's last-used marker in the same round trip.
+_KEY_PK_BY_HASH: dict[str, int] = {}
+_KEY_PK_MEMO_MAX = 10_000
+
+
+def _touch_key(key_pk: int) -> str:
+    return f"lastused:{key_pk}"
+
+
+def _lookup_names(secret_hash: str) -> list[str]:
+    known_pk = _KEY_PK_BY_HASH.get(secret_hash)
+    names = [_cache_key(secret_hash), catalog.VERSION_KEY]
+    if known_pk is not None:
+        names.append(_touch_key(known_pk))
+    return names
+
+
+def _lookup(secret_hash: str) -> tuple[dict | str, str, bool]:
+    """The cached entry (or MISSING), the catalog version and whether the key's last-used
+    marker is set (so ``_touch`` has nothing to do), in one cache round trip (none when
+    ``prefetch`` already read them)."""
     cache_key = _cache_key(secret_hash)
-    found = cache.get_many([cache_key, catalog.VERSION_KEY])
+    known_pk = _KEY_PK_BY_HASH.get(secret_hash)
+    found = _get_many(_lookup_names(secret_hash))
     entry = found.get(cache_key)
     version = found.get(catalog.VERSION_KEY) or catalog.current_version()
     now = timezone.now()
     if entry is None or (isinstance(entry, dict) and entry["period"] != _period(now)):
         entry = _build(secret_hash)
         cache.set(cache_key, entry, settings.VERIFY_CACHE_SECONDS)
-    return entry, version
+    recently_used = False
+    if isinstance(entry, dict):
+        recently_used = known_pk == entry["key_pk"] and _touch_key(known_pk) in found
+        if known_pk is None:
+            if len(_KEY_PK_BY_HASH) >= _KEY_PK_MEMO_MAX:
+                _KEY_PK_BY_HASH.clear()
+            _KEY_PK_BY_HASH[secret_hash] = entry["key_pk"]
+    return entry, version, recently_used
+
+
+# --- one cache round trip per verification ----------------------------------------------
+#
+# ``POST /internal/v1/keys/verify`` needs the service token's entry (authentication) and
+# the key's entry (the view). ``prefetch`` reads both in one ``get_many`` when the request
+# starts; ``service_token_check`` and ``_lookup`` then take their values from it, each at
+# most once, and fall back to the cache for anything it does not hold.
+
+_prefetched: ContextVar[dict | None] = ContextVar("verification_prefetched", default=None)
+PREFETCH_MAX_BODY = 4096
+
+
+def _taken(names: list[str]) -> dict | None:
+    """The prefetched values of ``names`` (consumed), or None if not all were read."""
+    memo = _prefetched.get()
+    if memo is None or not set(names) <= memo["unread"]:
+        return None
+    memo["unread"].difference_update(names)
+    return {name: memo["found"][name] for name in names if name in memo["found"]}
+
+
+def _get_many(names: list[str]) -> dict:
+    found = _taken(names)
+    return cache.get_many(names) if found is None else found
+
+
+def prefetch(request) -> Token:
+    """Read this verify request's cache entries in one round trip (see above). ``request``
+    is Django's; a body it cannot read as a small JSON object is left to the view."""
+    names: list[str] = []
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and keyformat.is_service_token(token):
+        names.append(TOKEN_CACHE.format(keyformat.hash_secret(token)))
+    key = None
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if 0 < length <= PREFETCH_MAX_BODY and request.content_type == "application/json":
+        try:
+            body = json.loads(request.body)
+        except (ValueError, OSError):  # malformed JSON, unreadable: the parser will say so
+            body = None
+        if isinstance(body, dict):
+            key = body.get("key")
+    if isinstance(key, str) and keyformat.is_well_formed(key):
+        names += _lookup_names(keyformat.hash_secret(key))
+    if len(names) < 2:  # nothing to share: each lookup reads its own entry
+        return _prefetched.set(None)
+    return _prefetched.set({"unread": set(names), "found": cache.get_many(names)})
+
+
+def prefetch_reset(token: Token) -> None:
+    _prefetched.reset(token)
 
 
 def verify(
@@ -123,7 +209,7 @@ def verify(
     ApplicationError with the seed's error types; returns the answer body."""
     if not keyformat.is_well_formed(key):
         raise _error("invalid_api_key", "Invalid API key.", 401)
-    entry, version = _lookup(keyformat.hash_secret(key))
+    entry, version, recently_used = _lookup(keyformat.hash_secret(key))
     if entry == MISSING:
         raise _error("invalid_api_key", "Invalid API key.", 401)
     now = time.time()
@@ -193,7 +279,8 @@ def verify(
             needed_microcredits=needed,
             available_microcredits=available,
         )
-    _touch(entry["key_pk"])
+    if not recently_used:
+        _touch(entry["key_pk"])
     answer = {
         "key": entry["key"],
         "owner": entry["owner"],
@@ -213,8 +300,9 @@ def verify(
 
 
 def _touch(key_pk: int) -> None:
-    """``last_used_at`` at most once a minute per key: the cache decides who writes."""
-    if cache.add(f"lastused:{key_pk}", 1, 60):
+    """``last_used_at`` at most once a minute per key: the cache decides who writes.
+    (``verify`` skips the call when ``_lookup`` already saw the marker set.)"""
+    if cache.add(_touch_key(key_pk), 1, 60):
         ApiKey.objects.filter(pk=key_pk).update(last_used_at=timezone.now())
 
 
@@ -289,7 +377,8 @@ def service_token_check(token: str) -> ServiceToken | None:
         return None
     digest = keyformat.hash_secret(token)
     cache_key = TOKEN_CACHE.format(digest)
-    cached = cache.get(cache_key)
+    taken = _taken([cache_key])
+    cached = cache.get(cache_key) if taken is None else taken.get(cache_key)
     if cached is None:
         row = ServiceToken.objects.filter(token_hash=digest, revoked_at__isnull=True).first()
         cached = {"pk": row.pk, "name": row.name} if row else MISSING
