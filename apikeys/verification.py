@@ -4,15 +4,17 @@ A verification answer is built from the database once and kept in the shared cac
 the SHA-256 of the presented secret; every worker reads the same entry. Changes that
 matter delete the entries after commit (and once more a second later, closing the window
 in which a reader that loaded the old row could write it back), so a revoked key is
-refused by every worker within a second. Balances and month spend in the answer are as of
-``cached_at``; the entry is also rebuilt when the month changes, and whenever a balance
-crosses a limit the ledger invalidates the owner's keys.
+refused by every worker within a second. In front of the shared cache each worker keeps
+what it read for half a second (``_LocalCopies``), which takes the shared cache off the
+hot path for busy keys without stretching that second. Balances and month spend in the
+answer are as of ``cached_at``; the entry is also rebuilt when the month changes, and
+whenever a balance crosses a limit the ledger invalidates the owner's keys.
 """
 
-import json
 import time
-from contextvars import ContextVar, Token
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from time import monotonic
 
 from django.conf import settings
 from django.core.cache import cache
@@ -105,101 +107,66 @@ def _build(secret_hash: str) -> dict | str:
     }
 
 
-#: secret hash → key pk, per process. A secret belongs to one key for ever, so this never
-#: goes stale; it lets ``_lookup`` read the key's last-used marker in the same round trip.
-_KEY_PK_BY_HASH: dict[str, int] = {}
-_KEY_PK_MEMO_MAX = 10_000
+class _LocalCopies:
+    """A per-process copy of what this worker last read from the shared cache, kept for
+    at most ``settings.VERIFY_LOCAL_CACHE_SECONDS`` (default 0.5 s).
+
+    At thousands of verifications a second the same few keys come back many times a
+    second; serving them from process memory for half a second takes the shared cache off
+    the hot path, and still leaves a revocation refused by every worker within a second:
+    the shared entry is deleted on commit, and no local copy outlives its half second.
+    Changes made by this process drop its own copies at once.
+    """
+
+    MAX_ITEMS = 10_000
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, object]] = {}
+
+    def get(self, name: str):
+        item = self._items.get(name)
+        if item is None or item[0] <= monotonic():
+            return None
+        return item[1]
+
+    def put(self, name: str, value) -> None:
+        seconds = settings.VERIFY_LOCAL_CACHE_SECONDS
+        if seconds <= 0:
+            return
+        if len(self._items) >= self.MAX_ITEMS:
+            self._items.clear()
+        self._items[name] = (monotonic() + seconds, value)
+
+    def drop(self, names) -> None:
+        for name in names:
+            self._items.pop(name, None)
+
+    def clear(self) -> None:
+        """Forget everything, including which keys were recently touched (tests use it)."""
+        self._items.clear()
+        _touched.clear()
 
 
-def _touch_key(key_pk: int) -> str:
-    return f"lastused:{key_pk}"
+local_copies = _LocalCopies()
+#: key pk → until when (monotonic) this process knows ``last_used_at`` is fresh.
+_touched: dict[int, float] = {}
 
 
-def _lookup_names(secret_hash: str) -> list[str]:
-    known_pk = _KEY_PK_BY_HASH.get(secret_hash)
-    names = [_cache_key(secret_hash), catalog.VERSION_KEY]
-    if known_pk is not None:
-        names.append(_touch_key(known_pk))
-    return names
-
-
-def _lookup(secret_hash: str) -> tuple[dict | str, str, bool]:
-    """The cached entry (or MISSING), the catalog version and whether the key's last-used
-    marker is set (so ``_touch`` has nothing to do), in one cache round trip (none when
-    ``prefetch`` already read them)."""
+def _lookup(secret_hash: str) -> tuple[dict | str, str]:
+    """The entry (or MISSING) and the catalog version: from this process's copy, else
+    from the shared cache in one round trip, else built from the database."""
     cache_key = _cache_key(secret_hash)
-    known_pk = _KEY_PK_BY_HASH.get(secret_hash)
-    found = _get_many(_lookup_names(secret_hash))
+    copy = local_copies.get(cache_key)
+    if copy is not None:
+        return copy
+    found = cache.get_many([cache_key, catalog.VERSION_KEY])
     entry = found.get(cache_key)
     version = found.get(catalog.VERSION_KEY) or catalog.current_version()
-    now = timezone.now()
-    if entry is None or (isinstance(entry, dict) and entry["period"] != _period(now)):
+    if entry is None or (isinstance(entry, dict) and entry["period"] != _period(timezone.now())):
         entry = _build(secret_hash)
         cache.set(cache_key, entry, settings.VERIFY_CACHE_SECONDS)
-    recently_used = False
-    if isinstance(entry, dict):
-        recently_used = known_pk == entry["key_pk"] and _touch_key(known_pk) in found
-        if known_pk is None:
-            if len(_KEY_PK_BY_HASH) >= _KEY_PK_MEMO_MAX:
-                _KEY_PK_BY_HASH.clear()
-            _KEY_PK_BY_HASH[secret_hash] = entry["key_pk"]
-    return entry, version, recently_used
-
-
-# --- one cache round trip per verification ----------------------------------------------
-#
-# ``POST /internal/v1/keys/verify`` needs the service token's entry (authentication) and
-# the key's entry (the view). ``prefetch`` reads both in one ``get_many`` when the request
-# starts; ``service_token_check`` and ``_lookup`` then take their values from it, each at
-# most once, and fall back to the cache for anything it does not hold.
-
-_prefetched: ContextVar[dict | None] = ContextVar("verification_prefetched", default=None)
-PREFETCH_MAX_BODY = 4096
-
-
-def _taken(names: list[str]) -> dict | None:
-    """The prefetched values of ``names`` (consumed), or None if not all were read."""
-    memo = _prefetched.get()
-    if memo is None or not set(names) <= memo["unread"]:
-        return None
-    memo["unread"].difference_update(names)
-    return {name: memo["found"][name] for name in names if name in memo["found"]}
-
-
-def _get_many(names: list[str]) -> dict:
-    found = _taken(names)
-    return cache.get_many(names) if found is None else found
-
-
-def prefetch(request) -> Token:
-    """Read this verify request's cache entries in one round trip (see above). ``request``
-    is Django's; a body it cannot read as a small JSON object is left to the view."""
-    names: list[str] = []
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() == "bearer" and keyformat.is_service_token(token):
-        names.append(TOKEN_CACHE.format(keyformat.hash_secret(token)))
-    key = None
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if 0 < length <= PREFETCH_MAX_BODY and request.content_type == "application/json":
-        try:
-            body = json.loads(request.body)
-        except (ValueError, OSError):  # malformed JSON, unreadable: the parser will say so
-            body = None
-        if isinstance(body, dict):
-            key = body.get("key")
-    if isinstance(key, str) and keyformat.is_well_formed(key):
-        names += _lookup_names(keyformat.hash_secret(key))
-    if len(names) < 2:  # nothing to share: each lookup reads its own entry
-        return _prefetched.set(None)
-    return _prefetched.set({"unread": set(names), "found": cache.get_many(names)})
-
-
-def prefetch_reset(token: Token) -> None:
-    _prefetched.reset(token)
+    local_copies.put(cache_key, (entry, version))
+    return entry, version
 
 
 def verify(
@@ -209,7 +176,7 @@ def verify(
     ApplicationError with the seed's error types; returns the answer body."""
     if not keyformat.is_well_formed(key):
         raise _error("invalid_api_key", "Invalid API key.", 401)
-    entry, version, recently_used = _lookup(keyformat.hash_secret(key))
+    entry, version = _lookup(keyformat.hash_secret(key))
     if entry == MISSING:
         raise _error("invalid_api_key", "Invalid API key.", 401)
     now = time.time()
@@ -279,8 +246,7 @@ def verify(
             needed_microcredits=needed,
             available_microcredits=available,
         )
-    if not recently_used:
-        _touch(entry["key_pk"])
+    _touch(entry["key_pk"])
     answer = {
         "key": entry["key"],
         "owner": entry["owner"],
@@ -300,9 +266,15 @@ def verify(
 
 
 def _touch(key_pk: int) -> None:
-    """``last_used_at`` at most once a minute per key: the cache decides who writes.
-    (``verify`` skips the call when ``_lookup`` already saw the marker set.)"""
-    if cache.add(_touch_key(key_pk), 1, 60):
+    """``last_used_at`` at most once a minute per key: the shared cache decides which
+    worker writes; each worker asks at most once a minute."""
+    now = monotonic()
+    if _touched.get(key_pk, 0) > now:
+        return
+    if len(_touched) >= _LocalCopies.MAX_ITEMS:
+        _touched.clear()
+    _touched[key_pk] = now + 60
+    if cache.add(f"lastused:{key_pk}", 1, 60):
         ApiKey.objects.filter(pk=key_pk).update(last_used_at=timezone.now())
 
 
@@ -339,6 +311,7 @@ def _delete_after_commit(cache_keys: list[str]) -> None:
         return
 
     def run() -> None:
+        local_copies.drop(cache_keys)
         cache.delete_many(cache_keys)
         from .tasks import verification_cache_delete
 
@@ -372,25 +345,36 @@ def invalidate_organization(organization_id: int) -> None:
 # --- service tokens ----------------------------------------------------------------------------
 
 
-def service_token_check(token: str) -> ServiceToken | None:
+@dataclass(frozen=True)
+class ServiceTokenInfo:
+    """What authentication needs of a service token (no model instance on the hot path)."""
+
+    pk: int
+    name: str
+    token_hash: str
+
+
+def service_token_check(token: str) -> ServiceTokenInfo | None:
     if not keyformat.is_service_token(token):
         return None
     digest = keyformat.hash_secret(token)
     cache_key = TOKEN_CACHE.format(digest)
-    taken = _taken([cache_key])
-    cached = cache.get(cache_key) if taken is None else taken.get(cache_key)
+    cached = local_copies.get(cache_key)
+    if cached is None:
+        cached = cache.get(cache_key)
     if cached is None:
         row = ServiceToken.objects.filter(token_hash=digest, revoked_at__isnull=True).first()
         cached = {"pk": row.pk, "name": row.name} if row else MISSING
         cache.set(cache_key, cached, settings.VERIFY_CACHE_SECONDS)
         if row and cache.add(f"svcused:{row.pk}", 1, 60):
             ServiceToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+    local_copies.put(cache_key, cached)
     if cached == MISSING:
         return None
-    return ServiceToken(pk=cached["pk"], name=cached["name"], token_hash=digest)
+    return ServiceTokenInfo(pk=cached["pk"], name=cached["name"], token_hash=digest)
 
 
-def invalidate_service_token(token: ServiceToken) -> None:
+def invalidate_service_token(token: ServiceToken | ServiceTokenInfo) -> None:
     _delete_after_commit([TOKEN_CACHE.format(token.token_hash)])
 
 

@@ -116,8 +116,9 @@ def revocation(server: harness.Gunicorn, *, key, user, body: bytes, headers: dic
         refused = [r for r in rows if r[0] > last_ok and r[2] == 401 and r[3] == "key_revoked"]
         per_worker[pid] = (min(r[0] for r in refused) - t0) * 1000 if refused else None
     wrong = [r for r in after if r[2] not in (200, 401) or (r[2] == 401 and r[3] != "key_revoked")]
-    # A 200 to a request SENT after the revoke call returned would be a stale answer.
-    stale = [r for r in after if r[2] == 200 and r[4] > t_committed]
+    # Each worker may answer from its own copy for VERIFY_LOCAL_CACHE_SECONDS (0.5 s) after
+    # the commit; a 200 to a request sent more than a second after it is a stale answer.
+    stale = [r for r in after if r[2] == 200 and r[4] > t_committed + 1.0]
     return {
         "revoke_call_ms": (t_committed - t0) * 1000,
         "per_worker_ms": per_worker,
@@ -251,7 +252,7 @@ def main() -> int:
             )
         print(
             f"  revoke call {rev['revoke_call_ms']:.1f} ms; {rev['polled']} answers after it, "
-            f"{rev['stale_after_commit']} 200s to requests sent after it returned, "
+            f"{rev['stale_after_commit']} 200s to requests sent over 1 s after it returned, "
             f"{rev['wrong_answers']} unexpected answers"
         )
         if rev["wrong_answers"] or rev["stale_after_commit"]:

@@ -45,9 +45,7 @@ def _build() -> dict:
             for f in sorted(m.fallbacks.all(), key=lambda f: f.position)
         ]
         models[m.model_id] = row
-    aliases = dict(
-        ModelAlias.objects.order_by("alias").values_list("alias", "model__model_id")
-    )
+    aliases = dict(ModelAlias.objects.order_by("alias").values_list("alias", "model__model_id"))
     intents = {}
     for intent in Intent.objects.prefetch_related("candidates").order_by("name"):
         members = [m.model_id for m in intent.candidates.all() if m.active]
@@ -117,5 +115,16 @@ def available_models(data: dict | None = None) -> list[str]:
 
 
 def as_model(row: dict) -> CatalogModel:
-    """An unsaved CatalogModel carrying the row's prices, for billing.pricing."""
-    return CatalogModel(**{f: row[f] for f in MODEL_FIELDS})
+    """An unsaved CatalogModel carrying the row's prices, for billing.pricing.
+
+    Memoised per process and per row object (snapshot rows are never mutated), so the hot
+    path does not build a model instance on every call.
+    """
+    memo: dict[int, tuple[dict, CatalogModel]] = _local.__dict__.setdefault("model_memo", {})
+    found = memo.get(id(row))
+    if found is None or found[0] is not row:
+        if len(memo) > 2000:
+            memo.clear()
+        found = (row, CatalogModel(**{f: row[f] for f in MODEL_FIELDS}))
+        memo[id(row)] = found
+    return found[1]

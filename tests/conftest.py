@@ -14,9 +14,13 @@ from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
+    from apikeys.verification import local_copies
+
     cache.clear()
+    local_copies.clear()
     yield
     cache.clear()
+    local_copies.clear()
 
 
 @pytest.fixture

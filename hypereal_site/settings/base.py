@@ -280,6 +280,9 @@ CELERY_BEAT_SCHEDULE["expire-holds"] = {"task": "billing.tasks.expire_holds", "s
 # --- Keys and the inference plane -------------------------------------------------------
 # How long a verification answer stays in the shared cache (changes that matter delete it).
 VERIFY_CACHE_SECONDS = env.int("VERIFY_CACHE_SECONDS", default=60)
+# How long each console worker reuses what it read from the shared cache (0 turns it off);
+# with the on-commit delete it bounds how long a revoked key can still pass (< 1 s).
+VERIFY_LOCAL_CACHE_SECONDS = env.float("VERIFY_LOCAL_CACHE_SECONDS", default=0.5)
 # How long the gateway may reuse an answer locally (returned as cache_ttl_seconds).
 VERIFY_GATEWAY_CACHE_SECONDS = env.int("VERIFY_GATEWAY_CACHE_SECONDS", default=1)
 RATE_LIMIT_DEFAULT = {

@@ -17,3 +17,6 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 LOGGING["loggers"]["django"]["level"] = "WARNING"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Tests that revoke a key and verify again at once, across processes, see the shared cache
+# directly; the per-worker copies have tests of their own that turn them on.
+VERIFY_LOCAL_CACHE_SECONDS = 0
