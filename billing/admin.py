@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from hypereal_site.admin import ReadOnlyAdmin
+from hypereal_site.api.errors import ApplicationError
 
 from . import catalog
 from .forms import StaffAdjustmentForm
@@ -97,6 +98,8 @@ class WalletAdmin(ReadOnlyAdmin):
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
+            except ApplicationError as exc:  # the same submission resent with other values
+                form.add_error(None, exc.message)
             else:
                 self.message_user(
                     request,

@@ -358,10 +358,24 @@ def _lock_open_hold(hold: Hold) -> Hold:
     return locked
 
 
+class HoldExpired(ApplicationError):
+    def __init__(self, hold: Hold) -> None:
+        super().__init__(
+            "hold_expired",
+            f"Hold {hold.public_id} expired at {hold.expires_at.isoformat()}; its credits "
+            "are being released.",
+            status=409,
+        )
+
+
 def hold_capture_in_transaction(
     *, hold: Hold, amount_microcredits: int, actor: User | None = None, description: str = ""
 ) -> tuple[Hold, LedgerEntry | None]:
     hold = _lock_open_hold(hold)
+    if hold.expires_at <= timezone.now():
+        # Past its time the reservation is no longer the customer's promise, even if the
+        # expiry task has not released it yet.
+        raise HoldExpired(hold)
     amount = int(amount_microcredits)
     if not 0 <= amount <= hold.amount_microcredits:
         raise ApplicationError(

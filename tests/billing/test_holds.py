@@ -266,3 +266,17 @@ def test_expiry_is_scheduled_on_beat():
 
     tasks_scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "billing.tasks.expire_holds" in tasks_scheduled
+
+
+def test_a_hold_past_its_expiry_cannot_be_captured_even_before_the_sweep(wallet):
+    hold, _ = place(wallet, 10 * CREDIT, reference="late")
+    Hold.objects.filter(pk=hold.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    before = state(wallet)
+    with pytest.raises(ledger.HoldExpired) as raised:
+        ledger.hold_capture(hold=hold, amount_microcredits=5 * CREDIT)
+    assert raised.value.status == 409
+    assert state(wallet) == before  # nothing charged, still held until the sweep
+    assert tasks.expire_holds() == 1
+    assert Hold.objects.get(pk=hold.pk).status == Hold.Status.EXPIRED
+    balance, held, entries = before
+    assert state(wallet) == (balance, held - 10 * CREDIT, entries)  # released, not charged
