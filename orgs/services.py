@@ -246,6 +246,14 @@ def org_transfer_ownership(
 # --- members --------------------------------------------------------------------------
 
 
+def _verifications_changed(org: Organization) -> None:
+    """Membership changes refresh the organization's cached key verifications (issue 5's
+    rule: the gateway never acts on an answer built before the team changed)."""
+    from apikeys.verification import invalidate_organization
+
+    invalidate_organization(org.pk)
+
+
 def _guard_last_owner(org: Organization, membership: Membership, what: str) -> None:
     """``what`` completes "The last owner cannot …" ("be removed", "leave")."""
     if membership.role == Role.OWNER and selectors.org_owner_count(organization=org) <= 1:
@@ -309,6 +317,7 @@ def member_remove(*, membership: Membership, actor: User) -> None:
         )
     _guard_may_manage(actor_membership, target)
     _guard_last_owner(org, target, "be removed")
+    _verifications_changed(org)
     audit_record(
         organization=org,
         actor=actor,
@@ -326,6 +335,7 @@ def member_leave(*, organization: Organization, actor: User) -> None:
     if org.is_personal:
         raise ApplicationError("invalid_request", "You cannot leave your personal account.")
     _guard_last_owner(org, membership, "leave")
+    _verifications_changed(org)
     audit_record(
         organization=org,
         actor=actor,
