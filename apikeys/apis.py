@@ -51,6 +51,10 @@ class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
     key = serializers.CharField(help_text="The plaintext key. Shown once; store it now.")
 
 
+#: A monthly cap above a billion credits (10 M USD) is a typo, and would overflow µcr.
+MAX_LIMIT_CREDITS = 1_000_000_000
+
+
 def _limit(data: dict):
     if "spendingLimit" not in data:
         return None
@@ -63,7 +67,9 @@ class ApiKeyListCreateApi(ContextApi):
 
     class ApiKeyCreateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
-        spendingLimit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        spendingLimit = serializers.IntegerField(
+            min_value=1, max_value=MAX_LIMIT_CREDITS, required=False, allow_null=True
+        )
         autoDisable = serializers.BooleanField(required=False, default=False)
         expiresAt = serializers.DateTimeField(required=False, allow_null=True)
         allowedModels = serializers.ListField(
@@ -105,7 +111,9 @@ class ApiKeyDetailApi(ContextApi):
 
     class ApiKeyUpdateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100, required=False)
-        spendingLimit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        spendingLimit = serializers.IntegerField(
+            min_value=1, max_value=MAX_LIMIT_CREDITS, required=False, allow_null=True
+        )
         autoDisable = serializers.BooleanField(required=False)
         expiresAt = serializers.DateTimeField(required=False, allow_null=True)
         allowedModels = serializers.ListField(

@@ -6,6 +6,7 @@ Shapes are a contract with another team: see docs/inference-plane.md.
 import json
 
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -180,6 +181,10 @@ def _key_for(public_id: str) -> ApiKey:
         raise ApplicationError("unknown_key", f"No API key {public_id!r}.", status=404)
     if key.status == ApiKey.Status.REVOKED or key.organization.is_deleted:
         raise ApplicationError("key_revoked", "This API key was revoked.", status=401)
+    if key.status == ApiKey.Status.DISABLED:
+        raise ApplicationError("key_disabled", "This API key is disabled.", status=401)
+    if key.expires_at and key.expires_at <= timezone.now():
+        raise ApplicationError("key_expired", "This API key has expired.", status=401)
     return key
 
 
@@ -195,7 +200,7 @@ class HoldOutputSerializer(serializers.Serializer):
 class HoldCreateApi(InternalApi):
     class HoldCreateInputSerializer(serializers.Serializer):
         key_id = serializers.CharField(max_length=16)
-        amount_microcredits = serializers.IntegerField(min_value=1)
+        amount_microcredits = serializers.IntegerField(min_value=1, max_value=10**15)
         reference = serializers.CharField(max_length=200)
         expires_in_seconds = serializers.IntegerField(
             min_value=1, max_value=ledger.MAX_HOLD_SECONDS, required=False, default=3600
@@ -234,7 +239,7 @@ def _hold(public_id: str) -> Hold:
 
 class HoldCaptureApi(InternalApi):
     class HoldCaptureInputSerializer(serializers.Serializer):
-        amount_microcredits = serializers.IntegerField(min_value=0)
+        amount_microcredits = serializers.IntegerField(min_value=0, max_value=10**15)
         event = serializers.DictField(required=False)
 
     @extend_schema(

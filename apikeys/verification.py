@@ -227,9 +227,12 @@ def verify(
                 403,
                 allowed_models=allowed,
             )
-        needed = min_balance_microcredits(
-            catalog.as_model(row), endpoint or row["endpoints"][0], n=n, tier=tier
-        )
+        try:
+            needed = min_balance_microcredits(
+                catalog.as_model(row), endpoint or row["endpoints"][0], n=n, tier=tier
+            )
+        except ValueError as exc:  # an unknown size tier or n outside 1..10
+            raise _error("invalid_request", str(exc), 400) from None
     elif endpoint in TOKEN_ENDPOINTS:
         from billing.pricing import TOKEN_ENDPOINT_MIN_BALANCE
 

@@ -274,7 +274,7 @@ def _charge_refunded(charge: dict) -> bool:
             else []
         )
     for key, cents, reference in movements:
-        ledger_post_in_transaction(
+        _entry, created = ledger_post_in_transaction(
             wallet=payment.wallet,
             amount_microcredits=-int(cents) * MICROCREDITS_PER_CENT,
             kind=LedgerEntry.Kind.REFUND,
@@ -282,18 +282,31 @@ def _charge_refunded(charge: dict) -> bool:
             reference=reference,
             description=f"Refund ${int(cents) / 100:,.2f}",
         )
+        if created:
+            _audit_money(payment, "billing.refunded", reference, -int(cents))
     payment.charge_id = charge.get("id") or payment.charge_id
     payment.refunded_cents += sum(int(cents) for _key, cents, _ref in movements)
     payment.save(update_fields=["charge_id", "refunded_cents"])
     return True
 
 
+def _audit_money(payment: Payment, action: str, reference: str, cents: int) -> None:
+    audit_record(
+        organization=payment.wallet.organization,
+        actor=None,
+        action=action,
+        after={"payment": payment.public_id, "reference": reference, "amount_cents": cents},
+    )
+
+
 @transaction.atomic
 def _dispute_created(dispute: dict) -> bool:
+    if str(dispute.get("status", "")).startswith("warning_"):
+        return False  # an inquiry: Stripe withdraws nothing, so neither do we
     payment = _payment_from_charge(
         metadata=dispute.get("metadata"), payment_intent=dispute.get("payment_intent")
     )
-    ledger_post_in_transaction(
+    _entry, created = ledger_post_in_transaction(
         wallet=payment.wallet,
         amount_microcredits=-int(dispute["amount"]) * MICROCREDITS_PER_CENT,
         kind=LedgerEntry.Kind.DISPUTE,
@@ -301,6 +314,8 @@ def _dispute_created(dispute: dict) -> bool:
         reference=dispute["id"],
         description=f"Dispute opened, ${int(dispute['amount']) / 100:,.2f} withdrawn",
     )
+    if created:
+        _audit_money(payment, "billing.dispute_opened", dispute["id"], -int(dispute["amount"]))
     payment.disputed_cents = int(dispute["amount"])
     payment.save(update_fields=["disputed_cents"])
     return True
@@ -312,11 +327,12 @@ def _dispute_closed(dispute: dict) -> bool:
         metadata=dispute.get("metadata"), payment_intent=dispute.get("payment_intent")
     )
     if dispute.get("status") != "won":
-        return True  # lost (or warning closed): the withdrawal stands
+        # Lost: the withdrawal stands. An inquiry closed (warning_closed) never withdrew.
+        return True
     # A dispute closed as won before its "created" event arrived still nets to zero:
     # post the withdrawal first (idempotent), then the reinstatement.
     _dispute_created(dispute)
-    ledger_post_in_transaction(
+    _entry, created = ledger_post_in_transaction(
         wallet=payment.wallet,
         amount_microcredits=int(dispute["amount"]) * MICROCREDITS_PER_CENT,
         kind=LedgerEntry.Kind.DISPUTE_REVERSAL,
@@ -324,6 +340,8 @@ def _dispute_closed(dispute: dict) -> bool:
         reference=dispute["id"],
         description=f"Dispute won, ${int(dispute['amount']) / 100:,.2f} reinstated",
     )
+    if created:
+        _audit_money(payment, "billing.dispute_reinstated", dispute["id"], int(dispute["amount"]))
     payment.disputed_cents = 0
     payment.save(update_fields=["disputed_cents"])
     return True

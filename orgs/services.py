@@ -542,5 +542,15 @@ def user_orgs_detach(*, user: User) -> None:
         )
     personal = Organization.objects.filter(personal_for=user).first()
     if personal is not None:
+        from apikeys.services import org_keys_revoke_all
+
+        # The account's keys die with it (revoked, audited, refused everywhere at once).
+        org_keys_revoke_all(organization=personal, actor=user)
         personal.deleted_at = timezone.now()
         personal.save(update_fields=["deleted_at"])
+        audit_record(
+            organization=personal,
+            actor=user,
+            action="account.deleted",
+            target=target_of(user),
+        )

@@ -10,7 +10,7 @@ invalid event is rejected alone; the rest of the batch is taken.
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -29,6 +29,18 @@ UNIT_FIELDS = ("input_tokens", "output_tokens", "images", "seconds", "clips", "r
 MAX_AGE = timedelta(days=90)
 ENDPOINTS = frozenset(Endpoint.values)
 MAX_UNIT = 2**53  # far beyond any real call; keeps arithmetic and JSON exact
+# What one call can plausibly use; beyond it an event is refused alone (and the columns,
+# 32-bit for the small counts, never overflow).
+UNIT_LIMITS = {
+    "input_tokens": 100_000_000,
+    "output_tokens": 100_000_000,
+    "images": 1_000,
+    "seconds": 86_400,
+    "clips": 1_000,
+    "requests": 1_000_000,
+}
+#: The most one event may cost (1,000,000 credits, 10,000 USD): more is a reporting bug.
+MAX_EVENT_COST = 1_000_000 * 1_000_000
 
 
 class EventError(ApplicationError):
@@ -90,6 +102,7 @@ def parse_event(index: int, raw, *, now: datetime) -> Event:
         raise EventError("invalid_event", "occurred_at must be an ISO 8601 time.") from None
     if occurred_at.tzinfo is None:
         raise EventError("invalid_event", "occurred_at needs a time zone (use Z for UTC).")
+    occurred_at = occurred_at.astimezone(UTC)  # months (caps, statements) are UTC months
     if occurred_at > now + timedelta(seconds=settings.USAGE_MAX_FUTURE_SECONDS):
         raise EventError("occurred_at_in_future", "occurred_at is in the future.")
     if occurred_at < now - MAX_AGE:
@@ -98,7 +111,7 @@ def parse_event(index: int, raw, *, now: datetime) -> Event:
     if endpoint not in ENDPOINTS:
         choices = ", ".join(sorted(ENDPOINTS))
         raise EventError("invalid_event", f"endpoint must be one of: {choices}.")
-    units = {name: _int(raw, name) for name in UNIT_FIELDS}
+    units = {name: _int(raw, name, high=UNIT_LIMITS[name]) for name in UNIT_FIELDS}
     return Event(
         index=index,
         request_id=request_id,
@@ -359,9 +372,12 @@ def price_event(event: Event, data: dict, models: dict | None = None) -> tuple[s
             model = models.get(row["model_id"])
             if model is None:
                 model = models[row["model_id"]] = catalog.as_model(row)
-        return row["model_id"], price_microcredits(model, usage)
+        cost = price_microcredits(model, usage)
     except ValueError as exc:
         raise EventError("invalid_event", str(exc)) from None
+    if cost > MAX_EVENT_COST:
+        raise EventError("invalid_event", "This event would cost more than any one call may.")
+    return row["model_id"], cost
 
 
 @transaction.atomic(durable=True)

@@ -454,6 +454,42 @@ def test_dispute_closed_won_before_created_still_nets_to_zero(web, owner, stripe
     assert entries(wallet).count() == 3
 
 
+@pytest.mark.parametrize("closed_as", ["warning_closed", "lost"])
+def test_a_dispute_inquiry_takes_nothing(web, owner, stripe_fake, topup, closed_as):
+    """An inquiry (warning_* status) moves no money at Stripe, so none moves here either."""
+    wallet = personal_wallet_of(owner)
+    _payment, charge_id = _paid_charge(web, stripe_fake, topup)
+    inquiry = fs.event(
+        "charge.dispute.created",
+        stripe_fake.dispute(charge_id, status="warning_needs_response"),
+    )
+    assert fs.deliver(web, inquiry).status_code == 200
+    closed = fs.event("charge.dispute.closed", stripe_fake.dispute(charge_id, status=closed_as))
+    assert fs.deliver(web, closed).status_code == 200
+    assert balance(wallet) == 2_500 * CREDIT
+    assert [e.kind for e in entries(wallet)] == ["topup"]
+
+
+def test_refunds_and_disputes_are_audited_once(web, owner, stripe_fake, topup):
+    from orgs.models import AuditEvent
+
+    wallet = personal_wallet_of(owner)
+    _payment, charge_id = _paid_charge(web, stripe_fake, topup)
+    opened = fs.event(
+        "charge.dispute.created", stripe_fake.dispute(charge_id, status="needs_response")
+    )
+    won = fs.event("charge.dispute.closed", stripe_fake.dispute(charge_id, status="won"))
+    for event in (opened, opened, won, won):
+        fs.deliver(web, event)
+    actions = list(
+        AuditEvent.objects.filter(organization=wallet.organization, action__startswith="billing.")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions.count("billing.dispute_opened") == 1
+    assert actions.count("billing.dispute_reinstated") == 1
+
+
 # --- signatures and bad deliveries ------------------------------------------------------------
 
 
