@@ -65,6 +65,21 @@ def django_setup(env: dict[str, str]) -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def prepare(*, default_db: str, default_redis: str, cache_prefix: str) -> dict[str, str] | None:
+    """The common start of an HTTP benchmark: PostgreSQL from DATABASE_URL (created if
+    missing), Redis from REDIS_URL, Django set up and migrated here. Returns the server's
+    environment, or None (after saying why) when DATABASE_URL is not PostgreSQL."""
+    db_url = os.environ.get("DATABASE_URL", default_db)
+    redis_url = os.environ.get("REDIS_URL", default_redis)
+    if not db_url.startswith(("postgres://", "postgresql://")):
+        print("DATABASE_URL must point at PostgreSQL", file=sys.stderr)
+        return None
+    ensure_database(db_url)
+    env = server_env(database_url=db_url, redis_url=redis_url, cache_prefix=cache_prefix)
+    django_setup(env)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

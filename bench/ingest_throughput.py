@@ -331,14 +331,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    db_url = os.environ.get("DATABASE_URL", DEFAULT_DB)
-    redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS)
-    if not db_url.startswith(("postgres://", "postgresql://")):
-        print("DATABASE_URL must point at PostgreSQL", file=sys.stderr)
+    env = harness.prepare(
+        default_db=DEFAULT_DB, default_redis=DEFAULT_REDIS, cache_prefix="bench-ingest"
+    )
+    if env is None:
         return 2
-    harness.ensure_database(db_url)
-    env = harness.server_env(database_url=db_url, redis_url=redis_url, cache_prefix="bench-ingest")
-    harness.django_setup(env)
     from django.db import connection
 
     run = uuid.uuid4().hex[:10]
@@ -365,7 +362,7 @@ def main() -> int:
     stored_rate = len(unique) / seconds
     print(f"  API: {seconds:.2f} s, {api_rate:,.0f} events/s posted, {stored_rate:,.0f} stored/s")
 
-    copy_seconds = copy_limit(db_url, rows, threads=args.threads)
+    copy_seconds = copy_limit(env["DATABASE_URL"], rows, threads=args.threads)
     copy_rate = len(unique) / copy_seconds
     print(f"  COPY of the same rows: {copy_seconds:.2f} s, {copy_rate:,.0f} rows/s")
 

@@ -141,14 +141,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    db_url = os.environ.get("DATABASE_URL", DEFAULT_DB)
-    redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS)
-    if not db_url.startswith(("postgres://", "postgresql://")):
-        print("DATABASE_URL must point at PostgreSQL", file=sys.stderr)
+    env = harness.prepare(
+        default_db=DEFAULT_DB, default_redis=DEFAULT_REDIS, cache_prefix="bench-verify"
+    )
+    if env is None:
         return 2
-    harness.ensure_database(db_url)
-    env = harness.server_env(database_url=db_url, redis_url=redis_url, cache_prefix="bench-verify")
-    harness.django_setup(env)
 
     from django.db import connection
 
@@ -162,8 +159,8 @@ def main() -> int:
     failures: list[str] = []
 
     print(
-        f"PostgreSQL {pg_version}, Redis {redis_url}, gunicorn -w {args.workers} --threads 1 "
-        f"(sync workers), {os.cpu_count()} CPUs"
+        f"PostgreSQL {pg_version}, Redis {env['REDIS_URL']}, "
+        f"gunicorn -w {args.workers} --threads 1 (sync workers), {os.cpu_count()} CPUs"
     )
     with harness.Gunicorn(env, workers=args.workers) as server:
         trivial_url = f"{server.base}/bench/trivial"

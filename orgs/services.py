@@ -411,9 +411,8 @@ def invitation_create(
     return invitation, token
 
 
-@transaction.atomic
-def invitation_resend(*, invitation: Invitation, actor: User) -> tuple[Invitation, str]:
-    """A new token and a fresh week; the old link stops working at once."""
+def _lock_open_invitation(invitation: Invitation, actor: User) -> tuple[Organization, Invitation]:
+    """Lock the organization and the invitation for a manager's change; 409 if closed."""
     org = _lock_org(invitation.organization)
     _require(_actor_membership(organization=org, actor=actor), Perm.MEMBERS_MANAGE)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk, organization=org)
@@ -421,6 +420,13 @@ def invitation_resend(*, invitation: Invitation, actor: User) -> tuple[Invitatio
         raise ApplicationError(
             "invitation_closed", f"This invitation was already {invitation.status()}.", status=409
         )
+    return org, invitation
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation, actor: User) -> tuple[Invitation, str]:
+    """A new token and a fresh week; the old link stops working at once."""
+    org, invitation = _lock_open_invitation(invitation, actor)
     token = secrets.token_urlsafe(32)
     invitation.token_hash = _hash_token(token)
     invitation.expires_at = timezone.now() + INVITATION_TTL
@@ -437,13 +443,7 @@ def invitation_resend(*, invitation: Invitation, actor: User) -> tuple[Invitatio
 
 @transaction.atomic
 def invitation_revoke(*, invitation: Invitation, actor: User) -> Invitation:
-    org = _lock_org(invitation.organization)
-    _require(_actor_membership(organization=org, actor=actor), Perm.MEMBERS_MANAGE)
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk, organization=org)
-    if not invitation.is_open:
-        raise ApplicationError(
-            "invitation_closed", f"This invitation was already {invitation.status()}.", status=409
-        )
+    org, invitation = _lock_open_invitation(invitation, actor)
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     audit_record(
