@@ -12,7 +12,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    HttpResponseNotAllowed,
     JsonResponse,
     StreamingHttpResponse,
 )
@@ -22,7 +21,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hypereal_site.api.errors import ApplicationError
 from orgs.access import context_view, public_view
@@ -131,6 +130,7 @@ def _same_site_path(url: str, fallback: str) -> str:
 
 
 @context_view(Perm.BILLING_MANAGE)
+@require_http_methods(["GET", "POST"])
 def billing_local_checkout(request: HttpRequest, session_id: str, context: Context) -> HttpResponse:
     """The local checkout's payment step (development only, see billing/local_checkout.py).
     POST ``pay`` signs a ``checkout.session.completed`` event and hands it to the webhook
@@ -143,8 +143,6 @@ def billing_local_checkout(request: HttpRequest, session_id: str, context: Conte
             {"session": session, "context": context, "nav": "billing"},
             status=200 if session["status"] == "open" else 409,
         )
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["GET", "POST"])
     overview = reverse("billing_overview")
     if session["status"] != "open":
         messages.info(request, _("This checkout session is already closed."))
