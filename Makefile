@@ -23,7 +23,7 @@ PORT ?= 8000
 
 run: install  ## SQLite, eager Celery, demo data, http://127.0.0.1:$(PORT)
 	$(VENV_PY) manage.py migrate --noinput
-	$(VENV_PY) manage.py load_demo
+	$(VENV_PY) manage.py load_demo --port $(PORT)
 	$(VENV_PY) manage.py runserver $(RUNSERVER_ARGS) 127.0.0.1:$(PORT)
 
 test: install-dev chromium  ## the whole suite (DATABASE_URL/REDIS_URL select PostgreSQL/Redis)

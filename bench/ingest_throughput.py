@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Usage ingestion benchmark (DESIGN.md "Performance targets").
+"""Usage ingestion benchmark (docs/architecture.md "Performance targets").
 
 Target: ≥ 20,000 events/s through ``POST /internal/v1/usage`` on PostgreSQL, in batches of
 500, zero lost and zero doubled. The physical limit is measured in the same run: the same

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Ledger benchmark: concurrent debits on ONE hot wallet (DESIGN.md "Performance targets").
+"""Ledger benchmark: concurrent debits on ONE hot wallet (docs/architecture.md, performance).
 
 Target: zero lost updates, and ``ledger_post`` throughput ≥ 50% of a bare conditional
 ``UPDATE … RETURNING`` on one row, measured in the same run from the same number of

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Key verification benchmark (DESIGN.md "Performance targets").
+"""Key verification benchmark (docs/architecture.md "Performance targets").
 
 Targets: ``POST /internal/v1/keys/verify`` reaches ≥ 80% of the throughput of a trivial
 DRF endpoint in the same gunicorn server; p99 under 10 ms at 500 req/s; a revoked key is

@@ -1,6 +1,6 @@
 """The only code that moves money: ledger entries and holds.
 
-Rules (DESIGN.md "Money is integers", "The ledger is append-only"):
+Rules (docs/architecture.md, "Money"):
 
 * A wallet's balance changes only here, in the same transaction as its ledger entry, with a
   single conditional ``UPDATE … RETURNING``: there is no read-modify-write window, so

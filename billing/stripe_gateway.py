@@ -1,9 +1,15 @@
-"""The thin edge to Stripe. Tests install an in-process fake with ``set_http_client``."""
+"""The thin edge to Stripe. Tests install an in-process fake with ``set_http_client``.
+
+In development without Stripe keys, the local checkout (``billing.local_checkout``) answers
+in Stripe's place and its events are signed with ``LOCAL_CHECKOUT_WEBHOOK_SECRET``.
+"""
 
 import json
 
 import stripe
 from django.conf import settings
+
+from . import local_checkout
 
 _http_client: stripe.HTTPClient | None = None
 
@@ -16,7 +22,18 @@ def set_http_client(client: stripe.HTTPClient | None) -> None:
 
 
 def is_configured() -> bool:
+    """Top-ups can be taken: Stripe's keys are set, or the local checkout stands in."""
+    return stripe_configured() or local_checkout.enabled()
+
+
+def stripe_configured() -> bool:
     return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_WEBHOOK_SECRET)
+
+
+def webhook_secret() -> str:
+    if local_checkout.enabled():
+        return settings.LOCAL_CHECKOUT_WEBHOOK_SECRET
+    return settings.STRIPE_WEBHOOK_SECRET
 
 
 def _client() -> stripe.StripeClient:
@@ -26,6 +43,8 @@ def _client() -> stripe.StripeClient:
 
 
 def checkout_session_create(*, params: dict, idempotency_key: str) -> dict:
+    if local_checkout.enabled():
+        return local_checkout.session_create(params)
     session = _client().v1.checkout.sessions.create(
         params=params, options={"idempotency_key": idempotency_key}
     )
@@ -41,7 +60,7 @@ def webhook_event(*, payload: bytes, signature: str | None) -> dict:
     stripe.WebhookSignature.verify_header(
         payload.decode("utf-8"),
         signature or "",
-        settings.STRIPE_WEBHOOK_SECRET,
+        webhook_secret(),
         WEBHOOK_TOLERANCE_SECONDS,
     )
     event = json.loads(payload)

@@ -10,6 +10,11 @@ urlpatterns = [
         views.billing_topup_success,
         name="billing_topup_success",
     ),
+    path(
+        "billing/checkout/<str:session_id>",
+        views.billing_local_checkout,
+        name="billing_local_checkout",
+    ),
     path("billing/alerts", views.billing_alerts, name="billing_alerts"),
     path("billing/statement", views.billing_statement, name="billing_statement"),
     path("billing/statement.csv", views.billing_statement_csv, name="billing_statement_csv"),

@@ -1,6 +1,7 @@
 import csv
 import logging
 from datetime import date
+from urllib.parse import urlsplit
 
 import stripe
 from django.contrib import messages
@@ -15,16 +16,19 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hypereal_site.api.errors import ApplicationError
 from orgs.access import context_view, public_view
 from orgs.context import Context
 from orgs.permissions import Perm
 
-from . import payments, selectors, services, stripe_gateway
+from . import local_checkout, payments, selectors, services, stripe_gateway
 from .forms import StatementMonthForm, ThresholdForm, TopUpForm
 from .models import CatalogModel, Endpoint, Payment
 from .money import format_credits, format_usd
@@ -57,6 +61,7 @@ def _overview(request: HttpRequest, context: Context, status: int = 200, **forms
             ),
             "presets": PRESETS_USD,
             "stripe_configured": stripe_gateway.is_configured(),
+            "local_checkout": local_checkout.enabled(),
             "can_manage": context.allows(Perm.BILLING_MANAGE),
             "context": context,
             "nav": "billing",
@@ -70,7 +75,7 @@ def _overview(request: HttpRequest, context: Context, status: int = 200, **forms
 @require_GET
 def billing_overview(request: HttpRequest, context: Context) -> HttpResponse:
     if request.GET.get("topup") == "cancelled":
-        messages.info(request, "Top-up cancelled; nothing was charged.")
+        messages.info(request, _("Top-up cancelled; nothing was charged."))
     return _overview(request, context)
 
 
@@ -84,14 +89,89 @@ def billing_topup(request: HttpRequest, context: Context) -> HttpResponse:
             _payment, url = payments.topup_start(
                 wallet=wallet, actor=request.user, amount_cents=form.amount_cents
             )
+        except payments.StripeNotConfigured as exc:
+            # The environment variables are for whoever runs the console, not its users.
+            form.add_error(
+                None,
+                exc.message
+                if request.user.is_staff
+                else _("Top-ups are not available on this console yet."),
+            )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         except stripe.StripeError as exc:
             logger.warning("checkout session failed: %s", exc)
-            form.add_error(None, "Stripe could not start the payment. Try again in a moment.")
+            form.add_error(None, _("Stripe could not start the payment. Try again in a moment."))
         else:
             return redirect(url)
     return _overview(request, context, status=400, topup_form=form)
+
+
+def _local_session_or_404(context: Context, session_id: str) -> dict:
+    """An open local checkout session of this context's wallet; 404 for anything else,
+    and always when the local checkout is off (production settings)."""
+    if not local_checkout.enabled():
+        raise Http404("No such page.")
+    session = local_checkout.session_get(session_id)
+    wallet = selectors.wallet_for(organization=context.organization)
+    if session is None or session["metadata"].get("wallet") != wallet.public_id:
+        raise Http404("No such checkout session.")
+    return session
+
+
+def _same_site_path(url: str, fallback: str) -> str:
+    """The path and query of a session's return URL: the payer stays on this server
+    whatever ``SITE_URL`` says (``make run PORT=…``)."""
+    parts = urlsplit(url or "")
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    if not target or not url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return fallback
+    return target
+
+
+@context_view(Perm.BILLING_MANAGE)
+@require_http_methods(["GET", "POST"])
+def billing_local_checkout(request: HttpRequest, session_id: str, context: Context) -> HttpResponse:
+    """The local checkout's payment step (development only, see billing/local_checkout.py).
+    POST ``pay`` signs a ``checkout.session.completed`` event and hands it to the webhook
+    handler; POST ``cancel`` expires the session the same way and returns to billing."""
+    session = _local_session_or_404(context, session_id)
+    if request.method == "GET":
+        return render(
+            request,
+            "billing/local_checkout.html",
+            {"session": session, "context": context, "nav": "billing"},
+            status=200 if session["status"] == "open" else 409,
+        )
+    overview = reverse("billing_overview")
+    if session["status"] != "open":
+        messages.info(request, _("This checkout session is already closed."))
+        return redirect(overview)
+    if request.POST.get("action") == "pay":
+        kind, session, back = (
+            "checkout.session.completed",
+            local_checkout.session_complete(session),
+            _same_site_path(session["success_url"], overview),
+        )
+    else:
+        kind, session, back = (
+            "checkout.session.expired",
+            local_checkout.session_expire(session),
+            _same_site_path(session["cancel_url"], overview),
+        )
+    payload, signature = local_checkout.delivery(kind, session)
+    try:
+        # The webhook's own handler: it verifies the signature, stores the event and posts
+        # the credit exactly as for a delivery from Stripe.
+        payments.webhook_receive(payload=payload, signature=signature)
+    except stripe.SignatureVerificationError:
+        messages.error(request, _("The payment could not be verified; nothing was added."))
+        return redirect(overview)
+    except payments.WebhookHandlerFailed:
+        messages.error(request, _("The payment could not be recorded; see the server log."))
+        return redirect(overview)
+    local_checkout.session_save(session)
+    return redirect(back)
 
 
 def _payment_or_404(context: Context, public_id: str) -> Payment:

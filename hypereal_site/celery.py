@@ -1,4 +1,4 @@
-"""The Celery application. Tasks carry ids only and call services (see STYLE.md)."""
+"""The Celery application. Tasks carry ids only and call services (docs/architecture.md)."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""Opaque public identifiers (DESIGN.md: never expose sequential primary keys)."""
+"""Opaque public identifiers (docs/architecture.md: never expose sequential primary keys)."""
 
 import secrets
 import string

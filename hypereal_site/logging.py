@@ -23,7 +23,7 @@ class RequestIdFilter(logging.Filter):
 
 
 # Secrets that can ride in a URL or a message: customer keys, service tokens, invitation
-# links. They are masked in every log line (DESIGN.md: never logged in plain text).
+# links. They are masked in every log line (docs/architecture.md: never logged in plain text).
 _SECRETS = (
     (re.compile(r"ck_[0-9A-Za-z]{6,}"), "ck_[redacted]"),
     (re.compile(r"svc_[0-9A-Za-z]{6,}"), "svc_[redacted]"),

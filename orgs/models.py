@@ -10,7 +10,7 @@ from .permissions import Role
 
 
 class Organization(models.Model):
-    """The one kind of owner (DESIGN.md): a team, or a user's personal account.
+    """The one kind of owner (docs/architecture.md): a team, or a user's personal account.
 
     A personal organization has ``personal_for`` set, no slug and exactly one member, its
     user, as owner. Deleting an organization is a soft delete: its keys are revoked and it

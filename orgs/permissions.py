@@ -1,4 +1,4 @@
-"""The five roles and what each may do: the single source of truth (DESIGN.md's table).
+"""The five roles and what each may do: the single source of truth (docs/architecture.md's table).
 
 Every view, API, admin action and later capability asks ``role_allows(role, perm)``
 (usually through ``orgs.access``); nothing compares role names inline.
@@ -37,7 +37,7 @@ class Perm(StrEnum):
 
 _O, _A, _D, _B, _V = Role.OWNER, Role.ADMIN, Role.DEVELOPER, Role.BILLING, Role.VIEWER
 
-#: permission -> the roles that hold it. Read it as the table in DESIGN.md.
+#: permission -> the roles that hold it. Read it as the table in docs/architecture.md.
 PERMISSION_ROLES: dict[Perm, frozenset[Role]] = {
     Perm.ORG_DELETE: frozenset({_O}),
     Perm.ORG_SETTINGS: frozenset({_O, _A}),

@@ -22,7 +22,7 @@ def membership_get(*, organization: Organization, user: User) -> Membership | No
 def org_get_for_member(*, user: User, public_id: str) -> tuple[Organization, Membership]:
     """The team organization ``public_id`` with the user's membership; 404 for anyone else.
 
-    Another tenant's organization and a missing one look the same (DESIGN.md).
+    Another tenant's organization and a missing one look the same (docs/architecture.md).
     """
     membership = (
         Membership.objects.filter(

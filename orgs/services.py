@@ -108,7 +108,7 @@ def _valid_role(role: str) -> Role:
 
 
 def personal_org_get_or_create(*, user: User) -> Organization:
-    """The user's personal account (DESIGN.md: "One kind of owner"), made on first need so
+    """The user's personal account (docs/architecture.md: one kind of owner), made on first need so
     that every way of creating a user (sign-up, admin, SSO) gets one."""
     org = Organization.objects.filter(personal_for=user).first()
     if org is not None:

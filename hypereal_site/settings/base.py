@@ -274,6 +274,12 @@ CSRF_FAILURE_VIEW = "hypereal_site.api.views.csrf_failure"
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 TOPUP_MIN_USD = 2
+# The local checkout (billing/local_checkout.py) stands in for Stripe Checkout in
+# development: with DEBUG on and no STRIPE_SECRET_KEY, "Continue to payment" opens a local
+# payment page whose "Pay" signs a checkout.session.completed event with this secret and
+# hands it to the real webhook handler. dev.py turns it on; production.py refuses it.
+LOCAL_CHECKOUT = False
+LOCAL_CHECKOUT_WEBHOOK_SECRET = "whsec_local_checkout_development_only"  # noqa: S105 (public by design)
 TOPUP_MAX_USD = env.int("TOPUP_MAX_USD", default=10_000)
 CELERY_BEAT_SCHEDULE["expire-holds"] = {"task": "billing.tasks.expire_holds", "schedule": 60.0}
 

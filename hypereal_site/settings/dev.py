@@ -1,7 +1,7 @@
 """Local development: DEBUG on, SQLite, console email, eager Celery unless REDIS_URL is set."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import STRIPE_SECRET_KEY, env
 
 DEBUG = env.bool("DEBUG", default=True)
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True
@@ -10,3 +10,5 @@ STORAGES["staticfiles"] = {  # noqa: F405
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Try a top-up without Stripe (README, "Try a top-up without Stripe").
+LOCAL_CHECKOUT = env.bool("LOCAL_CHECKOUT", default=DEBUG and not STRIPE_SECRET_KEY)

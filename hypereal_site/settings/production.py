@@ -17,11 +17,18 @@ if not SITE_URL.startswith("https://") and not env.bool("ALLOW_INSECURE_SITE_URL
     raise ImproperlyConfigured("SITE_URL must be an https:// URL in production.")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long.")
+# The local checkout grants credits without a payment: never in production.
+if env.bool("LOCAL_CHECKOUT", default=False):
+    raise ImproperlyConfigured("LOCAL_CHECKOUT is a development tool; it cannot be turned on here.")
+LOCAL_CHECKOUT = False
 
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto, set SECURE_PROXY_SSL_HEADER.
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+# Probes speak plain HTTP to the pod or host directly: /healthz and /readyz answer them
+# instead of redirecting (Django matches these against the path without its leading "/").
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)

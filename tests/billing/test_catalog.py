@@ -13,7 +13,7 @@ from billing.selectors import intent_cheapest
 
 pytestmark = pytest.mark.django_db
 
-REFERENCE = Path("/work/shared/seed/hypereal-api-reference.txt")
+REFERENCE = Path(__file__).resolve().parents[2] / "docs/reference/hypereal-api-reference.txt"
 CREDIT = 1_000_000
 
 # The reference prints each family's model list as one run of ids with no separator

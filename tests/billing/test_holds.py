@@ -1,5 +1,5 @@
 """Holds: credits reserved at submit, captured (≤ the reservation), released or expired,
-exactly once (DESIGN.md, GPU jobs)."""
+exactly once (docs/architecture.md, GPU jobs)."""
 
 from datetime import timedelta
 

@@ -95,7 +95,7 @@ def test_admin_manages_lower_roles(org, member, api):
 
 def test_an_admin_cannot_touch_another_admin_promoted_above_them_by_rank(org, member, api):
     admin, other_admin = member("admin"), member("admin")
-    # Same rank: allowed (DESIGN.md: admins manage members, "not owners").
+    # Same rank: allowed (docs/architecture.md: admins manage members, "not owners").
     response = api(admin.user).patch(member_url(org, other_admin), {"role": "viewer"})
     assert response.status_code == 200
 

@@ -2,7 +2,7 @@
 
 Expected outcomes come from ``PERMISSION_ROLES`` (the table in code); which permission each
 endpoint needs is written down here as the spec and checked against the views' own
-declarations. ``DESIGN_TABLE`` transcribes DESIGN.md's table by hand, so that a wrong
+declarations. ``DESIGN_TABLE`` transcribes docs/architecture.md's table by hand, so that a wrong
 row in the code fails even though the matrix is derived from it.
 """
 
@@ -28,7 +28,7 @@ from .factories import member_add, org_make
 O, A, D, B, V = "owner", "admin", "developer", "billing", "viewer"  # noqa: E741
 ROLES = [O, A, D, B, V]
 
-#: DESIGN.md "The five roles", transcribed by hand (members.view is the code's name for
+#: docs/architecture.md "Roles", transcribed by hand (members.view is the code's name for
 #: "every member may see who belongs", which the design implies for all five roles).
 DESIGN_TABLE = {
     Perm.ORG_DELETE: {O},
@@ -300,7 +300,7 @@ def test_personal_orgs_are_not_reachable_through_the_org_api(user, api_client_fo
     assert_envelope(client.get(f"/api/orgs/{personal.public_id}/members"), 404, "not_found")
 
 
-# --- DESIGN.md rows spot-checked over HTTP ----------------------------------------------
+# --- docs/architecture.md rows spot-checked over HTTP ---------------------------------------
 
 
 def _client_in(role: str) -> Client:

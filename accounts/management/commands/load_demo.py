@@ -1,10 +1,12 @@
 """Demo data for a local console: safe to run repeatedly, it never duplicates anything."""
 
+import logging
 import random
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
+from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import User
@@ -43,20 +45,24 @@ ACME_MEMBERS = [
 class Command(BaseCommand):
     help = "Create the demo accounts (idempotent) and print their logins."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--port", default="8000", help="the port `make run` serves on")
+
     def handle(self, *args, **options) -> None:
-        for email, name, is_staff in DEMO_USERS:
-            self._user(email, name, is_staff=is_staff)
-        acme = self._acme()
-        self._money(acme)
-        keys = self._keys(acme)
-        token = self._service_token()
-        events = self._usage(keys)
-        self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000"))
-        for email, _name, is_staff in DEMO_USERS:
-            role = "staff, also /admin/" if is_staff else "developer; owner of Acme Inc"
-            self.stdout.write(f"  {email:<28} password: {DEMO_PASSWORD}   ({role})")
-        for email, role in ACME_MEMBERS[1:]:
-            self.stdout.write(f"  {email:<28} password: {DEMO_PASSWORD}   ({role} of {acme.name})")
+        # Quiet while building: the invitations' emails and the eager tasks' log lines
+        # would otherwise bury the logins (errors still show).
+        logging.disable(logging.WARNING)
+        try:
+            with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+                for email, name, is_staff in DEMO_USERS:
+                    self._user(email, name, is_staff=is_staff)
+                acme = self._acme()
+                self._money(acme)
+                keys = self._keys(acme)
+                token = self._service_token()
+                events = self._usage(keys)
+        finally:
+            logging.disable(logging.NOTSET)
         self.stdout.write("API keys (rotated on every run, so each plaintext printed here works):")
         for key, plaintext in keys:
             self.stdout.write(f"  {key.organization.name:<18} {key.name:<12} {plaintext}")
@@ -64,6 +70,20 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Usage: {events} events over the last 30 days (see /usage, /manage-api-keys)."
         )
+        # The logins last, so that they are what the terminal shows when the server starts.
+        rule = "=" * 78
+        self.stdout.write(rule)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready. Sign in at http://127.0.0.1:{options['port']}/ with:"
+            )
+        )
+        for email, _name, is_staff in DEMO_USERS:
+            role = "staff, also /admin/" if is_staff else "developer; owner of Acme Inc"
+            self.stdout.write(f"  {email:<28} password: {DEMO_PASSWORD}   ({role})")
+        for email, role in ACME_MEMBERS[1:]:
+            self.stdout.write(f"  {email:<28} password: {DEMO_PASSWORD}   ({role} of {acme.name})")
+        self.stdout.write(rule)
 
     def _user(self, email: str, name: str, *, is_staff: bool = False) -> User:
         user = User.objects.filter(email__iexact=email).first()
