@@ -1,15 +1,16 @@
 from django import forms
 
-from billing.money import parse_credits
+from billing.forms import CreditsField
 
 
 class KeyForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100, help_text="e.g. prod-eu")
-    spending_limit = forms.CharField(
+    # µcr once cleaned; who may raise or remove it is the service's rule (KEYS_CAP_RAISE).
+    spending_limit = CreditsField(
         label="Monthly spending limit (credits)",
         required=False,
+        min_microcredits=1,
         help_text="100 credits = 1 USD. Emails at 80% and 100%. Leave empty for no limit.",
-        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
     auto_disable = forms.BooleanField(
         label="Disable the key when it reaches the limit", required=False
@@ -26,18 +27,6 @@ class KeyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Comma or newline separated model ids. Empty: every model.",
     )
-
-    def clean_spending_limit(self) -> int | None:
-        text = (self.cleaned_data["spending_limit"] or "").strip()
-        if not text:
-            return None
-        try:
-            value = parse_credits(text)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
-        if value <= 0:
-            raise forms.ValidationError("Enter more than zero credits, or leave it empty.")
-        return value
 
     def clean_allowed_models(self) -> list[str]:
         text = self.cleaned_data["allowed_models"] or ""

@@ -6,7 +6,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from billing.money import format_credits
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.forms import apply_validation_error
 from orgs.access import context_view
@@ -23,7 +22,13 @@ FIELD_ALIASES = {
     "expiresAt": "expires_at",
     "allowedModels": "allowed_models",
     "gracePeriodSeconds": "grace_hours",
+    "autoDisable": "auto_disable",
 }
+
+
+def _cap_denied(form, exc: services.CapDenied) -> None:
+    field = FIELD_ALIASES.get(exc.field, exc.field)
+    form.add_error(field if field in form.fields else None, exc.message)
 
 
 def _rows(keys: list[ApiKey]) -> list[dict]:
@@ -65,7 +70,12 @@ def key_list(request: HttpRequest, context: Context) -> HttpResponse:
 def key_create(request: HttpRequest, context: Context) -> HttpResponse:
     """A dialog (htmx) or a page (no JavaScript). On success the same response reveals the
     plaintext, once; it is never stored or shown again."""
-    form = KeyForm(request.POST if request.method == "POST" else None)
+    # New keys start at the owner's default cap (shown, and changeable within the rules).
+    default = context.organization.default_key_spending_limit_microcredits
+    form = KeyForm(
+        request.POST if request.method == "POST" else None,
+        initial={"spending_limit": default},
+    )
     partial = "apikeys/create.html#dialog" if request.htmx else "apikeys/create.html"
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -81,6 +91,8 @@ def key_create(request: HttpRequest, context: Context) -> HttpResponse:
             )
         except ValidationError as exc:
             apply_validation_error(form, exc, FIELD_ALIASES)
+        except services.CapDenied as exc:
+            _cap_denied(form, exc)
         else:
             template = "apikeys/create.html#reveal" if request.htmx else "apikeys/create.html"
             response = render(
@@ -115,7 +127,7 @@ def _detail(request, context: Context, key: ApiKey, status: int = 200, **forms) 
             or KeyForm(
                 initial={
                     "name": key.name,
-                    "spending_limit": format_credits(limit, 0).replace(",", "") if limit else "",
+                    "spending_limit": limit,
                     "auto_disable": key.auto_disable,
                     "expires_at": key.expires_at,
                     "allowed_models": ", ".join(key.allowed_models),
@@ -156,6 +168,8 @@ def key_edit(request: HttpRequest, public_id: str, context: Context) -> HttpResp
             )
         except ValidationError as exc:
             apply_validation_error(form, exc, FIELD_ALIASES)
+        except services.CapDenied as exc:
+            _cap_denied(form, exc)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:

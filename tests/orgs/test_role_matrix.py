@@ -39,6 +39,8 @@ DESIGN_TABLE = {
     Perm.WEBHOOKS_MANAGE: {O, A},
     Perm.KEYS_VIEW: {O, A, D, V},
     Perm.KEYS_MANAGE: {O, A, D},
+    Perm.KEYS_CAP_RAISE: {O, A},
+    Perm.KEYS_DEFAULT_CAP: {O, A, B},
     Perm.DEPLOYMENTS_VIEW: {O, A, D, V},
     Perm.DEPLOYMENTS_MANAGE: {O, A, D},
     Perm.BILLING_VIEW: {O, A, B, V},
