@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from billing.money import credits_output
 from billing.serializers import CreditsInputField
-from orgs.access import ContextApi
+from orgs.access import ContextApi, OrgApi
 from orgs.permissions import Perm
 
 from . import selectors, services
@@ -176,3 +176,42 @@ class ApiKeyRotateApi(ContextApi):
         body = ApiKeyOutputSerializer(key).data
         body["key"] = plaintext
         return Response(body)
+
+
+# --- /api/orgs/{id}/key-defaults --------------------------------------------------------------
+
+
+class OrgKeyDefaultsOutputSerializer(serializers.Serializer):
+    default_key_spending_limit = CreditsInputField(
+        source="default_key_spending_limit_microcredits", allow_null=True
+    )
+    default_key_spending_limit_microcredits = serializers.IntegerField(allow_null=True)
+
+
+class OrgKeyDefaultsApi(OrgApi):
+    """The monthly cap an organization's new keys start at (credits, as the key's
+    ``spendingLimit``; the exact µcr beside it). Named as the rest of ``/api/orgs``."""
+
+    permissions = {"GET": Perm.MEMBERS_VIEW, "PATCH": Perm.KEYS_DEFAULT_CAP}
+
+    class OrgKeyDefaultsInputSerializer(serializers.Serializer):
+        default_key_spending_limit = CreditsInputField(min_microcredits=1, allow_null=True)
+
+    @extend_schema(responses=OrgKeyDefaultsOutputSerializer, summary="Defaults for new keys")
+    def get(self, request: Request, org_id: str) -> Response:
+        return Response(OrgKeyDefaultsOutputSerializer(self.organization).data)
+
+    @extend_schema(
+        request=OrgKeyDefaultsInputSerializer,
+        responses=OrgKeyDefaultsOutputSerializer,
+        summary="Set the default monthly cap for new keys (null: none)",
+    )
+    def patch(self, request: Request, org_id: str) -> Response:
+        serializer = self.OrgKeyDefaultsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        org = services.org_default_key_limit_set(
+            organization=self.organization,
+            actor=request.user,
+            limit_microcredits=serializer.validated_data["default_key_spending_limit"],
+        )
+        return Response(OrgKeyDefaultsOutputSerializer(org).data)

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from billing.forms import CreditsField
 
@@ -40,4 +41,16 @@ class RotateForm(forms.Form):
         max_value=24,
         initial=0,
         help_text="0 to 24. Lets deployed clients switch before the old key dies.",
+    )
+
+
+class DefaultKeyLimitForm(forms.Form):
+    default_key_spending_limit = CreditsField(
+        label=_("Default monthly limit for new keys (credits)"),
+        required=False,
+        min_microcredits=1,
+        help_text=_(
+            "New keys start at this limit; developers may not go above it. "
+            "Leave empty for no default."
+        ),
     )

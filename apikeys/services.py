@@ -397,6 +397,46 @@ def org_keys_revoke_all(*, organization: Organization, actor: User | None) -> in
     return len(keys)
 
 
+# --- the owner's default cap for new keys -------------------------------------------------
+
+
+@transaction.atomic
+def org_default_key_limit_set(
+    *, organization: Organization, actor: User, limit_microcredits: int | None
+) -> Organization:
+    """Set (or clear, with None) the monthly cap new keys start at. Needs
+    Perm.KEYS_DEFAULT_CAP (owner, admin, billing); audited with old → new."""
+    org = Organization.objects.select_for_update().get(pk=organization.pk)
+    membership = membership_get(organization=org, user=actor)
+    if membership is None:
+        raise ApplicationError("not_found", "No such organization.", status=404)
+    if not role_allows(membership.role, Perm.KEYS_DEFAULT_CAP):
+        raise ApplicationError(
+            "permission_denied",
+            _("Your role (%(role)s) does not allow this.")
+            % {"role": membership.get_role_display()},
+            status=403,
+        )
+    if limit_microcredits is not None and limit_microcredits <= 0:
+        raise ValidationError(
+            {"default_key_spending_limit": _("Enter more than zero credits, or leave it empty.")}
+        )
+    before = org.default_key_spending_limit_microcredits
+    if limit_microcredits == before:
+        return org
+    org.default_key_spending_limit_microcredits = limit_microcredits
+    org.save(update_fields=["default_key_spending_limit_microcredits"])
+    audit_record(
+        organization=org,
+        actor=actor,
+        action="org.default_key_limit_changed",
+        target=target_of(org),
+        before={"default_key_spending_limit_microcredits": before},
+        after={"default_key_spending_limit_microcredits": limit_microcredits},
+    )
+    return org
+
+
 # --- service tokens ---------------------------------------------------------------------------
 
 

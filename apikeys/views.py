@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -11,9 +12,10 @@ from hypereal_site.forms import apply_validation_error
 from orgs.access import context_view
 from orgs.context import Context
 from orgs.permissions import Perm
+from orgs.views import settings_page
 
 from . import selectors, services
-from .forms import KeyForm, RotateForm
+from .forms import DefaultKeyLimitForm, KeyForm, RotateForm
 from .models import ApiKey
 
 # The services name fields as the API does; the forms use Python names.
@@ -223,3 +225,25 @@ def key_enable(request: HttpRequest, public_id: str, context: Context) -> HttpRe
     else:
         messages.success(request, f"Key {key.name} is active again.")
     return redirect("apikeys_detail", public_id=key.public_id)
+
+
+@context_view(Perm.KEYS_DEFAULT_CAP)
+@require_POST
+def key_defaults_update(request: HttpRequest, context: Context) -> HttpResponse:
+    """The default monthly cap for new keys, a block of the organization settings page."""
+    form = DefaultKeyLimitForm(request.POST)
+    if form.is_valid():
+        try:
+            services.org_default_key_limit_set(
+                organization=context.organization,
+                actor=request.user,
+                limit_microcredits=form.cleaned_data["default_key_spending_limit"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Default limit for new keys saved."))
+            return redirect("org_settings")
+    return settings_page(request, context, status=400, key_defaults_form=form)
