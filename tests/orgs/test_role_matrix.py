@@ -227,6 +227,7 @@ def test_another_organizations_context_cannot_be_selected(db, outsider):
 # --- organization APIs ------------------------------------------------------------------
 
 ORG = "/api/orgs/{org}"
+KEY_DEFAULT = "default_key_spending_limit"
 APIS = [
     Case("GET", ORG, Perm.MEMBERS_VIEW),
     Case("PATCH", ORG, Perm.ORG_SETTINGS, {"name": "Acme Inc"}),
@@ -243,7 +244,7 @@ APIS = [
     Case("GET", ORG + "/audit", Perm.AUDIT_VIEW),
     Case("GET", ORG + "/audit/export", Perm.AUDIT_VIEW),
     Case("GET", ORG + "/key-defaults", Perm.MEMBERS_VIEW),
-    Case("PATCH", ORG + "/key-defaults", Perm.KEYS_DEFAULT_CAP, {"default_key_spending_limit": "5"}),
+    Case("PATCH", ORG + "/key-defaults", Perm.KEYS_DEFAULT_CAP, {KEY_DEFAULT: "5"}),
 ]
 
 
