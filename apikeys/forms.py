@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from billing.forms import CreditsField
+from billing.money import credits_text
 
 
 class KeyForm(forms.Form):
@@ -28,6 +29,24 @@ class KeyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Comma or newline separated model ids. Empty: every model.",
     )
+
+    def __init__(self, *args, may_raise_caps: bool = True, default_limit: int | None = None, **kw):
+        """``may_raise_caps`` False (a developer): say what the limit may be, since leaving
+        it empty or going above the default is refused (``apikeys.services.CapDenied``)."""
+        super().__init__(*args, **kw)
+        if not may_raise_caps:
+            self.fields["spending_limit"].help_text = (
+                _(
+                    "100 credits = 1 USD. At most the default of %(default)s credits; "
+                    "only an owner or an admin can raise or remove a limit."
+                )
+                % {"default": credits_text(default_limit)}
+                if default_limit
+                else _(
+                    "100 credits = 1 USD. You may lower a limit; only an owner or an admin "
+                    "can raise or remove one."
+                )
+            )
 
     def clean_allowed_models(self) -> list[str]:
         text = self.cleaned_data["allowed_models"] or ""

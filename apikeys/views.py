@@ -33,6 +33,19 @@ def _cap_denied(form, exc: services.CapDenied) -> None:
     form.add_error(field if field in form.fields else None, exc.message)
 
 
+def _key_form(context: Context, data=None, *, editing: bool = False, **kwargs) -> KeyForm:
+    """New keys start at the owner's default cap (shown, and changeable within the rules);
+    an edit starts at the key's own settings."""
+    default = None if editing else context.organization.default_key_spending_limit_microcredits
+    kwargs.setdefault("initial", {"spending_limit": default})
+    return KeyForm(
+        data,
+        may_raise_caps=context.allows(Perm.KEYS_CAP_RAISE),
+        default_limit=default,
+        **kwargs,
+    )
+
+
 def _rows(keys: list[ApiKey]) -> list[dict]:
     spend = selectors.keys_period_spend(keys=keys)
     rows = []
@@ -60,7 +73,7 @@ def key_list(request: HttpRequest, context: Context) -> HttpResponse:
             "rows": _rows(keys),
             "context": context,
             "can_manage": context.allows(Perm.KEYS_MANAGE),
-            "form": KeyForm(),
+            "form": _key_form(context),
             "nav": "keys",
         },
     )
@@ -72,12 +85,7 @@ def key_list(request: HttpRequest, context: Context) -> HttpResponse:
 def key_create(request: HttpRequest, context: Context) -> HttpResponse:
     """A dialog (htmx) or a page (no JavaScript). On success the same response reveals the
     plaintext, once; it is never stored or shown again."""
-    # New keys start at the owner's default cap (shown, and changeable within the rules).
-    default = context.organization.default_key_spending_limit_microcredits
-    form = KeyForm(
-        request.POST if request.method == "POST" else None,
-        initial={"spending_limit": default},
-    )
+    form = _key_form(context, request.POST if request.method == "POST" else None)
     partial = "apikeys/create.html#dialog" if request.htmx else "apikeys/create.html"
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -126,14 +134,16 @@ def _detail(request, context: Context, key: ApiKey, status: int = 200, **forms) 
             "recent": UsageEvent.objects.filter(key=key).order_by("-occurred_at")[:20],
             "can_manage": context.allows(Perm.KEYS_MANAGE),
             "edit_form": forms.get("edit_form")
-            or KeyForm(
+            or _key_form(
+                context,
+                editing=True,
                 initial={
                     "name": key.name,
                     "spending_limit": limit,
                     "auto_disable": key.auto_disable,
                     "expires_at": key.expires_at,
                     "allowed_models": ", ".join(key.allowed_models),
-                }
+                },
             ),
             "rotate_form": forms.get("rotate_form") or RotateForm(),
             "plaintext": forms.get("plaintext"),
@@ -155,7 +165,7 @@ def key_detail(request: HttpRequest, public_id: str, context: Context) -> HttpRe
 @require_POST
 def key_edit(request: HttpRequest, public_id: str, context: Context) -> HttpResponse:
     key = selectors.apikey_get(organization=context.organization, public_id=public_id)
-    form = KeyForm(request.POST)
+    form = _key_form(context, request.POST, editing=True)
     if form.is_valid():
         data = form.cleaned_data
         try:

@@ -213,9 +213,12 @@ def test_the_create_form_starts_at_the_default_and_refuses_above_it(owner, role)
     set_default(org, owner, 300)
     client = web(actor_in(org, role, owner), org)
 
-    page = client.get("/manage-api-keys/new")
-    assert page.context["form"]["spending_limit"].value() == "300"
-    assert 'value="300"' in page.content.decode()
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):  # the page and the dialog
+        page = client.get("/manage-api-keys/new", **headers)
+        assert page.context["form"]["spending_limit"].value() == "300"
+        assert 'value="300"' in page.content.decode()
+        hint = "At most the default of 300 credits; only an owner or an admin"
+        assert (hint in page.content.decode()) is not may_raise(role)
 
     above = client.post("/manage-api-keys/new", {"name": "big", "spending_limit": "300.01"})
     empty = client.post("/manage-api-keys/new", {"name": "nocap", "spending_limit": ""})
