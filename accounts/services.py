@@ -5,6 +5,8 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from hypereal_site.api.errors import ApplicationError
+from orgs.audit import audit_record, target_of
+from orgs.services import personal_org_get_or_create
 
 from .models import User
 
@@ -25,9 +27,24 @@ def user_deletion_blockers(*, user: User) -> list[str]:
     ]
 
 
+@transaction.atomic
 def user_update(*, user: User, actor: User, name: str) -> User:
-    user.name = name.strip()
+    """Change the profile; audited in the user's personal account (the log that follows
+    the person rather than a team)."""
+    name = name.strip()
+    before = user.name
+    if name == before:
+        return user
+    user.name = name
     user.save(update_fields=["name"])
+    audit_record(
+        organization=personal_org_get_or_create(user=user),
+        actor=actor,
+        action="account.profile_updated",
+        target=target_of(user),
+        before={"name": before},
+        after={"name": name},
+    )
     return user
 
 

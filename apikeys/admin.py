@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from hypereal_site.admin import ReadOnlyAdmin
 
 from .models import ApiKey, KeyAlert, OwnerRateLimit, ServiceToken
-from .services import service_token_revoke
+from .services import owner_rate_limit_delete, owner_rate_limit_save, service_token_revoke
 
 
 @admin.register(ServiceToken)
@@ -24,7 +24,7 @@ class ServiceTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens (refused within a second)")
     def revoke(self, request, queryset) -> None:
         for token in queryset:
-            service_token_revoke(token=token)
+            service_token_revoke(token=token, actor=request.user)
         self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
 
 
@@ -38,18 +38,16 @@ class OwnerRateLimitAdmin(admin.ModelAdmin):
     )
     autocomplete_fields = ("organization",)
 
+    # Through the services, so that every change is audited in the owner's log.
     def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        from .verification import invalidate_organization
-
-        invalidate_organization(obj.organization_id)
+        owner_rate_limit_save(limit=obj, actor=request.user)
 
     def delete_model(self, request, obj) -> None:
-        org_id = obj.organization_id
-        super().delete_model(request, obj)
-        from .verification import invalidate_organization
+        owner_rate_limit_delete(limit=obj, actor=request.user)
 
-        invalidate_organization(org_id)
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            owner_rate_limit_delete(limit=obj, actor=request.user)
 
 
 @admin.register(ApiKey)

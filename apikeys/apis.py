@@ -4,13 +4,17 @@ Field names follow the public reference: ``spendingLimit`` is in credits (50000 
 a month); the exact µcr value is returned beside it.
 """
 
-from drf_spectacular.utils import extend_schema
+from decimal import Decimal
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.models import MICROCREDITS_PER_CREDIT
-from orgs.access import ContextApi
+from billing.money import credits_output
+from billing.serializers import CreditsInputField
+from orgs.access import ContextApi, OrgApi
 from orgs.permissions import Perm
 
 from . import selectors, services
@@ -33,9 +37,10 @@ class ApiKeyOutputSerializer(serializers.Serializer):
     lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
     periodSpendMicrocredits = serializers.SerializerMethodField()
 
-    def get_spendingLimit(self, key) -> int | None:
-        limit = key.spending_limit_microcredits
-        return None if limit is None else limit // MICROCREDITS_PER_CREDIT
+    @extend_schema_field(OpenApiTypes.NUMBER)
+    def get_spendingLimit(self, key) -> int | Decimal | None:
+        # Exact: an int when whole, else the decimal (≤ 6 places); µcr are beside it.
+        return credits_output(key.spending_limit_microcredits)
 
     def get_createdBy(self, key) -> str | None:
         return key.created_by.email if key.created_by else None
@@ -51,15 +56,10 @@ class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
     key = serializers.CharField(help_text="The plaintext key. Shown once; store it now.")
 
 
-#: A monthly cap above a billion credits (10 M USD) is a typo, and would overflow µcr.
-MAX_LIMIT_CREDITS = 1_000_000_000
-
-
-def _limit(data: dict):
-    if "spendingLimit" not in data:
-        return None
-    value = data["spendingLimit"]
-    return None if value is None else int(value) * MICROCREDITS_PER_CREDIT
+def _limit_field() -> CreditsInputField:
+    """Credits as the key form takes them: whole or up to 6 decimals, more than zero, at
+    most a billion (``billing.money.credits_input``); null asks for no limit."""
+    return CreditsInputField(min_microcredits=1, required=False, allow_null=True)
 
 
 class ApiKeyListCreateApi(ContextApi):
@@ -67,9 +67,7 @@ class ApiKeyListCreateApi(ContextApi):
 
     class ApiKeyCreateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
-        spendingLimit = serializers.IntegerField(
-            min_value=1, max_value=MAX_LIMIT_CREDITS, required=False, allow_null=True
-        )
+        spendingLimit = _limit_field()
         autoDisable = serializers.BooleanField(required=False, default=False)
         expiresAt = serializers.DateTimeField(required=False, allow_null=True)
         allowedModels = serializers.ListField(
@@ -96,7 +94,8 @@ class ApiKeyListCreateApi(ContextApi):
             organization=self.organization,
             actor=request.user,
             name=data["name"],
-            spending_limit_microcredits=_limit(data),
+            # Omitted: the key starts at the owner's default cap for new keys.
+            spending_limit_microcredits=data.get("spendingLimit", services.ORG_DEFAULT),
             auto_disable=data["autoDisable"],
             expires_at=data.get("expiresAt"),
             allowed_models=data.get("allowedModels") or [],
@@ -111,9 +110,7 @@ class ApiKeyDetailApi(ContextApi):
 
     class ApiKeyUpdateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100, required=False)
-        spendingLimit = serializers.IntegerField(
-            min_value=1, max_value=MAX_LIMIT_CREDITS, required=False, allow_null=True
-        )
+        spendingLimit = _limit_field()
         autoDisable = serializers.BooleanField(required=False)
         expiresAt = serializers.DateTimeField(required=False, allow_null=True)
         allowedModels = serializers.ListField(
@@ -137,7 +134,7 @@ class ApiKeyDetailApi(ContextApi):
         if "name" in data:
             changes["name"] = data["name"]
         if "spendingLimit" in data:
-            changes["spending_limit_microcredits"] = _limit(data)
+            changes["spending_limit_microcredits"] = data["spendingLimit"]
         if "autoDisable" in data:
             changes["auto_disable"] = data["autoDisable"]
         if "expiresAt" in data:
@@ -179,3 +176,42 @@ class ApiKeyRotateApi(ContextApi):
         body = ApiKeyOutputSerializer(key).data
         body["key"] = plaintext
         return Response(body)
+
+
+# --- /api/orgs/{id}/key-defaults --------------------------------------------------------------
+
+
+class OrgKeyDefaultsOutputSerializer(serializers.Serializer):
+    default_key_spending_limit = CreditsInputField(
+        source="default_key_spending_limit_microcredits", allow_null=True
+    )
+    default_key_spending_limit_microcredits = serializers.IntegerField(allow_null=True)
+
+
+class OrgKeyDefaultsApi(OrgApi):
+    """The monthly cap an organization's new keys start at (credits, as the key's
+    ``spendingLimit``; the exact µcr beside it). Named as the rest of ``/api/orgs``."""
+
+    permissions = {"GET": Perm.MEMBERS_VIEW, "PATCH": Perm.KEYS_DEFAULT_CAP}
+
+    class OrgKeyDefaultsInputSerializer(serializers.Serializer):
+        default_key_spending_limit = CreditsInputField(min_microcredits=1, allow_null=True)
+
+    @extend_schema(responses=OrgKeyDefaultsOutputSerializer, summary="Defaults for new keys")
+    def get(self, request: Request, org_id: str) -> Response:
+        return Response(OrgKeyDefaultsOutputSerializer(self.organization).data)
+
+    @extend_schema(
+        request=OrgKeyDefaultsInputSerializer,
+        responses=OrgKeyDefaultsOutputSerializer,
+        summary="Set the default monthly cap for new keys (null: none)",
+    )
+    def patch(self, request: Request, org_id: str) -> Response:
+        serializer = self.OrgKeyDefaultsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        org = services.org_default_key_limit_set(
+            organization=self.organization,
+            actor=request.user,
+            limit_microcredits=serializer.validated_data["default_key_spending_limit"],
+        )
+        return Response(OrgKeyDefaultsOutputSerializer(org).data)

@@ -1,15 +1,18 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
-from billing.money import parse_credits
+from billing.forms import CreditsField
+from billing.money import credits_text
 
 
 class KeyForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100, help_text="e.g. prod-eu")
-    spending_limit = forms.CharField(
+    # µcr once cleaned; who may raise or remove it is the service's rule (KEYS_CAP_RAISE).
+    spending_limit = CreditsField(
         label="Monthly spending limit (credits)",
         required=False,
+        min_microcredits=1,
         help_text="100 credits = 1 USD. Emails at 80% and 100%. Leave empty for no limit.",
-        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
     auto_disable = forms.BooleanField(
         label="Disable the key when it reaches the limit", required=False
@@ -27,17 +30,23 @@ class KeyForm(forms.Form):
         help_text="Comma or newline separated model ids. Empty: every model.",
     )
 
-    def clean_spending_limit(self) -> int | None:
-        text = (self.cleaned_data["spending_limit"] or "").strip()
-        if not text:
-            return None
-        try:
-            value = parse_credits(text)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
-        if value <= 0:
-            raise forms.ValidationError("Enter more than zero credits, or leave it empty.")
-        return value
+    def __init__(self, *args, may_raise_caps: bool = True, default_limit: int | None = None, **kw):
+        """``may_raise_caps`` False (a developer): say what the limit may be, since leaving
+        it empty or going above the default is refused (``apikeys.services.CapDenied``)."""
+        super().__init__(*args, **kw)
+        if not may_raise_caps:
+            self.fields["spending_limit"].help_text = (
+                _(
+                    "100 credits = 1 USD. At most the default of %(default)s credits; "
+                    "only an owner or an admin can raise or remove a limit."
+                )
+                % {"default": credits_text(default_limit)}
+                if default_limit
+                else _(
+                    "100 credits = 1 USD. You may lower a limit; only an owner or an admin "
+                    "can raise or remove one."
+                )
+            )
 
     def clean_allowed_models(self) -> list[str]:
         text = self.cleaned_data["allowed_models"] or ""
@@ -51,4 +60,16 @@ class RotateForm(forms.Form):
         max_value=24,
         initial=0,
         help_text="0 to 24. Lets deployed clients switch before the old key dies.",
+    )
+
+
+class DefaultKeyLimitForm(forms.Form):
+    default_key_spending_limit = CreditsField(
+        label=_("Default monthly limit for new keys (credits)"),
+        required=False,
+        min_microcredits=1,
+        help_text=_(
+            "New keys start at this limit; developers may not go above it. "
+            "Leave empty for no default."
+        ),
     )

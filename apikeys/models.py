@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from hypereal_site.ids import new_public_id
@@ -45,6 +46,13 @@ class ApiKey(models.Model):
                 condition=Q(spending_limit_microcredits__isnull=True)
                 | Q(spending_limit_microcredits__gt=0),
                 name="apikeys_limit_positive",
+            ),
+            # Revoking asks for the key's name, so it must pick one active key.
+            models.UniqueConstraint(
+                "organization",
+                Lower("name"),
+                condition=Q(revoked_at__isnull=True),
+                name="apikeys_name_unique_active",
             ),
         ]
         indexes = [models.Index(fields=["organization", "status"])]

@@ -3,6 +3,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from orgs.models import Organization
+from orgs.permissions import Perm
+from orgs.selectors import members_with_perm
 
 from .models import ApiKey, KeyAlert, KeyMonthSpend
 
@@ -49,11 +51,9 @@ def key_alerts(*, key: ApiKey) -> QuerySet[KeyAlert]:
 
 
 def key_alert_recipients(*, key: ApiKey) -> list[str]:
-    """The key's creator and, for an organization's key, its owners, admins and billing
-    members."""
-    from orgs.models import Membership
-    from orgs.permissions import Role
-
+    """The key's creator and, for an organization's key, the members who decide key
+    budgets: holders of Perm.KEYS_DEFAULT_CAP (owners, admins, billing), by the role table.
+    They, not only those who may raise the cap, must hear that a budget line was reached."""
     emails = set()
     if key.created_by and key.created_by.is_active:
         emails.add(key.created_by.email)
@@ -62,8 +62,8 @@ def key_alert_recipients(*, key: ApiKey) -> list[str]:
         emails.add(org.personal_for.email)
     elif not org.is_personal:
         emails.update(
-            Membership.objects.filter(
-                organization=org, role__in=[Role.OWNER, Role.ADMIN, Role.BILLING]
-            ).values_list("user__email", flat=True)
+            members_with_perm(organization=org, perm=Perm.KEYS_DEFAULT_CAP).values_list(
+                "user__email", flat=True
+            )
         )
     return sorted(emails)

@@ -4,24 +4,140 @@ invalidates the shared verification cache after commit."""
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from billing import catalog
+from billing.money import format_credits
 from hypereal_site.api.errors import ApplicationError
-from orgs.audit import audit_record
+from orgs.audit import Target, audit_record, target_of
 from orgs.models import Organization
+from orgs.permissions import Perm, role_allows
+from orgs.selectors import membership_get
 
 from . import keyformat, verification
-from .models import ApiKey, ServiceToken
+from .models import ApiKey, OwnerRateLimit, ServiceToken
 
 MAX_ROTATION_GRACE = timedelta(hours=24)
 
 
-def _target(key: ApiKey):
-    from orgs.audit import Target
+_UNSET = object()
 
+
+class _OrgDefault:
+    def __repr__(self) -> str:
+        return "ORG_DEFAULT"
+
+
+#: ``apikey_create(spending_limit_microcredits=ORG_DEFAULT)``: start at the owner's
+#: default cap for new keys (``None`` there means no default, hence no cap).
+ORG_DEFAULT = _OrgDefault()
+
+
+class CapDenied(ApplicationError):
+    """A budget decision (Perm.KEYS_CAP_RAISE) the actor's role may not take. ``field`` is
+    the input it concerns (API name), so a form can show it beside that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("permission_denied", message, status=403)
+        self.field = field
+
+
+def _may_raise_caps(organization: Organization, actor: User | None) -> bool:
+    """Owners and admins (and a personal account's user) decide how much a key may spend."""
+    if actor is None:
+        return False
+    membership = membership_get(organization=organization, user=actor)
+    return membership is not None and role_allows(membership.role, Perm.KEYS_CAP_RAISE)
+
+
+def _org_default_limit(organization: Organization) -> int | None:
+    # Read fresh: the default may have changed since the caller loaded the organization.
+    return (
+        Organization.objects.filter(pk=organization.pk)
+        .values_list("default_key_spending_limit_microcredits", flat=True)
+        .first()
+    )
+
+
+def _check_create_cap(organization: Organization, actor: User, limit: int | None) -> None:
+    if _may_raise_caps(organization, actor):
+        return
+    default = _org_default_limit(organization)
+    if limit is None:
+        raise CapDenied(
+            "spendingLimit",
+            _("Only an owner or an admin can create a key without a monthly limit."),
+        )
+    if default is not None and limit > default:
+        raise CapDenied(
+            "spendingLimit",
+            _(
+                "Only an owner or an admin can set a monthly limit above the default of "
+                "%(default)s credits."
+            )
+            % {"default": format_credits(default)},
+        )
+
+
+def _check_update_cap(key: ApiKey, actor: User, limit=None, auto_disable=None) -> None:
+    """``limit``/``auto_disable`` are the new values (``_UNSET`` when not changing)."""
+    old = key.spending_limit_microcredits
+    raises = limit is not _UNSET and (
+        (limit is None and old is not None) or (None not in (limit, old) and limit > old)
+    )
+    turns_off = auto_disable is not _UNSET and key.auto_disable and not auto_disable
+    if not (raises or turns_off) or _may_raise_caps(key.organization, actor):
+        return
+    if raises:
+        raise CapDenied(
+            "spendingLimit",
+            _("Only an owner or an admin can raise or remove a key's monthly limit.")
+            if limit is not None
+            else _("Only an owner or an admin can remove a key's monthly limit."),
+        )
+    raise CapDenied(
+        "autoDisable", _("Only an owner or an admin can turn off a key's auto-disable.")
+    )
+
+
+def _name_taken(organization: Organization, name: str, exclude: ApiKey | None = None) -> bool:
+    keys = ApiKey.objects.annotate(lname=Lower("name")).filter(
+        organization=organization, revoked_at__isnull=True, lname=name.lower()
+    )
+    if exclude is not None:
+        keys = keys.exclude(pk=exclude.pk)
+    return keys.exists()
+
+
+def _name_taken_error(name: str) -> ValidationError:
+    return ValidationError(
+        {
+            "name": _(
+                "An active key named “%(name)s” already exists. Revoking asks for the name, "
+                "so choose another."
+            )
+            % {"name": name}
+        }
+    )
+
+
+def _save_unique_name(key: ApiKey, **save_kwargs) -> None:
+    """Save ``key``; a concurrent key with the same name (the database's partial unique
+    constraint) becomes the same field error as the check before it."""
+    try:
+        with transaction.atomic():
+            key.save(**save_kwargs)
+    except IntegrityError:
+        if _name_taken(key.organization, key.name, exclude=key if key.pk else None):
+            raise _name_taken_error(key.name) from None
+        raise
+
+
+def _target(key: ApiKey) -> Target:
     return Target("api_key", key.public_id, f"{key.name} ({key.masked})")
 
 
@@ -81,26 +197,39 @@ def apikey_create(
     organization: Organization,
     actor: User,
     name: str,
-    spending_limit_microcredits: int | None = None,
+    spending_limit_microcredits=ORG_DEFAULT,
     auto_disable: bool = False,
     expires_at=None,
     allowed_models: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it with its plaintext, which is shown once and never stored."""
+    """Create a key; returns it with its plaintext, which is shown once and never stored.
+
+    Without ``spending_limit_microcredits`` the key starts at the owner's default cap;
+    ``None`` asks for no cap. Only roles with Perm.KEYS_CAP_RAISE may create a key without
+    a cap or above the default (403 ``permission_denied``, raised as ``CapDenied``)."""
     if organization.is_deleted:
         raise ApplicationError("not_found", "No such organization.", status=404)
+    name = _clean_name(name)
+    if spending_limit_microcredits is ORG_DEFAULT:
+        limit = _org_default_limit(organization)
+    else:
+        limit = _clean_limit(spending_limit_microcredits)
+    _check_create_cap(organization, actor, limit)
+    if _name_taken(organization, name):
+        raise _name_taken_error(name)
     plaintext = keyformat.generate_key()
-    key = ApiKey.objects.create(
+    key = ApiKey(
         organization=organization,
         created_by=actor,
-        name=_clean_name(name),
+        name=name,
         masked=keyformat.masked(plaintext),
         secret_hash=keyformat.hash_secret(plaintext),
-        spending_limit_microcredits=_clean_limit(spending_limit_microcredits),
+        spending_limit_microcredits=limit,
         auto_disable=bool(auto_disable),
         expires_at=_clean_expiry(expires_at),
         allowed_models=_clean_models(allowed_models),
     )
+    _save_unique_name(key, force_insert=True)
     audit_record(
         organization=organization,
         actor=actor,
@@ -109,9 +238,6 @@ def apikey_create(
         after=_snapshot(key),
     )
     return key, plaintext
-
-
-_UNSET = object()
 
 
 @transaction.atomic
@@ -129,12 +255,19 @@ def apikey_update(
     if key.status == ApiKey.Status.REVOKED:
         raise ApplicationError("key_revoked", "A revoked key cannot be changed.", status=409)
     before = _snapshot(key)
+    if spending_limit_microcredits is not _UNSET:
+        spending_limit_microcredits = _clean_limit(spending_limit_microcredits)
+    if auto_disable is not _UNSET:
+        auto_disable = bool(auto_disable)
+    _check_update_cap(key, actor, limit=spending_limit_microcredits, auto_disable=auto_disable)
     if name is not _UNSET:
         key.name = _clean_name(name)
+        if key.name != before["name"] and _name_taken(key.organization, key.name, exclude=key):
+            raise _name_taken_error(key.name)
     if spending_limit_microcredits is not _UNSET:
-        key.spending_limit_microcredits = _clean_limit(spending_limit_microcredits)
+        key.spending_limit_microcredits = spending_limit_microcredits
     if auto_disable is not _UNSET:
-        key.auto_disable = bool(auto_disable)
+        key.auto_disable = auto_disable
     if expires_at is not _UNSET:
         key.expires_at = _clean_expiry(expires_at)
     if allowed_models is not _UNSET:
@@ -142,7 +275,7 @@ def apikey_update(
     after = _snapshot(key)
     if after == before:
         return key
-    key.save()
+    _save_unique_name(key)
     changed = [k for k in after if after[k] != before[k]]
     audit_record(
         organization=key.organization,
@@ -264,11 +397,57 @@ def org_keys_revoke_all(*, organization: Organization, actor: User | None) -> in
     return len(keys)
 
 
-# --- service tokens ---------------------------------------------------------------------------
+# --- the owner's default cap for new keys -------------------------------------------------
 
 
 @transaction.atomic
-def service_token_create(*, name: str) -> tuple[ServiceToken, str]:
+def org_default_key_limit_set(
+    *, organization: Organization, actor: User, limit_microcredits: int | None
+) -> Organization:
+    """Set (or clear, with None) the monthly cap new keys start at. Needs
+    Perm.KEYS_DEFAULT_CAP (owner, admin, billing); audited with old → new."""
+    org = Organization.objects.select_for_update().get(pk=organization.pk)
+    membership = membership_get(organization=org, user=actor)
+    if membership is None:
+        raise ApplicationError("not_found", "No such organization.", status=404)
+    if not role_allows(membership.role, Perm.KEYS_DEFAULT_CAP):
+        raise ApplicationError(
+            "permission_denied",
+            _("Your role (%(role)s) does not allow this.")
+            % {"role": membership.get_role_display()},
+            status=403,
+        )
+    if limit_microcredits is not None and limit_microcredits <= 0:
+        raise ValidationError(
+            {"default_key_spending_limit": _("Enter more than zero credits, or leave it empty.")}
+        )
+    before = org.default_key_spending_limit_microcredits
+    if limit_microcredits == before:
+        return org
+    org.default_key_spending_limit_microcredits = limit_microcredits
+    org.save(update_fields=["default_key_spending_limit_microcredits"])
+    audit_record(
+        organization=org,
+        actor=actor,
+        action="org.default_key_limit_changed",
+        target=target_of(org),
+        before={"default_key_spending_limit_microcredits": before},
+        after={"default_key_spending_limit_microcredits": limit_microcredits},
+    )
+    return org
+
+
+# --- service tokens ---------------------------------------------------------------------------
+
+
+def _token_target(token: ServiceToken) -> Target:
+    return Target("service_token", token.prefix, token.name)
+
+
+@transaction.atomic
+def service_token_create(*, name: str, actor: User | None = None) -> tuple[ServiceToken, str]:
+    """A ``svc_`` token for the inference plane. A platform event: audited with no
+    organization (staff read it in the admin); ``actor`` is None from the command line."""
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Name the token after the service that uses it."})
@@ -278,13 +457,80 @@ def service_token_create(*, name: str) -> tuple[ServiceToken, str]:
     token = ServiceToken.objects.create(
         name=name, token_hash=keyformat.hash_secret(plaintext), prefix=plaintext[:8]
     )
+    audit_record(
+        organization=None,
+        actor=actor,
+        action="service_token.created",
+        target=_token_target(token),
+        after={"name": token.name, "prefix": token.prefix},
+    )
     return token, plaintext
 
 
 @transaction.atomic
-def service_token_revoke(*, token: ServiceToken) -> ServiceToken:
+def service_token_revoke(*, token: ServiceToken, actor: User | None = None) -> ServiceToken:
+    token = ServiceToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record(
+            organization=None,
+            actor=actor,
+            action="service_token.revoked",
+            target=_token_target(token),
+            before={"revoked": False},
+            after={"revoked": True},
+        )
         verification.invalidate_service_token(token)
     return token
+
+
+# --- rate limits ------------------------------------------------------------------------------
+
+
+def _rate_limit_snapshot(limit: OwnerRateLimit | None) -> dict | None:
+    if limit is None:
+        return None
+    return {
+        "requests_per_minute": limit.requests_per_minute,
+        "tokens_per_minute": limit.tokens_per_minute,
+        "note": limit.note,
+    }
+
+
+@transaction.atomic
+def owner_rate_limit_save(*, limit: OwnerRateLimit, actor: User | None) -> OwnerRateLimit:
+    """Create or change an owner's rate-limit override (staff, in the admin); audited in the
+    owner's log with the old and new figures."""
+    previous = (
+        OwnerRateLimit.objects.select_for_update().filter(pk=limit.pk).first() if limit.pk else None
+    )
+    before = _rate_limit_snapshot(previous)
+    limit.save()
+    after = _rate_limit_snapshot(limit)
+    if before != after:
+        audit_record(
+            organization=limit.organization,
+            actor=actor,
+            action="rate_limit.changed" if previous else "rate_limit.set",
+            target=target_of(limit.organization),
+            before=before,
+            after=after,
+        )
+    verification.invalidate_organization(limit.organization_id)
+    return limit
+
+
+@transaction.atomic
+def owner_rate_limit_delete(*, limit: OwnerRateLimit, actor: User | None) -> None:
+    """Remove the override: the owner falls back to the default tier."""
+    organization = limit.organization
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="rate_limit.removed",
+        target=target_of(organization),
+        before=_rate_limit_snapshot(limit),
+    )
+    limit.delete()
+    verification.invalidate_organization(organization.pk)

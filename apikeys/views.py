@@ -2,19 +2,20 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from billing.money import format_credits
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.forms import apply_validation_error
 from orgs.access import context_view
 from orgs.context import Context
 from orgs.permissions import Perm
+from orgs.views import settings_page
 
 from . import selectors, services
-from .forms import KeyForm, RotateForm
+from .forms import DefaultKeyLimitForm, KeyForm, RotateForm
 from .models import ApiKey
 
 # The services name fields as the API does; the forms use Python names.
@@ -23,7 +24,26 @@ FIELD_ALIASES = {
     "expiresAt": "expires_at",
     "allowedModels": "allowed_models",
     "gracePeriodSeconds": "grace_hours",
+    "autoDisable": "auto_disable",
 }
+
+
+def _cap_denied(form, exc: services.CapDenied) -> None:
+    field = FIELD_ALIASES.get(exc.field, exc.field)
+    form.add_error(field if field in form.fields else None, exc.message)
+
+
+def _key_form(context: Context, data=None, *, editing: bool = False, **kwargs) -> KeyForm:
+    """New keys start at the owner's default cap (shown, and changeable within the rules);
+    an edit starts at the key's own settings."""
+    default = None if editing else context.organization.default_key_spending_limit_microcredits
+    kwargs.setdefault("initial", {"spending_limit": default})
+    return KeyForm(
+        data,
+        may_raise_caps=context.allows(Perm.KEYS_CAP_RAISE),
+        default_limit=default,
+        **kwargs,
+    )
 
 
 def _rows(keys: list[ApiKey]) -> list[dict]:
@@ -53,7 +73,7 @@ def key_list(request: HttpRequest, context: Context) -> HttpResponse:
             "rows": _rows(keys),
             "context": context,
             "can_manage": context.allows(Perm.KEYS_MANAGE),
-            "form": KeyForm(),
+            "form": _key_form(context),
             "nav": "keys",
         },
     )
@@ -65,7 +85,7 @@ def key_list(request: HttpRequest, context: Context) -> HttpResponse:
 def key_create(request: HttpRequest, context: Context) -> HttpResponse:
     """A dialog (htmx) or a page (no JavaScript). On success the same response reveals the
     plaintext, once; it is never stored or shown again."""
-    form = KeyForm(request.POST if request.method == "POST" else None)
+    form = _key_form(context, request.POST if request.method == "POST" else None)
     partial = "apikeys/create.html#dialog" if request.htmx else "apikeys/create.html"
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -81,6 +101,8 @@ def key_create(request: HttpRequest, context: Context) -> HttpResponse:
             )
         except ValidationError as exc:
             apply_validation_error(form, exc, FIELD_ALIASES)
+        except services.CapDenied as exc:
+            _cap_denied(form, exc)
         else:
             template = "apikeys/create.html#reveal" if request.htmx else "apikeys/create.html"
             response = render(
@@ -112,14 +134,16 @@ def _detail(request, context: Context, key: ApiKey, status: int = 200, **forms) 
             "recent": UsageEvent.objects.filter(key=key).order_by("-occurred_at")[:20],
             "can_manage": context.allows(Perm.KEYS_MANAGE),
             "edit_form": forms.get("edit_form")
-            or KeyForm(
+            or _key_form(
+                context,
+                editing=True,
                 initial={
                     "name": key.name,
-                    "spending_limit": format_credits(limit, 0).replace(",", "") if limit else "",
+                    "spending_limit": limit,
                     "auto_disable": key.auto_disable,
                     "expires_at": key.expires_at,
                     "allowed_models": ", ".join(key.allowed_models),
-                }
+                },
             ),
             "rotate_form": forms.get("rotate_form") or RotateForm(),
             "plaintext": forms.get("plaintext"),
@@ -141,7 +165,7 @@ def key_detail(request: HttpRequest, public_id: str, context: Context) -> HttpRe
 @require_POST
 def key_edit(request: HttpRequest, public_id: str, context: Context) -> HttpResponse:
     key = selectors.apikey_get(organization=context.organization, public_id=public_id)
-    form = KeyForm(request.POST)
+    form = _key_form(context, request.POST, editing=True)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -156,6 +180,8 @@ def key_edit(request: HttpRequest, public_id: str, context: Context) -> HttpResp
             )
         except ValidationError as exc:
             apply_validation_error(form, exc, FIELD_ALIASES)
+        except services.CapDenied as exc:
+            _cap_denied(form, exc)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -209,3 +235,25 @@ def key_enable(request: HttpRequest, public_id: str, context: Context) -> HttpRe
     else:
         messages.success(request, f"Key {key.name} is active again.")
     return redirect("apikeys_detail", public_id=key.public_id)
+
+
+@context_view(Perm.KEYS_DEFAULT_CAP)
+@require_POST
+def key_defaults_update(request: HttpRequest, context: Context) -> HttpResponse:
+    """The default monthly cap for new keys, a block of the organization settings page."""
+    form = DefaultKeyLimitForm(request.POST)
+    if form.is_valid():
+        try:
+            services.org_default_key_limit_set(
+                organization=context.organization,
+                actor=request.user,
+                limit_microcredits=form.cleaned_data["default_key_spending_limit"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Default limit for new keys saved."))
+            return redirect("org_settings")
+    return settings_page(request, context, status=400, key_defaults_form=form)

@@ -3,7 +3,39 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 
-from .money import parse_credits
+from .money import credits_input, credits_text
+
+
+class CreditsField(forms.CharField):
+    """An amount of credits: whole or with up to 6 decimals, cleaned to integer µcr by the
+    same ``credits_input`` the browser APIs use. Empty is ``None`` when not required.
+
+    ``min_microcredits``: 1 refuses zero and below (a cap), 0 refuses negatives (a
+    threshold), ``None`` takes any sign (a staff correction). An initial value in µcr is
+    shown exactly (``12.5``), so saving an untouched form never changes the amount.
+    """
+
+    def __init__(self, *, min_microcredits: int | None = None, **kwargs) -> None:
+        self.min_microcredits = min_microcredits
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return credits_text(value)
+        return super().prepare_value(value)
+
+    def to_python(self, value) -> int | None:
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        try:
+            return credits_input(text, min_microcredits=self.min_microcredits)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+
+    def has_changed(self, initial, data) -> bool:
+        return self.prepare_value(initial) != (data or "")
 
 
 class TopUpForm(forms.Form):
@@ -38,38 +70,20 @@ class TopUpForm(forms.Form):
 
 
 class ThresholdForm(forms.Form):
-    threshold = forms.CharField(
+    threshold = CreditsField(
         label="Alert me below (credits)",
         required=False,
+        min_microcredits=0,
         help_text="One email when the balance drops below this. Leave empty to turn off.",
-        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
-
-    def clean_threshold(self) -> int | None:
-        text = (self.cleaned_data["threshold"] or "").strip()
-        if not text:
-            return None
-        try:
-            value = parse_credits(text)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
-        if value < 0:
-            raise forms.ValidationError("Enter zero or more credits.")
-        return value
 
 
 class StaffAdjustmentForm(forms.Form):
     kind = forms.ChoiceField(
         choices=[("grant", "Grant (adds credits)"), ("adjustment", "Correction (+ or −)")]
     )
-    amount = forms.CharField(label="Credits", help_text="Negative removes credits.")
+    amount = CreditsField(label="Credits", help_text="Negative removes credits.")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=255)
-
-    def clean_amount(self) -> int:
-        try:
-            return parse_credits(self.cleaned_data["amount"])
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
 
 
 class StatementMonthForm(forms.Form):

@@ -3,8 +3,9 @@ from datetime import date, datetime
 from django.db.models import QuerySet, Sum
 
 from accounts.models import User
-from orgs.models import Membership, Organization
-from orgs.permissions import Role
+from orgs.models import Organization
+from orgs.permissions import Perm
+from orgs.selectors import members_with_perm
 
 from .models import CatalogModel, Hold, LedgerEntry, Payment, Wallet
 
@@ -21,10 +22,11 @@ def billing_contacts(*, organization: Organization) -> list[str]:
     if organization.is_personal:
         user: User | None = organization.personal_for
         return [user.email] if user else []
+    # Chosen by the role table: whoever may manage billing (owners, billing members).
     return sorted(
-        Membership.objects.filter(
-            organization=organization, role__in=[Role.OWNER, Role.BILLING]
-        ).values_list("user__email", flat=True)
+        members_with_perm(organization=organization, perm=Perm.BILLING_MANAGE).values_list(
+            "user__email", flat=True
+        )
     )
 
 

@@ -69,13 +69,14 @@ def target_of(obj) -> Target:
 
 def audit_record(
     *,
-    organization: Organization,
+    organization: Organization | None,
     actor: User | None,
     action: str,
     target: Target | None = None,
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEvent:
+    """``organization`` None records a platform event of no tenant (service tokens)."""
     origin = _origin.get()
     request_id = get_request_id()
     return AuditEvent.objects.create(

@@ -34,6 +34,8 @@ class Organization(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The monthly cap new keys start at (µcr); NULL: no default. Set by Perm.KEYS_DEFAULT_CAP.
+    default_key_spending_limit_microcredits = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -41,6 +43,11 @@ class Organization(models.Model):
                 condition=Q(kind="team", slug__isnull=False, personal_for__isnull=True)
                 | Q(kind="personal", slug__isnull=True),
                 name="orgs_org_kind_shape",
+            ),
+            models.CheckConstraint(
+                condition=Q(default_key_spending_limit_microcredits__isnull=True)
+                | Q(default_key_spending_limit_microcredits__gt=0),
+                name="orgs_org_default_key_limit_positive",
             ),
         ]
 
@@ -137,8 +144,10 @@ class AuditEvent(models.Model):
     trigger lets through); ``actor_label`` keeps who it was.
     """
 
+    # NULL only for platform events that belong to no tenant (service tokens): staff see
+    # them in the admin; every tenant's log filters by its organization.
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="audit_events"
+        Organization, null=True, on_delete=models.PROTECT, related_name="audit_events"
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

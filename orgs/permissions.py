@@ -25,7 +25,9 @@ class Perm(StrEnum):
     SSO_MANAGE = "sso.manage"
     WEBHOOKS_MANAGE = "webhooks.manage"
     KEYS_VIEW = "keys.view"
-    KEYS_MANAGE = "keys.manage"
+    KEYS_MANAGE = "keys.manage"  # create, edit, rotate, revoke; lower a key's monthly cap
+    KEYS_CAP_RAISE = "keys.cap_raise"  # raise or remove a key's monthly cap, turn off auto-disable
+    KEYS_DEFAULT_CAP = "keys.default_cap"  # set the default monthly cap for new keys
     DEPLOYMENTS_VIEW = "deployments.view"
     DEPLOYMENTS_MANAGE = "deployments.manage"
     BILLING_VIEW = "billing.view"
@@ -47,6 +49,8 @@ PERMISSION_ROLES: dict[Perm, frozenset[Role]] = {
     Perm.WEBHOOKS_MANAGE: frozenset({_O, _A}),
     Perm.KEYS_VIEW: frozenset({_O, _A, _D, _V}),
     Perm.KEYS_MANAGE: frozenset({_O, _A, _D}),
+    Perm.KEYS_CAP_RAISE: frozenset({_O, _A}),
+    Perm.KEYS_DEFAULT_CAP: frozenset({_O, _A, _B}),
     Perm.DEPLOYMENTS_VIEW: frozenset({_O, _A, _D, _V}),
     Perm.DEPLOYMENTS_MANAGE: frozenset({_O, _A, _D}),
     Perm.BILLING_VIEW: frozenset({_O, _A, _B, _V}),

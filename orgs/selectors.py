@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Count, Q, QuerySet
@@ -5,8 +6,9 @@ from django.http import Http404
 
 from accounts.models import User
 
+from . import guards
 from .models import AuditEvent, Invitation, Membership, Organization
-from .permissions import Role
+from .permissions import PERMISSION_ROLES, Perm, Role
 
 
 def membership_get(*, organization: Organization, user: User) -> Membership | None:
@@ -132,3 +134,61 @@ def audit_actions(*, organization: Organization) -> list[str]:
         .values_list("action", flat=True)
         .distinct()
     )
+
+
+def members_with_perm(*, organization: Organization, perm: Perm) -> QuerySet[Membership]:
+    """The members whose role holds ``perm`` (the role table decides who is told what; a
+    personal account's user is its owner)."""
+    return (
+        Membership.objects.filter(organization=organization, role__in=PERMISSION_ROLES[perm])
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+@dataclass(frozen=True)
+class MemberActions:
+    """What the viewer may do to one member, by the services' own guards (orgs.guards)."""
+
+    member: Membership
+    #: Roles the viewer may give this member, in table order; the current role is among
+    #: them whenever any change is possible (so a form can preselect it).
+    roles: tuple[Role, ...]
+    can_remove: bool
+
+    @property
+    def can_change_role(self) -> bool:
+        return any(role != self.member.role for role in self.roles)
+
+
+def member_actions(
+    *, viewer: Membership, members: list[Membership] | None = None
+) -> list[MemberActions]:
+    """For each member of the viewer's organization: which roles the viewer may set and
+    whether they may remove them. Exactly what ``member_set_role``/``member_remove`` accept."""
+    if members is None:
+        members = list(org_members(organization=viewer.organization))
+    owner_count = sum(1 for m in members if m.role == Role.OWNER)
+    rows = []
+    for member in members:
+        roles = tuple(
+            role
+            for role in Role
+            if guards.role_change_refusal(
+                actor=viewer, target=member, role=role, owner_count=owner_count
+            )
+            is None
+        )
+        if not any(role != member.role for role in roles):
+            roles = ()
+        rows.append(
+            MemberActions(
+                member=member,
+                roles=roles,
+                can_remove=guards.removal_refusal(
+                    actor=viewer, target=member, owner_count=owner_count
+                )
+                is None,
+            )
+        )
+    return rows

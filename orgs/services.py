@@ -18,10 +18,10 @@ from django.utils.text import slugify
 from accounts.models import User, normalize_email
 from hypereal_site.api.errors import ApplicationError
 
-from . import selectors
+from . import guards, selectors
 from .audit import audit_record, target_of
 from .models import Invitation, Membership, Organization
-from .permissions import ROLE_RANK, Perm, Role, role_allows
+from .permissions import Perm, Role, role_allows
 
 INVITATION_TTL = timedelta(days=7)
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
@@ -256,25 +256,12 @@ def _verifications_changed(org: Organization) -> None:
 
 def _guard_last_owner(org: Organization, membership: Membership, what: str) -> None:
     """``what`` completes "The last owner cannot …" ("be removed", "leave")."""
-    if membership.role == Role.OWNER and selectors.org_owner_count(organization=org) <= 1:
-        raise ApplicationError(
-            "last_owner",
-            f"The last owner cannot {what}. Make someone else an owner first.",
-            status=409,
+    if membership.role == Role.OWNER:
+        refusal = guards.last_owner_refusal(
+            membership, selectors.org_owner_count(organization=org), what
         )
-
-
-def _guard_may_manage(actor_membership: Membership, target: Membership, new_role=None) -> None:
-    _require(actor_membership, Perm.MEMBERS_MANAGE)
-    actor_rank = ROLE_RANK[Role(actor_membership.role)]
-    if ROLE_RANK[Role(target.role)] > actor_rank or (
-        target.role == Role.OWNER and actor_membership.role != Role.OWNER
-    ):
-        raise ApplicationError(
-            "permission_denied", "Only an owner can change or remove an owner.", status=403
-        )
-    if new_role == Role.OWNER and actor_membership.role != Role.OWNER:
-        raise ApplicationError("permission_denied", "Only an owner can grant owner.", status=403)
+        if refusal is not None:
+            raise refusal
 
 
 @transaction.atomic
@@ -283,15 +270,16 @@ def member_set_role(*, membership: Membership, actor: User, role: str) -> Member
     org = _lock_org(membership.organization)
     actor_membership = _actor_membership(organization=org, actor=actor)
     target = Membership.objects.select_related("user").get(pk=membership.pk, organization=org)
-    if target.pk == actor_membership.pk:
-        raise ApplicationError(
-            "cannot_change_own_role", "You cannot change your own role.", status=400
-        )
-    _guard_may_manage(actor_membership, target, new_role=role)
+    refusal = guards.role_change_refusal(
+        actor=actor_membership,
+        target=target,
+        role=role,
+        owner_count=selectors.org_owner_count(organization=org),
+    )
+    if refusal is not None:
+        raise refusal
     if target.role == role:
         return target
-    if role != Role.OWNER:
-        _guard_last_owner(org, target, "be demoted")
     before = target.role
     target.role = role
     target.save(update_fields=["role"])
@@ -311,12 +299,13 @@ def member_remove(*, membership: Membership, actor: User) -> None:
     org = _lock_org(membership.organization)
     actor_membership = _actor_membership(organization=org, actor=actor)
     target = Membership.objects.select_related("user").get(pk=membership.pk, organization=org)
-    if target.pk == actor_membership.pk:
-        raise ApplicationError(
-            "cannot_remove_self", "To leave the organization, use Leave.", status=400
-        )
-    _guard_may_manage(actor_membership, target)
-    _guard_last_owner(org, target, "be removed")
+    refusal = guards.removal_refusal(
+        actor=actor_membership,
+        target=target,
+        owner_count=selectors.org_owner_count(organization=org),
+    )
+    if refusal is not None:
+        raise refusal
     _verifications_changed(org)
     audit_record(
         organization=org,

@@ -52,20 +52,26 @@ def _settings_page(request: HttpRequest, context: Context, status: int = 200, **
             "context": context,
             "org": org,
             "members": members,
-            "owner_count": sum(1 for m in members if m.role == Role.OWNER),
+            "member_rows": selectors.member_actions(viewer=context.membership, members=members),
             "invitations": selectors.org_open_invitations(organization=org),
             "update_form": forms.get("update_form")
             or OrgUpdateForm(initial={"name": org.name, "slug": org.slug}),
             "invite_form": forms.get("invite_form") or InviteForm(),
             "transfer_form": forms.get("transfer_form")
             or TransferForm(members=[m for m in members if m.user_id != request.user.pk]),
-            "roles": Role.choices,
+            # Another app's block on this page, bound after a failed save (apikeys' default cap).
+            "key_defaults_form": forms.get("key_defaults_form"),
             "can": {p.name.lower(): context.allows(p) for p in Perm},
             "now": timezone.now(),
             "nav": "organization",
         },
         status=status,
     )
+
+
+def settings_page(request: HttpRequest, context: Context, status: int = 200, **forms):
+    """The settings page for another app's form on it to re-render with its errors."""
+    return _settings_page(request, context, status=status, **forms)
 
 
 def _back() -> HttpResponse:

@@ -264,10 +264,16 @@ def test_a_developer_manages_team_keys_in_the_team_context(owner):
     developer = join(org, "developer")
     client = browser(developer, org)
     assert "Keys of Acme Inc" in text(client.get("/manage-api-keys"))
-    response = client.post("/manage-api-keys/new", {"name": "team-dev"})
+    # Without a default cap, a developer's key needs a cap of its own (a budget decision).
+    refused = client.post("/manage-api-keys/new", {"name": "team-dev"})
+    assert refused.status_code == 400
+    assert "without a monthly limit" in text(refused)
+    assert not ApiKey.objects.filter(name="team-dev").exists()
+    response = client.post("/manage-api-keys/new", {"name": "team-dev", "spending_limit": "100"})
     assert response.status_code == 201
     key = ApiKey.objects.get(name="team-dev")
     assert key.organization == org and key.created_by == developer
+    assert key.spending_limit_microcredits == 100 * CREDIT
 
 
 def test_billing_cannot_see_the_keys_pages(owner):

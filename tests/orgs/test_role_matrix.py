@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.test import APIClient
 
+from apikeys import apis as apikeys_apis
 from orgs import apis
 from orgs.access import ACCESS_ATTR, OrgApi
 from orgs.context import SESSION_KEY
@@ -39,6 +40,8 @@ DESIGN_TABLE = {
     Perm.WEBHOOKS_MANAGE: {O, A},
     Perm.KEYS_VIEW: {O, A, D, V},
     Perm.KEYS_MANAGE: {O, A, D},
+    Perm.KEYS_CAP_RAISE: {O, A},
+    Perm.KEYS_DEFAULT_CAP: {O, A, B},
     Perm.DEPLOYMENTS_VIEW: {O, A, D, V},
     Perm.DEPLOYMENTS_MANAGE: {O, A, D},
     Perm.BILLING_VIEW: {O, A, B, V},
@@ -119,6 +122,12 @@ PAGES = [
     Case("POST", "/settings/organization/leave", Perm.MEMBERS_VIEW),
     Case("POST", "/settings/organization/transfer", Perm.ORG_DELETE, {"member": "{target}"}),
     Case("GET", "/settings/organization/delete", Perm.ORG_DELETE),
+    Case(
+        "POST",
+        "/settings/organization/key-defaults",
+        Perm.KEYS_DEFAULT_CAP,
+        {"default_key_spending_limit": "500"},
+    ),
     Case("POST", "/settings/organization/delete", Perm.ORG_DELETE, {"confirm_slug": "{slug}"}),
 ]
 
@@ -218,6 +227,7 @@ def test_another_organizations_context_cannot_be_selected(db, outsider):
 # --- organization APIs ------------------------------------------------------------------
 
 ORG = "/api/orgs/{org}"
+KEY_DEFAULT = "default_key_spending_limit"
 APIS = [
     Case("GET", ORG, Perm.MEMBERS_VIEW),
     Case("PATCH", ORG, Perm.ORG_SETTINGS, {"name": "Acme Inc"}),
@@ -233,6 +243,8 @@ APIS = [
     Case("POST", ORG + "/invitations/{inv}/resend", Perm.MEMBERS_MANAGE),
     Case("GET", ORG + "/audit", Perm.AUDIT_VIEW),
     Case("GET", ORG + "/audit/export", Perm.AUDIT_VIEW),
+    Case("GET", ORG + "/key-defaults", Perm.MEMBERS_VIEW),
+    Case("PATCH", ORG + "/key-defaults", Perm.KEYS_DEFAULT_CAP, {KEY_DEFAULT: "5"}),
 ]
 
 
@@ -248,11 +260,12 @@ def test_every_org_api_method_is_in_the_matrix_with_its_declared_permission():
         view = resolve(case.url.format(org="o", target="t", inv="i")).func.cls
         spec[(view, case.method)] = case.perm
     declared = {}
-    for name in dir(apis):
-        view = getattr(apis, name)
-        if isinstance(view, type) and issubclass(view, OrgApi) and view is not OrgApi:
-            for method, perm in view.permissions.items():
-                declared[(view, method)] = perm
+    for module in (apis, apikeys_apis):
+        for name in dir(module):
+            view = getattr(module, name)
+            if isinstance(view, type) and issubclass(view, OrgApi) and view is not OrgApi:
+                for method, perm in view.permissions.items():
+                    declared[(view, method)] = perm
     assert spec == declared
 
 
