@@ -46,7 +46,15 @@ def gunicorn(tmp_path: Path):
         "SITE_URL": "https://console.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback; no proxy in front
+        # Production serves hashed static files from a manifest: collect them as a deploy does.
+        "STATIC_ROOT": str(tmp_path / "static"),
     }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=settings.BASE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "hypereal_site.settings.production"},
+        check=True,
+    )
     argv = [
         str(Path(sys.executable).parent / "gunicorn"),
         "-c",
