@@ -298,7 +298,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
             "family": family,
             "q": query,
             "endpoints": dict(Endpoint.choices),
-            "nav": "billing",
+            "nav": "models",
             "format_usd": format_usd,
         },
     )

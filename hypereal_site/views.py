@@ -14,15 +14,6 @@ from orgs.context import Context
 from orgs.permissions import Perm
 
 SECTIONS = {
-    "usage": {
-        "title": "Usage",
-        "lead": "Spend by model, the daily cost trend and every request, searchable.",
-        "empty": "No requests recorded yet.",
-        "next": "Calls made with this account's keys appear here within seconds.",
-        "view": Perm.USAGE_VIEW,
-        "manage": Perm.USAGE_EXPORT,
-        "action": "Export CSV",
-    },
     "deployments": {
         "title": "Deployments",
         "lead": "Run your own Docker images on GPUs, billed per second.",
@@ -55,5 +46,4 @@ def _section_view(name: str):
     return view
 
 
-usage_section = _section_view("usage")
 deployments_section = _section_view("deployments")

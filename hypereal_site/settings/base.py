@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "hypereal_site.context_processors.console",
                 "orgs.context_processors.console_context",
+                "hypereal_site.navigation.console_nav",
             ],
         },
     },
