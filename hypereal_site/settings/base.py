@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "orgs.audit.AuditOriginMiddleware",
+    "hypereal_site.error_pages.ErrorPageMiddleware",
 ]
 
 ROOT_URLCONF = "hypereal_site.urls"
