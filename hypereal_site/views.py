@@ -5,11 +5,12 @@ action only to roles that may take it. Each section's own app replaces its entry
 real views as the capability lands.
 """
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
-from orgs.access import context_view
+from orgs.access import context_view, public_view
 from orgs.context import Context
 from orgs.permissions import Perm
 
@@ -47,3 +48,10 @@ def _section_view(name: str):
 
 
 deployments_section = _section_view("deployments")
+
+
+@public_view
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says: send them to the real icon."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

@@ -89,6 +89,14 @@ STATUS_LABELS = {
     "revoked": gettext_lazy("revoked"),
 }
 
+TARGET_LABELS = {
+    "organization": gettext_lazy("organization"),
+    "member": gettext_lazy("member"),
+    "invitation": gettext_lazy("invitation"),
+    "user": gettext_lazy("user"),
+    "api_key": gettext_lazy("API key"),
+}
+
 _UNITS = ("_microcredits", "_cents", "_seconds")
 
 
@@ -194,3 +202,7 @@ def audit_action_label(action: str) -> str:
     if action in ACTION_LABELS:
         return str(ACTION_LABELS[action])
     return capfirst(action.replace(".", " ").replace("_", " "))
+
+
+def audit_target_label(target_type: str) -> str:
+    return str(TARGET_LABELS.get(target_type, target_type.replace("_", " ")))

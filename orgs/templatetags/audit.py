@@ -1,6 +1,11 @@
 from django import template
 
-from orgs.audit_text import AUDIT_ORIGIN_PERM, audit_action_label, audit_change_sentences
+from orgs.audit_text import (
+    AUDIT_ORIGIN_PERM,
+    audit_action_label,
+    audit_change_sentences,
+    audit_target_label,
+)
 from orgs.context import current_context
 
 register = template.Library()
@@ -14,6 +19,11 @@ def audit_changes(event) -> list[str]:
 @register.filter
 def audit_action(action: str) -> str:
     return audit_action_label(action)
+
+
+@register.filter
+def audit_target(target_type: str) -> str:
+    return audit_target_label(target_type)
 
 
 @register.simple_tag(takes_context=True)

@@ -161,6 +161,7 @@ def test_the_page_shows_sentences_and_origin_only_to_owners_and_admins(acme, web
     html = response.content.decode()
     assert "Monthly cap 50,000 → 999,999 credits" in html
     assert "spending_limit" not in html and "microcredits" not in html
+    assert "api_key" not in html and "API key" in html
     sees_origin = role in (Role.OWNER, Role.ADMIN)
     assert (IP in html) == sees_origin
     assert (UA in html) == sees_origin

@@ -98,3 +98,14 @@ def test_api_paths_keep_the_envelope(client_for, user, path):
 def test_json_answers_of_pages_are_left_alone(client):
     response = client.post("/billing/stripe/webhook", data=b"{}", content_type="application/json")
     assert response["Content-Type"].startswith("application/json")
+
+
+def test_the_favicon_is_linked_and_favicon_ico_is_not_a_404(client, settings):
+    from django.contrib.staticfiles import finders
+
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("favicon.svg")
+    assert finders.find("favicon.svg")
+    html = client.get("/accounts/login/").content.decode()
+    assert 'rel="icon"' in html and "favicon.svg" in html
