@@ -147,3 +147,16 @@ def test_the_balance_sentence_changes_with_the_table(client_for, monkeypatch):
     )
     html = in_org(client_for(developer), org).get("/dashboard").content.decode()
     assert figure(html, "balance-roles").endswith("Owners and billing members can see the balance.")
+
+
+def test_the_viewers_checklist_names_who_may_act_from_the_table(client_for):
+    from orgs.role_text import roles_sentence
+    from tests.accounts.factories import UserFactory
+
+    owner = UserFactory()
+    org = team(owner, "Acme Inc")
+    viewer = join(org, Role.VIEWER)
+    html = in_org(client_for(viewer), org).get("/dashboard").content.decode()
+    assert f"{roles_sentence(Perm.BILLING_MANAGE)} can top up." in html
+    assert f"{roles_sentence(Perm.KEYS_MANAGE)} can create one." in html
+    assert roles_sentence(Perm.BILLING_MANAGE) == "Owners and billing members"

@@ -145,6 +145,10 @@ def test_every_page_fits_and_follows_the_role_table(browser, live_server, artifa
                 problems.append(f"{width} {label}: no console navigation")
 
             if label == "dashboard":
+                switcher = page.locator(".context-switcher__name")
+                shown = org.name if org else user.name
+                if not switcher.is_visible() or switcher.get_attribute("title") != shown:
+                    problems.append(f"{width} the context switcher does not show {shown[:10]}…")
                 selector = ".sidenav a" if width > 760 else ".nav-menu__panel a"
                 hrefs = set(page.eval_on_selector_all(selector, HREFS))
                 if hrefs != expected_nav:
