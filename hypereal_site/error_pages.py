@@ -10,11 +10,12 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from orgs.access import RoleDenied
 from orgs.context import current_context
 from orgs.role_text import roles_needed
+from orgs.selectors import org_owners
 
 from .api.errors import is_api_path
 
@@ -30,7 +31,6 @@ TITLES = {
 
 def _denial(request: HttpRequest, exception: Exception | None) -> dict:
     """Which roles the denied permission needs, the viewer's role, and who to ask."""
-    from orgs.selectors import org_owners
 
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:

@@ -4,12 +4,16 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.db.models import Sum
 
 from apikeys.models import ApiKey
 from apikeys.services import apikey_revoke
 from billing.templatetags.money import credits
+from orgs import permissions
 from orgs.permissions import PERMISSION_ROLES, Perm, Role
+from orgs.role_text import roles_sentence
+from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, join, key_make, personal, team
 from tests.site.pages import figure, in_org, usage_event
 from usage.models import UsageEvent
@@ -65,13 +69,10 @@ def steps_done(html: str) -> set[str]:
 
 
 def test_checklist_ticks_only_what_is_done(client_for):
-    from tests.accounts.factories import UserFactory
 
     fresh = UserFactory(verified_email=False)
     client = client_for(fresh)
     assert steps_done(client.get("/dashboard").content.decode()) == set()
-
-    from allauth.account.models import EmailAddress
 
     EmailAddress.objects.create(user=fresh, email=fresh.email, primary=True, verified=True)
     assert steps_done(client.get("/dashboard").content.decode()) == {"email"}
@@ -99,7 +100,6 @@ def test_a_revoked_key_alone_does_not_tick_the_key_step(user, client_for):
 
 @pytest.mark.parametrize("role", [r for r in Role if r != Role.OWNER])
 def test_dashboard_offers_only_what_the_role_allows(client_for, role):
-    from tests.accounts.factories import UserFactory
 
     owner = UserFactory()
     org = team(owner, "Acme Inc")
@@ -114,7 +114,6 @@ def test_dashboard_offers_only_what_the_role_allows(client_for, role):
 
 
 def test_the_balance_sentence_follows_the_role_table(client_for):
-    from tests.accounts.factories import UserFactory
 
     owner = UserFactory()
     org = team(owner, "Acme Inc")
@@ -136,8 +135,6 @@ def test_the_balance_sentence_follows_the_role_table(client_for):
 
 
 def test_the_balance_sentence_changes_with_the_table(client_for, monkeypatch):
-    from orgs import permissions
-    from tests.accounts.factories import UserFactory
 
     owner = UserFactory()
     org = team(owner, "Acme Inc")
@@ -150,8 +147,6 @@ def test_the_balance_sentence_changes_with_the_table(client_for, monkeypatch):
 
 
 def test_the_viewers_checklist_names_who_may_act_from_the_table(client_for):
-    from orgs.role_text import roles_sentence
-    from tests.accounts.factories import UserFactory
 
     owner = UserFactory()
     org = team(owner, "Acme Inc")

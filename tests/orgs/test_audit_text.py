@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from apikeys.services import apikey_update
 from orgs.audit_text import ACTION_LABELS, audit_action_label, audit_change_sentences
 from orgs.models import AuditEvent
 from orgs.permissions import PERMISSION_ROLES, Perm, Role
+from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import join, key_make, team
 from tests.orgs.conftest import IP, UA
 
@@ -136,12 +138,10 @@ def test_a_field_added_later_is_still_named_without_its_unit():
 
 @pytest.fixture
 def acme(db, web):
-    from tests.accounts.factories import UserFactory
 
     owner = UserFactory()
     org = team(owner, "Acme Inc")
     key, _ = key_make(org=org, actor=owner, name="prod-eu", limit_credits=50_000)
-    from apikeys.services import apikey_update
 
     client = web(owner, org=org)  # a request: the next events carry IP and UA
     assert client.get("/dashboard").status_code == 200

@@ -4,9 +4,12 @@ paths keep the JSON envelope."""
 import re
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 
+from orgs.models import Membership
 from orgs.permissions import PERMISSION_ROLES, Perm, Role
+from orgs.services import member_set_role
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import join, team
 from tests.site.pages import in_org
@@ -23,8 +26,6 @@ def acme():
     owner = UserFactory(name="Olivia Owner")
     org = team(owner, "Acme Inc")
     second = join(org, Role.ADMIN)
-    from orgs.models import Membership
-    from orgs.services import member_set_role
 
     membership = Membership.objects.get(organization=org, user=second)
     member_set_role(membership=membership, actor=owner, role=Role.OWNER)
@@ -101,7 +102,6 @@ def test_json_answers_of_pages_are_left_alone(client):
 
 
 def test_the_favicon_is_linked_and_favicon_ico_is_not_a_404(client, settings):
-    from django.contrib.staticfiles import finders
 
     response = client.get("/favicon.ico")
     assert response.status_code == 301
