@@ -6,8 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from django.http import HttpResponse
+from django.test import RequestFactory
 
 from apikeys.services import apikey_update
+from orgs.audit import AuditOriginMiddleware
 from orgs.audit_text import ACTION_LABELS, audit_action_label, audit_change_sentences
 from orgs.models import AuditEvent
 from orgs.permissions import PERMISSION_ROLES, Perm, Role
@@ -137,16 +140,19 @@ def test_a_field_added_later_is_still_named_without_its_unit():
 
 
 @pytest.fixture
-def acme(db, web):
-
+def acme(db):
     owner = UserFactory()
     org = team(owner, "Acme Inc")
     key, _ = key_make(org=org, actor=owner, name="prod-eu", limit_credits=50_000)
 
-    client = web(owner, org=org)  # a request: the next events carry IP and UA
-    assert client.get("/dashboard").status_code == 200
-    apikey_update(key=key, actor=owner, spending_limit_microcredits=999_999 * 1_000_000)
-    AuditEvent.objects.filter(organization=org).update(ip_address=IP, user_agent=UA)
+    def raise_cap(request):  # served like a request: the event records its IP and UA
+        apikey_update(key=key, actor=owner, spending_limit_microcredits=999_999 * 1_000_000)
+        return HttpResponse()
+
+    request = RequestFactory().post("/", REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
+    AuditOriginMiddleware(raise_cap)(request)
+    event = AuditEvent.objects.get(organization=org, action="key.updated")
+    assert (event.ip_address, event.user_agent) == (IP, UA)
     return org, owner
 
 
