@@ -13,6 +13,10 @@ def user_has_mfa(*, user: User) -> bool:
     return Authenticator.objects.filter(user=user).exists()
 
 
+def user_has_verified_email(*, user: User) -> bool:
+    return EmailAddress.objects.filter(user=user, verified=True).exists()
+
+
 def user_email_addresses(*, user: User) -> list[EmailAddress]:
     return list(EmailAddress.objects.filter(user=user).order_by("-primary", "email"))
 

@@ -3,8 +3,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from apikeys.selectors import apikey_active_count, apikey_exists
+from billing.pricing import TOKEN_ENDPOINT_MIN_BALANCE
+from billing.selectors import wallet_for
 from hypereal_site.api.errors import ApplicationError
 from orgs.access import account_view, public_view
+from orgs.context import current_context
+from orgs.permissions import Perm
+from orgs.role_text import roles_sentence
+from usage.selectors import usage_month_summary, usage_seen
 
 from . import selectors, services
 from .forms import AccountDeleteForm, ProfileForm
@@ -21,19 +28,28 @@ def home(request: HttpRequest) -> HttpResponse:
 @account_view
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from billing.selectors import wallet_for
-    from orgs.context import current_context
-    from orgs.permissions import Perm
-
     context = current_context(request)
+    org = context.organization
+    can_view_billing = context.allows(Perm.BILLING_VIEW)
+    wallet = wallet_for(organization=org) if can_view_billing else None
     return render(
         request,
         "accounts/dashboard.html",
         {
-            "has_mfa": selectors.user_has_mfa(user=request.user),
             "context": context,
-            "wallet": wallet_for(organization=context.organization),
-            "can_view_billing": context.allows(Perm.BILLING_VIEW),
+            "wallet": wallet,
+            "can_view_billing": can_view_billing,
+            "balance_roles": roles_sentence(Perm.BILLING_VIEW),
+            "active_keys": apikey_active_count(organization=org),
+            "month": usage_month_summary(organization=org),
+            "min_call_microcredits": TOKEN_ENDPOINT_MIN_BALANCE,
+            "steps": {
+                "email": selectors.user_has_verified_email(user=request.user),
+                "mfa": selectors.user_has_mfa(user=request.user),
+                "funded": wallet is not None and wallet.balance_microcredits > 0,
+                "key": apikey_exists(organization=org),
+                "request": usage_seen(organization=org),
+            },
         },
     )
 

@@ -22,6 +22,15 @@ def apikey_list(*, organization: Organization) -> QuerySet[ApiKey]:
     )
 
 
+def apikey_active_count(*, organization: Organization) -> int:
+    return ApiKey.objects.filter(organization=organization, status=ApiKey.Status.ACTIVE).count()
+
+
+def apikey_exists(*, organization: Organization) -> bool:
+    """Whether the organization has a key that is not revoked."""
+    return apikey_list(organization=organization).exists()
+
+
 def apikey_get(*, organization: Organization, public_id: str) -> ApiKey:
     key = (
         ApiKey.objects.filter(organization=organization, public_id=public_id)

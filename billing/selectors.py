@@ -58,6 +58,17 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
     return start, end
 
 
+def wallet_first_month(*, wallet: Wallet) -> date:
+    """The first calendar month (UTC) of the account's life: its organization's creation or
+    its first ledger movement, whichever came first."""
+    from datetime import UTC
+
+    first = wallet.entries.order_by("created_at").values_list("created_at", flat=True).first()
+    starts = [wallet.organization.created_at, wallet.created_at] + ([first] if first else [])
+    start = min(starts).astimezone(UTC)
+    return date(start.year, start.month, 1)
+
+
 def wallet_statement(*, wallet: Wallet, month: date) -> dict:
     """A month's entries with the opening and closing balance (calendar month, UTC)."""
     start, end = month_bounds(month)

@@ -232,13 +232,65 @@ def _statement_month(request: HttpRequest) -> date | None:
     return date(year, month, 1)
 
 
+def _month_text(month: date) -> str:
+    return month.strftime("%Y-%m")
+
+
+def _statement_unavailable(
+    request: HttpRequest, context: Context, *, reason: str, first: date, status: int
+) -> HttpResponse:
+    """A month the account has no statement for: the console page saying why."""
+    return render(
+        request,
+        "billing/statement.html",
+        {
+            "unavailable": reason,
+            "context": context,
+            "month_value": request.GET.get("month", "")[:7],
+            "first_month": _month_text(first),
+            "this_month": timezone.now().strftime("%Y-%m"),
+            "nav": "billing",
+        },
+        status=status,
+    )
+
+
 @context_view(Perm.BILLING_VIEW)
 @require_GET
 def billing_statement(request: HttpRequest, context: Context) -> HttpResponse:
-    month = _statement_month(request)
-    if month is None:
-        return HttpResponseBadRequest("month must look like 2026-05")
     wallet = selectors.wallet_for(organization=context.organization)
+    first = selectors.wallet_first_month(wallet=wallet)
+    month = _statement_month(request)
+    today = timezone.now().date()
+    if month is None:
+        return _statement_unavailable(
+            request,
+            context,
+            reason=_("Pick a month as year and month, for example %(example)s.")
+            % {"example": today.strftime("%Y-%m")},
+            first=first,
+            status=400,
+        )
+    if month > today.replace(day=1):
+        return _statement_unavailable(
+            request,
+            context,
+            reason=_("%(month)s has not begun yet; its statement appears once it has.")
+            % {"month": _month_text(month)},
+            first=first,
+            status=404,
+        )
+    if month < first:
+        return _statement_unavailable(
+            request,
+            context,
+            reason=_(
+                "There is no statement for %(month)s: this account's first month is %(first)s."
+            )
+            % {"month": _month_text(month), "first": _month_text(first)},
+            first=first,
+            status=404,
+        )
     statement = selectors.wallet_statement(wallet=wallet, month=month)
     prev_month = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
     next_month = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
@@ -249,11 +301,9 @@ def billing_statement(request: HttpRequest, context: Context) -> HttpResponse:
             "statement": statement,
             "wallet": wallet,
             "context": context,
-            "month_value": month.strftime("%Y-%m"),
-            "prev_month": prev_month.strftime("%Y-%m"),
-            "next_month": next_month.strftime("%Y-%m")
-            if next_month <= timezone.now().date()
-            else None,
+            "month_value": _month_text(month),
+            "prev_month": _month_text(prev_month) if prev_month >= first else None,
+            "next_month": _month_text(next_month) if next_month <= today else None,
             "nav": "billing",
         },
     )
@@ -378,7 +428,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
             "family": family,
             "q": query,
             "endpoints": dict(Endpoint.choices),
-            "nav": "billing",
+            "nav": "models",
             "format_usd": format_usd,
         },
     )

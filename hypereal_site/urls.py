@@ -7,6 +7,7 @@ from apikeys.customer_apis import KeySelfApi
 
 from . import health
 from .api.views import page_not_found
+from .views import favicon
 
 # Staff sign in through allauth, so a staff member with MFA must give the second factor.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -22,6 +23,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

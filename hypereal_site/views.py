@@ -5,24 +5,16 @@ action only to roles that may take it. Each section's own app replaces its entry
 real views as the capability lands.
 """
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
-from orgs.access import context_view
+from orgs.access import context_view, public_view
 from orgs.context import Context
 from orgs.permissions import Perm
 
 SECTIONS = {
-    "usage": {
-        "title": "Usage",
-        "lead": "Spend by model, the daily cost trend and every request, searchable.",
-        "empty": "No requests recorded yet.",
-        "next": "Calls made with this account's keys appear here within seconds.",
-        "view": Perm.USAGE_VIEW,
-        "manage": Perm.USAGE_EXPORT,
-        "action": "Export CSV",
-    },
     "deployments": {
         "title": "Deployments",
         "lead": "Run your own Docker images on GPUs, billed per second.",
@@ -55,5 +47,11 @@ def _section_view(name: str):
     return view
 
 
-usage_section = _section_view("usage")
 deployments_section = _section_view("deployments")
+
+
+@public_view
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says: send them to the real icon."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

@@ -30,6 +30,14 @@ class Access:
     perm: Perm | None = None
 
 
+class RoleDenied(PermissionDenied):
+    """The current context's role lacks ``perm``; the denied page names who holds it."""
+
+    def __init__(self, perm: Perm) -> None:
+        super().__init__(f"Your role does not allow {perm}.")
+        self.perm = perm
+
+
 def _mark(view: Callable, access: Access) -> Callable:
     setattr(view, ACCESS_ATTR, access)
     return view
@@ -51,7 +59,7 @@ def context_view(perm: Perm) -> Callable[[Callable], Callable]:
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             context = current_context(request)
             if not context.allows(perm):
-                raise PermissionDenied(f"Your role does not allow {perm}.")
+                raise RoleDenied(perm)
             return view(request, *args, context=context, **kwargs)
 
         return _mark(login_required(wrapper), Access("context", perm))

@@ -73,6 +73,16 @@ def org_owner_count(*, organization: Organization) -> int:
     return Membership.objects.filter(organization=organization, role=Role.OWNER).count()
 
 
+def org_owners(*, organization: Organization) -> list[User]:
+    """Who to ask for a role: the organization's owners, by email."""
+    return [
+        m.user
+        for m in Membership.objects.filter(organization=organization, role=Role.OWNER)
+        .select_related("user")
+        .order_by("user__email")
+    ]
+
+
 def org_members(*, organization: Organization) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(organization=organization)

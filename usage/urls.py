@@ -1,7 +1,7 @@
 from django.urls import path
 
-from hypereal_site.views import usage_section
+from . import views
 
 urlpatterns = [
-    path("usage", usage_section, name="usage_dashboard"),
+    path("usage", views.usage_dashboard, name="usage_dashboard"),
 ]

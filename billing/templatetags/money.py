@@ -1,5 +1,8 @@
 from django import template
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
+from billing.models import MICROCREDITS_PER_CREDIT
 from billing.money import format_credits, format_usd
 
 register = template.Library()
@@ -7,7 +10,31 @@ register = template.Library()
 
 @register.filter
 def credits(amount_microcredits: int | None, places: int = 2) -> str:
-    return "" if amount_microcredits is None else format_credits(int(amount_microcredits), places)
+    """The one way a page shows credits: two decimals (``places`` more for unit prices).
+
+    A non-zero amount that would show as zero reads "< 0.01" and keeps its exact figure in
+    a ``title``; CSVs and APIs carry exact figures and never come through here.
+    """
+    if amount_microcredits in (None, ""):
+        return ""
+    amount = int(amount_microcredits)
+    places = int(places)
+    smallest = MICROCREDITS_PER_CREDIT // 10**places if places < 6 else 1
+    if amount == 0 or abs(amount) >= smallest:
+        text = format_credits(amount, min(places, 6))
+        if places > 2:  # a price: every micro-credit, trailing zeros trimmed to two places
+            whole, _sep, frac = text.partition(".")
+            text = f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
+        return text
+    exact = format_credits(amount, 6).rstrip("0")
+    sign = "-" if amount < 0 else ""
+    floor = format_credits(smallest, places)
+    return format_html(
+        '<span class="money-tiny" title="{}">{}&lt;&nbsp;{}</span>',
+        _("%(amount)s credits") % {"amount": exact},
+        sign,
+        floor,
+    )
 
 
 @register.filter
@@ -36,14 +63,3 @@ def cents(amount_cents: int | None) -> str:
     if amount_cents is None:
         return ""
     return f"${amount_cents // 100:,}.{amount_cents % 100:02d}"
-
-
-@register.filter
-def credits_exact(amount_microcredits: int | None) -> str:
-    """Every micro-credit shown, trailing zeros trimmed to two places: 25,000.00, 0.000125."""
-    if amount_microcredits is None:
-        return ""
-    text = format_credits(int(amount_microcredits), 6)
-    whole, _, frac = text.partition(".")
-    frac = frac.rstrip("0")
-    return f"{whole}.{frac.ljust(2, '0')}"

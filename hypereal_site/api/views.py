@@ -5,6 +5,7 @@ from django.views import defaults
 
 from orgs.access import public_view
 
+from ..error_pages import error_page
 from .errors import error_response, is_api_path
 
 
@@ -12,7 +13,7 @@ from .errors import error_response, is_api_path
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request.path):
         return error_response("not_found", "No such API endpoint.", 404)
-    return defaults.page_not_found(request, exception)
+    return error_page(request, 404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -26,13 +27,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request.path):
         return error_response("permission_denied", "You may not do this.", 403)
-    return defaults.permission_denied(request, exception)
+    return error_page(request, 403, exception=exception)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request.path):
         return error_response("invalid_request", "The request could not be understood.", 400)
-    return defaults.bad_request(request, exception)
+    return error_page(request, 400)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "orgs.audit.AuditOriginMiddleware",
+    "hypereal_site.error_pages.ErrorPageMiddleware",
 ]
 
 ROOT_URLCONF = "hypereal_site.urls"
@@ -84,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "hypereal_site.context_processors.console",
                 "orgs.context_processors.console_context",
+                "hypereal_site.navigation.console_nav",
             ],
         },
     },

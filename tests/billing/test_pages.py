@@ -7,6 +7,7 @@ import io
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from html import unescape
 
 import pytest
 
@@ -226,7 +227,6 @@ def statement_figures(html: str) -> tuple[str, str]:
 @pytest.mark.parametrize(
     "month, opening, closing, shown, hidden",
     [
-        ("2025-12", "0.00", "0.00", [], ["jan in"]),
         ("2026-01", "0.00", "900.00", ["jan in", "jan last µs"], ["feb first"]),
         ("2026-02", "900.00", "925.00", ["feb first", "feb usage"], ["jan last µs", "mar in"]),
         ("2026-03", "925.00", "935.00", ["mar in"], ["feb usage"]),
@@ -277,7 +277,39 @@ def test_statement_csv_sums_to_closing_minus_opening(user, in_context, months, m
 def test_invalid_month_is_a_400(user, in_context, path, month):
     response = in_context(user).get(f"{path}?month={month}")
     assert response.status_code == 400
-    assert b"month must look like 2026-05" in response.content
+    html = response.content.decode()
+    assert 'class="sidenav"' in html  # the console page, never a bare body
+    if path.endswith(".csv"):
+        assert "month must look like 2026-05" in html
+    else:
+        assert "Pick a month as year and month" in html
+
+
+def test_a_month_before_the_account_is_a_friendly_page(user, in_context, months):
+    response = in_context(user).get("/billing/statement?month=2025-12")
+    assert response.status_code == 404
+    html = unescape(response.content.decode())
+    assert 'class="sidenav"' in html
+    assert "There is no statement for 2025-12: this account's first month is 2026-01." in html
+    assert "jan in" not in html
+
+
+def test_a_future_month_is_a_friendly_page(user, in_context):
+    from datetime import date
+
+    from django.utils import timezone
+
+    today = timezone.now().date()
+    future = date(today.year + 1, today.month, 1).strftime("%Y-%m")
+    response = in_context(user).get(f"/billing/statement?month={future}")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert 'class="sidenav"' in html and f"{future} has not begun yet" in html
+
+
+def test_the_first_month_has_no_link_to_the_month_before(user, in_context, months):
+    html = in_context(user).get("/billing/statement?month=2026-01").content.decode()
+    assert "?month=2025-12" not in html and "?month=2026-02" in html
 
 
 def test_statement_without_a_month_is_the_current_one(user, in_context):
@@ -292,7 +324,7 @@ def test_statement_without_a_month_is_the_current_one(user, in_context):
 def test_statement_follows_billing_view(user, team_of, join, in_context, role, status):
     org = team_of(user)
     client = in_context(join(org, role), org)
-    assert client.get("/billing/statement?month=2026-01").status_code == status
+    assert client.get("/billing/statement").status_code == status
     assert client.get("/billing/statement.csv?month=2026-01").status_code == status
 
 

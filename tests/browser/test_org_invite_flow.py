@@ -229,7 +229,7 @@ def test_owner_invites_a_developer_demotes_to_viewer_and_the_audit_log_shows_it(
         )
         expect(row).to_have_count(1)
     changed = results.get_by_role("row").filter(has_text="member.role_changed")
-    expect(changed).to_contain_text("role=developer → role=viewer")
+    expect(changed).to_contain_text("Role Developer → Viewer")
     expect(changed).to_contain_text(owner.email)  # the actor
     # org.created, the owner's own member.joined, member.invited, member.joined, role change
     expect(page.get_by_text("Page 1 of 1 · 5 events", exact=True)).to_be_visible()

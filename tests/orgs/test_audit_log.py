@@ -188,7 +188,7 @@ def test_service_calls_outside_a_request_record_no_origin(owner, org):
 
 # --- the audit page ------------------------------------------------------------------------
 
-ROW = re.compile(r"<td><code>([^<]+)</code></td>\s*<td>([^<]*)</td>")
+ROW = re.compile(r'<tr data-action="([^"]+)" data-actor="([^"]*)">')
 
 
 def rows(response) -> list[tuple[str, str]]:

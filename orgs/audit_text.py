@@ -1,0 +1,208 @@
+"""Audit events as sentences people read: "Monthly cap 50,000 → 999,999 credits".
+
+Services store ``before``/``after`` as plain field dicts (``spending_limit_microcredits``,
+``amount_cents`` …). This is the one renderer for every event type: a field is named by
+``FIELD_LABELS`` (or, for a field added later, by its name without the unit suffix) and
+its value is formatted by its unit, so no page ever shows a raw field name, µcr or cents.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .permissions import Perm, Role
+
+#: Who sees where a change came from (IP address, user agent): those who manage people.
+AUDIT_ORIGIN_PERM = Perm.MEMBERS_MANAGE
+
+ACTION_LABELS = {
+    "org.created": gettext_lazy("Organization created"),
+    "org.renamed": gettext_lazy("Organization settings changed"),
+    "org.deleted": gettext_lazy("Organization deleted"),
+    "org.ownership_transferred": gettext_lazy("Ownership transferred"),
+    "member.joined": gettext_lazy("Member joined"),
+    "member.invited": gettext_lazy("Member invited"),
+    "member.role_changed": gettext_lazy("Role changed"),
+    "member.removed": gettext_lazy("Member removed"),
+    "member.left": gettext_lazy("Member left"),
+    "invitation.resent": gettext_lazy("Invitation resent"),
+    "invitation.revoked": gettext_lazy("Invitation revoked"),
+    "account.deleted": gettext_lazy("Account deleted"),
+    "key.created": gettext_lazy("API key created"),
+    "key.updated": gettext_lazy("API key changed"),
+    "key.rotated": gettext_lazy("API key rotated"),
+    "key.revoked": gettext_lazy("API key revoked"),
+    "key.enabled": gettext_lazy("API key enabled"),
+    "key.disabled": gettext_lazy("API key disabled"),
+    "billing.grant": gettext_lazy("Credits granted by staff"),
+    "billing.adjustment": gettext_lazy("Balance adjusted by staff"),
+    "billing.alert_threshold_set": gettext_lazy("Low-balance alert changed"),
+    "billing.topup_started": gettext_lazy("Top-up started"),
+    "billing.topup_paid": gettext_lazy("Top-up paid"),
+    "billing.refunded": gettext_lazy("Payment refunded"),
+    "billing.dispute_opened": gettext_lazy("Payment disputed"),
+    "billing.dispute_reinstated": gettext_lazy("Dispute settled in our favour"),
+}
+
+FIELD_LABELS = {
+    "name": gettext_lazy("Name"),
+    "slug": gettext_lazy("Address name"),
+    "role": gettext_lazy("Role"),
+    "email": gettext_lazy("Email"),
+    "invitation": gettext_lazy("Invitation"),
+    "members": gettext_lazy("Members"),
+    "owner": gettext_lazy("Owner"),
+    "new_owner_role": gettext_lazy("New owner's previous role"),
+    "previous_owner_role": gettext_lazy("Previous owner's new role"),
+    "reason": gettext_lazy("Reason"),
+    "spending_limit_microcredits": gettext_lazy("Monthly cap"),
+    "default_spending_limit_microcredits": gettext_lazy("Default monthly cap for new keys"),
+    "auto_disable": gettext_lazy("Auto-disable at the cap"),
+    "expires_at": gettext_lazy("Expires"),
+    "allowed_models": gettext_lazy("Allowed models"),
+    "status": gettext_lazy("Status"),
+    "grace_seconds": gettext_lazy("Old secret still valid for"),
+    "threshold_microcredits": gettext_lazy("Low-balance alert below"),
+    "amount_microcredits": gettext_lazy("Amount"),
+    "balance_after_microcredits": gettext_lazy("Balance after"),
+    "amount_cents": gettext_lazy("Amount"),
+    "credits": gettext_lazy("Credits"),
+    "payment": gettext_lazy("Payment"),
+    "reference": gettext_lazy("Reference"),
+}
+
+#: What an empty value means, per field (a cap of None is no cap, not "none").
+EMPTY = {
+    "spending_limit_microcredits": gettext_lazy("no cap"),
+    "default_spending_limit_microcredits": gettext_lazy("no cap"),
+    "threshold_microcredits": gettext_lazy("off"),
+    "expires_at": gettext_lazy("never"),
+    "allowed_models": gettext_lazy("all models"),
+}
+
+STATUS_LABELS = {
+    "active": gettext_lazy("active"),
+    "disabled": gettext_lazy("disabled"),
+    "revoked": gettext_lazy("revoked"),
+}
+
+TARGET_LABELS = {
+    "organization": gettext_lazy("organization"),
+    "member": gettext_lazy("member"),
+    "invitation": gettext_lazy("invitation"),
+    "user": gettext_lazy("user"),
+    "api_key": gettext_lazy("API key"),
+}
+
+_UNITS = ("_microcredits", "_cents", "_seconds")
+
+
+def field_label(field: str) -> str:
+    if field in FIELD_LABELS:
+        return str(FIELD_LABELS[field])
+    base = field
+    for suffix in _UNITS:
+        base = base.removesuffix(suffix)
+    return capfirst(base.replace("_", " ").replace(".", " ").strip())
+
+
+def _credits_number(microcredits: int) -> str:
+    """Whole credits without decimals, otherwise every micro-credit: 50,000 or 0.000125."""
+    value = Decimal(int(microcredits)) / 1_000_000
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    text = f"{value:,.6f}".rstrip("0")
+    return text
+
+
+def _number_and_unit(field: str, value) -> tuple[str, str] | None:
+    """(number, unit) for a field with a unit, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    if field.endswith("_microcredits"):
+        return _credits_number(number), _("credits")
+    if field.endswith("_cents"):
+        sign = "-" if number < 0 else ""
+        return f"{sign}${abs(number) // 100:,}.{abs(number) % 100:02d}", ""
+    if field.endswith("_seconds"):
+        if number % 3600 == 0 and number:
+            return f"{number // 3600:,}", _("hours")
+        if number % 60 == 0 and number:
+            return f"{number // 60:,}", _("minutes")
+        return f"{number:,}", _("seconds")
+    if field == "credits":
+        return f"{number:,}", _("credits")
+    return None
+
+
+def field_value(field: str, value) -> str:
+    if value is None or value == [] or value == "":
+        return str(EMPTY.get(field, _("none")))
+    with_unit = _number_and_unit(field, value)
+    if with_unit is not None:
+        number, unit = with_unit
+        return f"{number} {unit}".strip()
+    if isinstance(value, bool):
+        return _("on") if value else _("off")
+    if field.endswith("role") or field == "role":
+        try:
+            return str(Role(value).label)
+        except ValueError:
+            return str(value)
+    if field == "status":
+        return str(STATUS_LABELS.get(value, value))
+    if field.endswith("_at") and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{field_label(k)} {field_value(k, v)}" for k, v in value.items())
+    return str(value)
+
+
+def _change(field: str, before, after) -> str:
+    label = field_label(field)
+    b_unit, a_unit = _number_and_unit(field, before), _number_and_unit(field, after)
+    if b_unit and a_unit and b_unit[1] == a_unit[1]:
+        # "Monthly cap 50,000 → 999,999 credits": the unit once, at the end.
+        return f"{label} {b_unit[0]} → {a_unit[0]} {a_unit[1]}".strip()
+    return f"{label} {field_value(field, before)} → {field_value(field, after)}"
+
+
+def audit_change_sentences(before: dict | None, after: dict | None) -> list[str]:
+    """One sentence per field: a change, a new value ("Role: Admin") or a former one."""
+    before, after = before or {}, after or {}
+    sentences = []
+    for field in list(before) + [f for f in after if f not in before]:
+        if field in before and field in after:
+            if before[field] != after[field]:
+                sentences.append(_change(field, before[field], after[field]))
+        elif field in after:
+            sentences.append(f"{field_label(field)}: {field_value(field, after[field])}")
+        else:
+            sentences.append(
+                _("%(field)s was %(value)s")
+                % {"field": field_label(field), "value": field_value(field, before[field])}
+            )
+    return sentences
+
+
+def audit_action_label(action: str) -> str:
+    if action in ACTION_LABELS:
+        return str(ACTION_LABELS[action])
+    return capfirst(action.replace(".", " ").replace("_", " "))
+
+
+def audit_target_label(target_type: str) -> str:
+    return str(TARGET_LABELS.get(target_type, target_type.replace("_", " ")))

@@ -1,0 +1,183 @@
+"""Every console page, for every role, at 1280 px and at 390 px, with names at their
+maximum length (100 characters without a space): nothing widens the page, every menu and
+dialog opens inside the viewport, and the navigation lists what the role table allows.
+
+Screenshots go to ``artifacts/browser/console/<role>-<width>-<page>.png``.
+"""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.test import Client
+
+from apikeys.services import apikey_update
+from orgs.permissions import PERMISSION_ROLES, Perm, Role
+from orgs.services import invitation_create
+from tests.accounts.factories import UserFactory
+from tests.apikeys.factories import fund, join, key_make, personal, team
+from tests.site.pages import in_org, usage_event
+from tests.site.test_navigation import ALL_SECTIONS, may_open
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WIDTHS = (1280, 390)
+ROLES = ("personal", "owner", "admin", "developer", "billing", "viewer")
+
+
+def long_email(tag: str) -> str:
+    """A 100-character address with no space: a 64-character local part, a long domain."""
+    local = (tag + "-" + "x" * 64)[:64]
+    return f"{local}@{'d' * 31}.com"
+
+
+def seed() -> dict:
+    owner = UserFactory(email=long_email("owner"), name="N" * 100)
+    org = team(owner, "O" * 100)
+    fund(org, 5_000)
+    fund(personal(owner), 300)
+    key, _ = key_make(org=org, actor=owner, name="K" * 100, limit_credits=50_000)
+    apikey_update(key=key, actor=owner, spending_limit_microcredits=999_999 * 1_000_000)
+    own_key, _ = key_make(org=personal(owner), actor=owner, name="P" * 100, limit_credits=10)
+    for k in (key, own_key):
+        usage_event(k, cost_microcredits=125)  # below 0.01 credits
+        usage_event(k, cost_microcredits=2_500_000)
+    users = {"owner": owner, "personal": owner}
+    for role in ("admin", "developer", "billing", "viewer"):
+        users[role] = join(org, role, user=UserFactory(email=long_email(role), name="M" * 100))
+    invitation_create(organization=org, actor=owner, email=long_email("invited"), role="viewer")
+    return {"org": org, "users": users, "key": key, "own_key": own_key}
+
+
+def role_of(name: str) -> Role:
+    return Role.OWNER if name == "personal" else Role(name)
+
+
+def denied_path(role: Role) -> str | None:
+    """A console page the role may not open (owners may open every one)."""
+    for path in ("/billing", "/manage-api-keys", "/settings/organization/audit"):
+        if not may_open(role, path):
+            return path
+    if role not in PERMISSION_ROLES[Perm.ORG_DELETE]:
+        return "/settings/organization/delete"
+    return None
+
+
+def pages(name: str, world: dict) -> list[tuple[str, str]]:
+    key = world["own_key"] if name == "personal" else world["key"]
+    listed = [
+        ("dashboard", "/dashboard"),
+        ("keys", "/manage-api-keys"),
+        ("key-detail", f"/manage-api-keys/{key.public_id}"),
+        ("usage", "/usage"),
+        ("billing", "/billing"),
+        ("statement", f"/billing/statement?month={datetime.now(UTC):%Y-%m}"),
+        ("models", "/models"),
+        ("deployments", "/infra/deployments"),
+        ("organization", "/settings/organization"),
+        ("members", "/settings/organization#members"),
+        ("audit", "/settings/organization/audit"),
+        ("account", "/settings/account"),
+        ("mfa", "/accounts/2fa/"),
+        ("sessions", "/accounts/sessions/"),
+        ("404", "/settings/no-such-page"),
+    ]
+    denied = denied_path(role_of(name))
+    if denied:
+        listed.append(("403", denied))
+    return listed
+
+
+def session_cookie(user, org, base_url: str) -> dict:
+    client = Client()
+    client.force_login(user)
+    if org is not None:
+        in_org(client, org)
+    return {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}
+
+
+FITS = "document.documentElement.scrollWidth <= window.innerWidth"
+#: The elements that stick out past the viewport's end, for the failure message.
+CULPRITS = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > innerWidth + 1)
+  .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right > innerWidth + 1))
+  .slice(0, 4).map(e => e.tagName.toLowerCase() + '.' + [...e.classList].join('.'))"""
+RECT = """el => { const r = el.getBoundingClientRect();
+  return {left: r.left, right: r.right, top: r.top, bottom: r.bottom,
+          w: innerWidth, h: innerHeight}; }"""
+HREFS = "els => els.map(a => a.getAttribute('href'))"
+
+
+def inside(rect: dict) -> bool:
+    return rect["left"] >= 0 and rect["right"] <= rect["w"] and rect["top"] >= 0
+
+
+@pytest.mark.parametrize("name", ROLES)
+def test_every_page_fits_and_follows_the_role_table(browser, live_server, artifacts, name):
+    world = seed()
+    role = role_of(name)
+    org = None if name == "personal" else world["org"]
+    user = world["users"][name]
+    shots = artifacts / "console"
+    shots.mkdir(exist_ok=True)
+    problems = []
+    expected_nav = {p for p in ALL_SECTIONS if may_open(role, p)}
+
+    for width in WIDTHS:
+        context = browser.new_context(
+            viewport={"width": width, "height": 860}, base_url=live_server.url
+        )
+        context.add_cookies([session_cookie(user, org, live_server.url)])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        for label, path in pages(name, world):
+            response = page.goto(path)
+            shot = shots / f"{name}-{width}-{label}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            status = response.status if response else 0
+            want = {"404": 404, "403": 403}.get(label)
+            if want and status != want:
+                problems.append(f"{width} {label}: status {status}, expected {want}")
+            if not page.evaluate(FITS):
+                wide = page.evaluate("document.documentElement.scrollWidth")
+                culprits = page.evaluate(CULPRITS)
+                problems.append(f"{width} {label} ({path}): page is {wide}px wide: {culprits}")
+            if page.locator(".sidenav").count() != 1:
+                problems.append(f"{width} {label}: no console navigation")
+
+            if label == "dashboard":
+                switcher = page.locator(".context-switcher__name")
+                shown = org.name if org else user.name
+                if not switcher.is_visible() or switcher.get_attribute("title") != shown:
+                    problems.append(f"{width} the context switcher does not show {shown[:10]}…")
+                selector = ".sidenav a" if width > 760 else ".nav-menu__panel a"
+                hrefs = set(page.eval_on_selector_all(selector, HREFS))
+                if hrefs != expected_nav:
+                    problems.append(f"{width} nav {sorted(hrefs)} != {sorted(expected_nav)}")
+                for menu in page.locator("details.menu").all():
+                    if not menu.is_visible():
+                        continue
+                    menu.locator("summary").click()
+                    panel = menu.locator(".menu__panel")
+                    panel.wait_for(state="visible")
+                    rect = panel.evaluate(RECT)
+                    kind = menu.get_attribute("class").split()[-1]
+                    page.screenshot(path=str(shots / f"{name}-{width}-menu-{kind}.png"))
+                    if not inside(rect):
+                        problems.append(f"{width} menu {kind} outside the viewport: {rect}")
+                    if not page.evaluate(FITS):
+                        problems.append(f"{width} menu {kind} widens the page")
+                    menu.locator("summary").click()
+
+            if label == "keys" and role in PERMISSION_ROLES[Perm.KEYS_MANAGE]:
+                page.get_by_role("link", name="Create API key").click()
+                dialog = page.locator("dialog#key-dialog[open]")
+                dialog.wait_for(state="visible")
+                page.locator("dialog#key-dialog form").wait_for()
+                rect = dialog.evaluate(RECT)
+                page.screenshot(path=str(shots / f"{name}-{width}-key-dialog.png"))
+                if not inside(rect) or rect["bottom"] > rect["h"]:
+                    problems.append(f"{width} create-key dialog outside the viewport: {rect}")
+                page.keyboard.press("Escape")
+        context.close()
+
+    assert not problems, "\n".join(problems)
