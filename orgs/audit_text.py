@@ -45,6 +45,13 @@ ACTION_LABELS = {
     "billing.refunded": gettext_lazy("Payment refunded"),
     "billing.dispute_opened": gettext_lazy("Payment disputed"),
     "billing.dispute_reinstated": gettext_lazy("Dispute settled in our favour"),
+    "org.default_key_limit_changed": gettext_lazy("Default cap for new keys changed"),
+    "account.profile_updated": gettext_lazy("Profile updated"),
+    "service_token.created": gettext_lazy("Service token created"),
+    "service_token.revoked": gettext_lazy("Service token revoked"),
+    "rate_limit.set": gettext_lazy("Rate limit set"),
+    "rate_limit.changed": gettext_lazy("Rate limit changed"),
+    "rate_limit.removed": gettext_lazy("Rate limit removed"),
 }
 
 FIELD_LABELS = {
@@ -59,7 +66,12 @@ FIELD_LABELS = {
     "previous_owner_role": gettext_lazy("Previous owner's new role"),
     "reason": gettext_lazy("Reason"),
     "spending_limit_microcredits": gettext_lazy("Monthly cap"),
-    "default_spending_limit_microcredits": gettext_lazy("Default monthly cap for new keys"),
+    "default_key_spending_limit_microcredits": gettext_lazy("Default monthly cap for new keys"),
+    "requests_per_minute": gettext_lazy("Requests per minute"),
+    "tokens_per_minute": gettext_lazy("Tokens per minute"),
+    "note": gettext_lazy("Note"),
+    "prefix": gettext_lazy("Prefix"),
+    "revoked": gettext_lazy("Revoked"),
     "auto_disable": gettext_lazy("Auto-disable at the cap"),
     "expires_at": gettext_lazy("Expires"),
     "allowed_models": gettext_lazy("Allowed models"),
@@ -77,7 +89,7 @@ FIELD_LABELS = {
 #: What an empty value means, per field (a cap of None is no cap, not "none").
 EMPTY = {
     "spending_limit_microcredits": gettext_lazy("no cap"),
-    "default_spending_limit_microcredits": gettext_lazy("no cap"),
+    "default_key_spending_limit_microcredits": gettext_lazy("no cap"),
     "threshold_microcredits": gettext_lazy("off"),
     "expires_at": gettext_lazy("never"),
     "allowed_models": gettext_lazy("all models"),
@@ -95,6 +107,7 @@ TARGET_LABELS = {
     "invitation": gettext_lazy("invitation"),
     "user": gettext_lazy("user"),
     "api_key": gettext_lazy("API key"),
+    "service_token": gettext_lazy("service token"),
 }
 
 _UNITS = ("_microcredits", "_cents", "_seconds")

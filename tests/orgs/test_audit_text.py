@@ -23,6 +23,19 @@ APPS = ("accounts", "apikeys", "billing", "orgs", "usage", "infra", "hypereal_si
 
 #: What each service stores, as it stores it (see the ``audit_record`` calls).
 PAYLOADS = {
+    "org.default_key_limit_changed": (
+        {"default_key_spending_limit_microcredits": None},
+        {"default_key_spending_limit_microcredits": 50_000_000_000},
+    ),
+    "account.profile_updated": ({"name": "Ada"}, {"name": "Ada Lovelace"}),
+    "service_token.created": (None, {"name": "gateway-eu", "prefix": "svc_7Kq2"}),
+    "service_token.revoked": ({"revoked": False}, {"revoked": True}),
+    "rate_limit.set": (None, {"requests_per_minute": 600, "tokens_per_minute": 2_000_000}),
+    "rate_limit.changed": (
+        {"requests_per_minute": 600, "tokens_per_minute": 2_000_000, "note": ""},
+        {"requests_per_minute": 1200, "tokens_per_minute": 4_000_000, "note": "launch"},
+    ),
+    "rate_limit.removed": ({"requests_per_minute": 1200, "tokens_per_minute": 4_000_000}, None),
     "org.created": (None, {"name": "Acme Inc", "slug": "acme-inc"}),
     "org.renamed": ({"name": "Acme", "slug": "acme"}, {"name": "Acme Inc", "slug": "acme-inc"}),
     "org.deleted": ({"members": 3}, None),
