@@ -182,6 +182,11 @@ class Payment(models.Model):
     def __str__(self) -> str:
         return f"payment {self.public_id} {self.amount_cents}¢ {self.status}"
 
+    @property
+    def credits_microcredits(self) -> int:
+        """The whole credits this payment buys, in the unit every page formats."""
+        return self.credits * MICROCREDITS_PER_CREDIT
+
 
 class StripeEvent(models.Model):
     """Every verified webhook delivery, stored (unique by event id) before it is handled."""

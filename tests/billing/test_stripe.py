@@ -108,7 +108,7 @@ def test_topup_redirects_to_checkout_and_only_the_webhook_grants_credits(
     assert page.status_code == 200
     text = page.content.decode()
     assert "Payment received — credits arriving" in text
-    assert "2,500 credits will appear here" in text
+    assert "2,500.00 credits will appear here" in text
     assert 'hx-trigger="every 2s"' in text
     assert balance(wallet) == 0
     assert not entries(wallet).exists()

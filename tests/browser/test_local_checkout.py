@@ -58,7 +58,7 @@ def test_a_top_up_through_the_local_checkout(page, live_server, local_checkout, 
     expect(page).to_have_url(re.compile(rf"/billing/topup/{payment.public_id}/success\?"))
     status_card = page.locator("#topup-status")
     expect(status_card.get_by_role("heading", name="Credits added")).to_be_visible(timeout=10_000)
-    expect(status_card).to_contain_text("2,500 credits are in your balance.")
+    expect(status_card).to_contain_text("2,500.00 credits are in your balance.")
     page.screenshot(path=str(artifacts / "local-checkout-paid.png"), full_page=True)
 
     # The database: one processed webhook event, one top-up entry, the balance it made.

@@ -83,7 +83,7 @@ def test_owner_tops_up_25_dollars_and_the_page_shows_the_credits(
     # The htmx poll (every 2 s) swaps in the result; no reload.
     status_card = page.locator("#topup-status")
     expect(status_card.get_by_role("heading", name="Credits added")).to_be_visible(timeout=10_000)
-    expect(status_card).to_contain_text("2,500 credits are in your balance.")
+    expect(status_card).to_contain_text("2,500.00 credits are in your balance.")
     expect(status_card).to_contain_text("2,500.00 credits")
     expect(status_card).not_to_have_attribute("hx-trigger", "every 2s")
     page.screenshot(path=str(artifacts / "topup-success.png"), full_page=True)
