@@ -9,6 +9,7 @@ import logging
 import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -109,6 +110,12 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         return response
     if isinstance(exc, ApplicationError):
         return Response(envelope(exc.type, exc.message, **exc.extra), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        # HostileInputMiddleware answers first; this covers a body without Content-Length.
+        return Response(
+            envelope("request_too_large", "The request body is too large."),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages

@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "orgs.audit.AuditOriginMiddleware",
+    # Last, so that its 404 and 400 pages render with the session, user and context.
+    "hypereal_site.middleware.HostileInputMiddleware",
 ]
 
 ROOT_URLCONF = "hypereal_site.urls"
@@ -196,7 +198,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["hypereal_site.api.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["hypereal_site.api.jsonbody.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hypereal_site.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -238,6 +240,24 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# --- Request bodies -------------------------------------------------------------------
+# The largest body each endpoint accepts (first matching path prefix wins); anything larger
+# is a 413 before it is read (hypereal_site.middleware.HostileInputMiddleware). A full
+# usage batch (USAGE_BATCH_MAX events, every text field at its maximum length, all of it
+# \u-escaped) is under 3 MiB.
+REQUEST_BODY_LIMITS = [
+    ("/internal/v1/usage", 4 * 1024 * 1024),
+    ("/internal/", 256 * 1024),
+    ("/billing/stripe/webhook", 512 * 1024),
+    ("/api/", 256 * 1024),
+    ("/v1/", 64 * 1024),
+]
+REQUEST_BODY_LIMIT_DEFAULT = 1024 * 1024  # pages: forms, never files
+# Django's own ceiling must not refuse (with a 400) what an endpoint allows.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(
+    REQUEST_BODY_LIMIT_DEFAULT, *(limit for _prefix, limit in REQUEST_BODY_LIMITS)
+)
 
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
