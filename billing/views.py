@@ -1,4 +1,3 @@
-import csv
 import logging
 from datetime import date
 
@@ -12,7 +11,6 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -20,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from hypereal_site.api.errors import ApplicationError
+from hypereal_site.csvstream import Column, stream_csv
 from orgs.access import context_view, public_view
 from orgs.context import Context
 from orgs.permissions import Perm
@@ -179,9 +178,14 @@ def billing_statement(request: HttpRequest, context: Context) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+_STATEMENT_COLUMNS = (
+    Column("time", "created_at", "time"),
+    Column("kind", "kind"),
+    Column("description", "description"),
+    Column("reference", "reference"),
+    Column("amount_credits", "amount_microcredits", "microcredits"),
+    Column("balance_credits", "balance_after_microcredits", "microcredits"),
+)
 
 
 @context_view(Perm.BILLING_VIEW)
@@ -192,50 +196,17 @@ def billing_statement_csv(request: HttpRequest, context: Context) -> HttpRespons
         return HttpResponseBadRequest("month must look like 2026-05")
     wallet = selectors.wallet_for(organization=context.organization)
     statement = selectors.wallet_statement(wallet=wallet, month=month)
-
-    def rows():
-        writer = csv.writer(_Echo())
-        yield writer.writerow(
-            ["time", "kind", "description", "reference", "amount_credits", "balance_credits"]
-        )
-        yield writer.writerow(
-            [
-                statement["start"].isoformat(),
-                "opening",
-                "Opening balance",
-                "",
-                "",
-                format_credits(statement["opening_microcredits"], 6).replace(",", ""),
-            ]
-        )
-        for e in statement["entries"]:
-            yield writer.writerow(
-                [
-                    e.created_at.isoformat(),
-                    e.kind,
-                    e.description,
-                    e.reference,
-                    format_credits(e.amount_microcredits, 6).replace(",", ""),
-                    format_credits(e.balance_after_microcredits, 6).replace(",", ""),
-                ]
-            )
-        yield writer.writerow(
-            [
-                statement["end"].isoformat(),
-                "closing",
-                "Closing balance",
-                "",
-                "",
-                format_credits(statement["closing_microcredits"], 6).replace(",", ""),
-            ]
-        )
-
+    start, end = statement["start"], statement["end"]
     name = context.organization.slug or "personal"
-    response = StreamingHttpResponse(rows(), content_type="text/csv")
-    response["Content-Disposition"] = (
-        f'attachment; filename="hypereal-statement-{name}-{month:%Y-%m}.csv"'
+    return stream_csv(
+        wallet.entries.filter(created_at__gte=start, created_at__lt=end).order_by(
+            "created_at", "id"
+        ),
+        _STATEMENT_COLUMNS,
+        filename=f"hypereal-statement-{name}-{month:%Y-%m}.csv",
+        before=[(start, "opening", "Opening balance", "", None, statement["opening_microcredits"])],
+        after=[(end, "closing", "Closing balance", "", None, statement["closing_microcredits"])],
     )
-    return response
 
 
 @public_view

@@ -137,6 +137,7 @@ class AuditEvent(models.Model):
     trigger lets through); ``actor_label`` keeps who it was.
     """
 
+    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="audit_events"
     )
