@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from hypereal_site.api.errors import ApplicationError
+from hypereal_site.api.errors import ApplicationError, error_response
 from hypereal_site.csvstream import Column, stream_csv
 from orgs.access import context_view, public_view
 from orgs.context import Context
@@ -216,36 +216,24 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Stripe's webhook endpoint. Bad or stale signature: 400 and nothing stored. A handler
     failure: 500 with the error recorded on the stored event, so Stripe redelivers."""
     if not stripe_gateway.is_configured():
-        return JsonResponse(
-            {"error": {"type": "stripe_not_configured", "message": "Stripe is not configured."}},
-            status=503,
-        )
+        return error_response("stripe_not_configured", "Stripe is not configured.", 503)
     try:
         event = payments.webhook_receive(
             payload=request.body, signature=request.headers.get("Stripe-Signature")
         )
     except stripe.SignatureVerificationError:
-        return JsonResponse(
-            {"error": {"type": "invalid_signature", "message": "Bad or stale signature."}},
-            status=400,
-        )
+        return error_response("invalid_signature", "Bad or stale signature.", 400)
     except payments.WebhookHandlerFailed:
         # Before the generic ValueError below: a handler's ValueError (an amount mismatch)
         # is our failure to record and retry, not a malformed delivery.
-        return JsonResponse(
-            {"error": {"type": "handler_failed", "message": "Recorded; will retry."}},
-            status=500,
-        )
-    except ValueError:
-        return JsonResponse(
-            {"error": {"type": "invalid_payload", "message": "Not a Stripe event."}}, status=400
-        )
+        return error_response("handler_failed", "Recorded; will retry.", 500)
+    except (ValueError, RecursionError):
+        # Not JSON, not an event, or (signed, so ours to fear only in theory) nested
+        # beyond what the decoder can follow.
+        return error_response("invalid_payload", "Not a Stripe event.", 400)
     except Exception:
         logger.exception("stripe webhook failed before its event was handled")
-        return JsonResponse(
-            {"error": {"type": "handler_failed", "message": "Recorded; will retry."}},
-            status=500,
-        )
+        return error_response("handler_failed", "Recorded; will retry.", 500)
     return JsonResponse({"received": True, "status": event.status})
 
 

@@ -44,6 +44,8 @@ def envelope(type: str, message: str, **extra) -> dict:
 
 
 def error_response(type: str, message: str, status: int, **extra) -> JsonResponse:
+    """The envelope from a plain Django view (the Stripe webhook, the error handlers, the
+    middleware's 413): the one helper for JSON errors outside DRF."""
     return JsonResponse(envelope(type, message, **extra), status=status)
 
 
