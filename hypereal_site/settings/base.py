@@ -5,9 +5,12 @@ defaults here are the development defaults (SQLite, local-memory cache, eager Ce
 console email). ``production.py`` removes the defaults for secrets.
 """
 
+import base64
+import hashlib
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -54,6 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "hypereal_site.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -266,6 +270,42 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+
+# --- Content-Security-Policy (django-csp) ------------------------------------------------
+# Scripts only from our own static files: htmx through django-htmx's {% htmx_script %},
+# static/js/console.js for the few behaviours templates need (no on…= attributes, no
+# hx-on, which htmx evaluates as code). Styles from our stylesheet, plus the one <style>
+# htmx inserts for its request indicators, allowed by its hash (a test in the browser
+# suite fails if an htmx upgrade changes it). style="…" attributes stay allowed
+# (style-src-attr): they set a meter's width and cannot run code.
+def csp_hash(source: str) -> str:
+    """A CSP hash-source allowing exactly this inline text."""
+    digest = hashlib.sha256(source.encode()).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+HTMX_INDICATOR_STYLE = (
+    ".htmx-indicator{opacity:0;visibility: hidden} "
+    ".htmx-request .htmx-indicator, .htmx-request.htmx-indicator"
+    "{opacity:1;visibility: visible;transition: opacity 200ms ease-in}"
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, csp_hash(HTMX_INDICATOR_STYLE)],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        # A top-up form's answer redirects to Stripe Checkout, which form-action governs.
+        "form-action": [SELF, "https://checkout.stripe.com"],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Logging: one JSON object per line, each carrying the request id ------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
