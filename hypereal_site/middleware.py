@@ -41,6 +41,16 @@ def _unstorable(text: str) -> bool:
     return False
 
 
+def _holds_unstorable(query) -> bool:
+    return any(
+        _unstorable(name) or any(_unstorable(value) for value in values)
+        for name, values in query.lists()
+    )
+
+
+_FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
 def body_limit(path: str) -> int:
     """The largest body ``path`` accepts, from ``REQUEST_BODY_LIMITS`` (first match)."""
     for prefix, limit in settings.REQUEST_BODY_LIMITS:
@@ -49,13 +59,36 @@ def body_limit(path: str) -> int:
     return settings.REQUEST_BODY_LIMIT_DEFAULT
 
 
+class HeaderSanitizingMiddleware:
+    """Early in the chain, before anything stores a header or looks a cookie up: NUL bytes
+    are removed from request headers (allauth stores the user agent, the audit log keeps
+    it) and a cookie holding one is dropped (a session key with a NUL would reach the
+    session table). PostgreSQL refuses NUL in text, so either was a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
+        for name, value in list(meta.items()):
+            if name.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
+                meta[name] = value.replace("\x00", "")
+        if any(_unstorable(k) or _unstorable(v) for k, v in request.COOKIES.items()):
+            request.COOKIES = {
+                k: v
+                for k, v in request.COOKIES.items()
+                if not (_unstorable(k) or _unstorable(v))
+            }
+        return self.get_response(request)
+
+
 class HostileInputMiddleware:
     """Turns input no view can use into the right 4xx before any view sees it, once for
     every URL instead of in each view:
 
     - a NUL byte or a lone surrogate in the path: 404 (no id of ours holds one, and
       PostgreSQL would refuse it in a lookup with a 500);
-    - the same in a query parameter's name or value: 400;
+    - the same in a query parameter or a form field (name or value): 400;
     - a body larger than the endpoint's limit (``REQUEST_BODY_LIMITS``): 413, before a
       byte of it is read.
     """
@@ -66,9 +99,8 @@ class HostileInputMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _unstorable(request.path):
             raise Http404("No such page.")
-        for name, values in request.GET.lists():
-            if _unstorable(name) or any(_unstorable(value) for value in values):
-                return self._bad_request(request, "A query parameter holds a NUL character.")
+        if _holds_unstorable(request.GET):
+            return self._bad_request(request, "A query parameter holds a NUL character.")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -76,6 +108,10 @@ class HostileInputMiddleware:
         limit = body_limit(request.path)
         if length > limit:
             return request_too_large(request, limit)
+        # Form bodies only (request.POST is empty for JSON, which the parsers check).
+        is_form = request.method == "POST" and request.content_type in _FORM_TYPES
+        if is_form and _holds_unstorable(request.POST):
+            return self._bad_request(request, "A form field holds a NUL character.")
         return self.get_response(request)
 
     @staticmethod

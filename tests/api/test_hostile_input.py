@@ -206,3 +206,41 @@ def test_a_full_usage_batch_fits_even_escaped(credentialed):
     response = credentialed(route).post(route.path, plain, content_type="application/json")
     assert response.status_code == 200, response.content[:300]
     assert len(response.json()["rejected"]) == settings.USAGE_BATCH_MAX  # unknown key, alone
+
+
+# --- NUL bytes in headers, cookies and form fields --------------------------------------
+
+
+def test_a_nul_byte_in_the_session_cookie_is_an_anonymous_visitor():
+    client = Client()
+    client.cookies["sessionid"] = "\x00" * 40
+    response = client.get("/dashboard")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_nul_byte_in_a_header_is_dropped_not_stored(user, client_for):
+    from orgs.models import AuditEvent
+
+    client = client_for(user)
+    response = client.post(
+        "/api/orgs", {"name": "Header Inc"}, content_type="application/json",
+        HTTP_USER_AGENT="agent\x00/1.0",
+    )  # fmt: skip
+    assert response.status_code == 201, response.content
+    event = AuditEvent.objects.get(action="org.created", target_label="Header Inc")
+    assert event.user_agent == "agent/1.0"
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/context/switch", {"organization": "\x00"}),
+        ("/accounts/login/", {"login": "a\x00@example.com", "password": "x"}),
+        ("/accounts/password/reset/", {"email": "a\x00@example.com"}),
+        ("/manage-api-keys/new", {"name": "k\x00"}),
+    ],
+)
+def test_a_nul_byte_in_a_form_field_is_a_400(path, data, user, client_for):
+    response = client_for(user).post(path, data)
+    assert response.status_code == 400
