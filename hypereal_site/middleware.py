@@ -75,9 +75,7 @@ class HeaderSanitizingMiddleware:
                 meta[name] = value.replace("\x00", "")
         if any(_unstorable(k) or _unstorable(v) for k, v in request.COOKIES.items()):
             request.COOKIES = {
-                k: v
-                for k, v in request.COOKIES.items()
-                if not (_unstorable(k) or _unstorable(v))
+                k: v for k, v in request.COOKIES.items() if not (_unstorable(k) or _unstorable(v))
             }
         return self.get_response(request)
 

@@ -220,7 +220,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Hypereal Console API",
     "DESCRIPTION": (
         "Browser API of the Hypereal Console (session cookie auth). Every error is "
-        '`{"error": {"type": ..., "message": ...}}`.'
+        '`{"error": {"type": ..., "message": ...}}`. Browser APIs refuse unknown body '
+        "fields (400 `validation_error` naming them); bodies above an endpoint's limit are "
+        "413 `request_too_large`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
