@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.core.exceptions import BadRequest
@@ -39,6 +40,19 @@ def _unstorable(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def _query_is_utf8(query_string: str) -> bool:
+    """Whether the percent-decoded query string is UTF-8 (an encoded lone surrogate such as
+    ``%ED%A0%80`` is not)."""
+    if "%" not in query_string and query_string.isascii():
+        return True
+    raw = unquote_to_bytes(query_string.replace("+", " "))
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _holds_unstorable(query) -> bool:
@@ -97,6 +111,9 @@ class HostileInputMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _unstorable(request.path):
             raise Http404("No such page.")
+        if not _query_is_utf8(request.META.get("QUERY_STRING", "")):
+            # Django would decode it with U+FFFD replacements: refuse instead of guessing.
+            return self._bad_request(request, "The query string is not UTF-8.")
         if _holds_unstorable(request.GET):
             return self._bad_request(request, "A query parameter holds a NUL character.")
         try:

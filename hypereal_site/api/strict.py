@@ -41,7 +41,9 @@ def _validates_the_body(serializer: serializers.Serializer, view: APIView) -> bo
     root = serializer.root
     if request is None or not hasattr(root, "initial_data"):
         return False
-    return root.initial_data is request.data
+    # ``_full_data`` is what ``request.data`` returns once the body was parsed (DRF's own
+    # cache); reading it here never parses a body that no serializer asked for.
+    return root.initial_data is getattr(request, "_full_data", None)
 
 
 def unknown_fields(serializer: serializers.Serializer, data: Mapping) -> list[str]:

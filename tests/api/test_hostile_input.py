@@ -80,10 +80,15 @@ def test_a_nul_byte_in_an_api_query_parameter_is_a_400_envelope(user, api_client
     assert_envelope(response, 400, "invalid_request")
 
 
-def test_a_surrogate_in_a_query_parameter_is_harmless(staff_client):
-    # Django decodes query strings with errors="replace": an encoded lone surrogate
-    # arrives as U+FFFD, which PostgreSQL stores; the page answers normally.
-    assert staff_client.get("/models?q=%ED%A0%80").status_code == 200
+@pytest.mark.parametrize("query", ["q=%ED%A0%80", "q=%FF", "%C3=1"])
+def test_an_undecodable_query_string_is_a_400(query, staff_client, user, api_client_for):
+    # An encoded lone surrogate or a stray byte is not UTF-8: refused, not guessed at.
+    assert staff_client.get(f"/models?{query}").status_code == 400
+    assert_envelope(api_client_for(user).get(f"/api/api-keys?{query}"), 400, "invalid_request")
+
+
+def test_utf8_and_plus_signs_in_a_query_string_still_answer(staff_client):
+    assert staff_client.get("/models?q=%C3%A9l%C3%A8ve+x").status_code == 200
 
 
 # --- deeply nested JSON ---------------------------------------------------------------
