@@ -3,8 +3,6 @@
 Shapes are a contract with another team: see docs/inference-plane.md.
 """
 
-import json
-
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -17,6 +15,7 @@ from rest_framework.views import APIView
 from billing import catalog, ledger
 from billing.models import Endpoint, Hold
 from hypereal_site.api.errors import ApplicationError
+from hypereal_site.api.jsonbody import parse_json
 from orgs.access import Access
 
 from . import verification
@@ -67,7 +66,7 @@ def _plain_json(request: Request):
     if django_request.content_type != "application/json":
         return None
     try:
-        return json.loads(django_request.body)
+        return parse_json(django_request.body)
     except ValueError:
         return None
 

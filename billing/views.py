@@ -1,4 +1,3 @@
-import csv
 import logging
 from datetime import date
 from urllib.parse import urlsplit
@@ -13,7 +12,6 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,7 +21,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hypereal_site.api.errors import ApplicationError
+from hypereal_site.api.errors import ApplicationError, error_response
+from hypereal_site.csvstream import Column, stream_csv
 from orgs.access import context_view, public_view
 from orgs.context import Context
 from orgs.permissions import Perm
@@ -309,9 +308,14 @@ def billing_statement(request: HttpRequest, context: Context) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+_STATEMENT_COLUMNS = (
+    Column("time", "created_at", "time"),
+    Column("kind", "kind"),
+    Column("description", "description"),
+    Column("reference", "reference"),
+    Column("amount_credits", "amount_microcredits", "microcredits"),
+    Column("balance_credits", "balance_after_microcredits", "microcredits"),
+)
 
 
 @context_view(Perm.BILLING_VIEW)
@@ -322,50 +326,17 @@ def billing_statement_csv(request: HttpRequest, context: Context) -> HttpRespons
         return HttpResponseBadRequest("month must look like 2026-05")
     wallet = selectors.wallet_for(organization=context.organization)
     statement = selectors.wallet_statement(wallet=wallet, month=month)
-
-    def rows():
-        writer = csv.writer(_Echo())
-        yield writer.writerow(
-            ["time", "kind", "description", "reference", "amount_credits", "balance_credits"]
-        )
-        yield writer.writerow(
-            [
-                statement["start"].isoformat(),
-                "opening",
-                "Opening balance",
-                "",
-                "",
-                format_credits(statement["opening_microcredits"], 6).replace(",", ""),
-            ]
-        )
-        for e in statement["entries"]:
-            yield writer.writerow(
-                [
-                    e.created_at.isoformat(),
-                    e.kind,
-                    e.description,
-                    e.reference,
-                    format_credits(e.amount_microcredits, 6).replace(",", ""),
-                    format_credits(e.balance_after_microcredits, 6).replace(",", ""),
-                ]
-            )
-        yield writer.writerow(
-            [
-                statement["end"].isoformat(),
-                "closing",
-                "Closing balance",
-                "",
-                "",
-                format_credits(statement["closing_microcredits"], 6).replace(",", ""),
-            ]
-        )
-
+    start, end = statement["start"], statement["end"]
     name = context.organization.slug or "personal"
-    response = StreamingHttpResponse(rows(), content_type="text/csv")
-    response["Content-Disposition"] = (
-        f'attachment; filename="hypereal-statement-{name}-{month:%Y-%m}.csv"'
+    return stream_csv(
+        wallet.entries.filter(created_at__gte=start, created_at__lt=end).order_by(
+            "created_at", "id"
+        ),
+        _STATEMENT_COLUMNS,
+        filename=f"hypereal-statement-{name}-{month:%Y-%m}.csv",
+        before=[(start, "opening", "Opening balance", "", None, statement["opening_microcredits"])],
+        after=[(end, "closing", "Closing balance", "", None, statement["closing_microcredits"])],
     )
-    return response
 
 
 @public_view
@@ -375,36 +346,24 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Stripe's webhook endpoint. Bad or stale signature: 400 and nothing stored. A handler
     failure: 500 with the error recorded on the stored event, so Stripe redelivers."""
     if not stripe_gateway.is_configured():
-        return JsonResponse(
-            {"error": {"type": "stripe_not_configured", "message": "Stripe is not configured."}},
-            status=503,
-        )
+        return error_response("stripe_not_configured", "Stripe is not configured.", 503)
     try:
         event = payments.webhook_receive(
             payload=request.body, signature=request.headers.get("Stripe-Signature")
         )
     except stripe.SignatureVerificationError:
-        return JsonResponse(
-            {"error": {"type": "invalid_signature", "message": "Bad or stale signature."}},
-            status=400,
-        )
+        return error_response("invalid_signature", "Bad or stale signature.", 400)
     except payments.WebhookHandlerFailed:
         # Before the generic ValueError below: a handler's ValueError (an amount mismatch)
         # is our failure to record and retry, not a malformed delivery.
-        return JsonResponse(
-            {"error": {"type": "handler_failed", "message": "Recorded; will retry."}},
-            status=500,
-        )
-    except ValueError:
-        return JsonResponse(
-            {"error": {"type": "invalid_payload", "message": "Not a Stripe event."}}, status=400
-        )
+        return error_response("handler_failed", "Recorded; will retry.", 500)
+    except (ValueError, RecursionError):
+        # Not JSON, not an event, or (signed, so ours to fear only in theory) nested
+        # beyond what the decoder can follow.
+        return error_response("invalid_payload", "Not a Stripe event.", 400)
     except Exception:
         logger.exception("stripe webhook failed before its event was handled")
-        return JsonResponse(
-            {"error": {"type": "handler_failed", "message": "Recorded; will retry."}},
-            status=500,
-        )
+        return error_response("handler_failed", "Recorded; will retry.", 500)
     return JsonResponse({"received": True, "status": event.status})
 
 

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class HyperealSiteConfig(AppConfig):
     name = "hypereal_site"
     verbose_name = "Hypereal site"
+
+    def ready(self) -> None:
+        # Imported once the apps are loaded: DRF's serializers import models.
+        from .api import strict
+
+        strict.install()

@@ -4,6 +4,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from .requestid import get_request_id
 
@@ -22,20 +23,48 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-# Secrets that can ride in a URL or a message: customer keys, service tokens, invitation
-# links. They are masked in every log line (docs/architecture.md: never logged in plain text).
+# Secrets that can ride in a URL or a message: customer keys, service tokens, and the
+# one-time links we email. They are masked in every log line (docs/architecture.md: never
+# logged in plain text). The URL patterns are the routes whose path carries a secret.
+SECRET_URL_PATTERNS = (
+    r"/invitations/",  # orgs: invitation_accept
+    r"/accounts/password/reset/key/",  # allauth: the emailed "<uid>-<key>"
+    r"/accounts/confirm-email/",  # allauth: the emailed verification key
+)
 _SECRETS = (
     (re.compile(r"ck_[0-9A-Za-z]{6,}"), "ck_[redacted]"),
     (re.compile(r"svc_[0-9A-Za-z]{6,}"), "svc_[redacted]"),
-    (re.compile(r"(/invitations/)[^/\s?'\"]+"), r"\1[redacted]"),
-    (re.compile(r"([?&](?:key|token|code)=)[^&\s'\"]+"), r"\1[redacted]"),
+    (
+        re.compile("(" + "|".join(SECRET_URL_PATTERNS) + r")[^/\s?&#'\"\\]+"),
+        r"\1[redacted]",
+    ),
+    (re.compile(r"([?&](?:key|token|code)=)[^&\s'\"\\]+"), r"\1[redacted]"),
 )
+# A run of URL characters holding a percent-escape: a secret URL-encoded into another
+# URL (``/accounts/login/?next=%2Finvitations%2F<token>``) is masked after decoding.
+_ENCODED = re.compile(r"[^\s'\"\\]*%[0-9A-Fa-f]{2}[^\s'\"\\]*")
 
 
-def redact(text: str) -> str:
+def _mask(text: str) -> str:
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _mask_encoded(match: re.Match) -> str:
+    original = match.group(0)
+    decoded = original
+    for _round in range(3):  # encoded, double- and triple-encoded
+        decoded = unquote(decoded)
+        if _mask(decoded) != decoded:
+            return _mask(decoded)
+        if "%" not in decoded:
+            break
+    return original
+
+
+def redact(text: str) -> str:
+    return _mask(_ENCODED.sub(_mask_encoded, text))
 
 
 def _describe(value) -> str | int | float | bool:

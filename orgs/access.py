@@ -1,6 +1,7 @@
 """Resolve the tenant once, check the role against the table, hand the view its org.
 
-HTML views use the decorators; DRF views subclass ``AccountApi`` or ``OrgApi``. Each marks
+HTML views use the decorators; DRF views subclass ``AccountApi``, ``OrgApi`` or
+``ContextApi`` (all refuse unknown body fields, see hypereal_site.api.strict). Each marks
 the view with an ``Access`` so that the permission test can prove every URL is covered.
 """
 
@@ -12,7 +13,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
-from rest_framework.views import APIView
+
+from hypereal_site.api.strict import StrictInputApi
 
 from . import selectors
 from .context import current_context
@@ -67,13 +69,13 @@ def context_view(perm: Perm) -> Callable[[Callable], Callable]:
     return decorator
 
 
-class AccountApi(APIView):
+class AccountApi(StrictInputApi):
     """An API of the signed-in user that names no organization in its URL."""
 
     hypereal_access = Access("account")
 
 
-class OrgApi(APIView):
+class OrgApi(StrictInputApi):
     """An API under ``/api/orgs/<org_id>/``: the caller must be a member (else 404) whose
     role holds the method's permission (else 403)."""
 
@@ -99,7 +101,7 @@ class OrgApi(APIView):
         self.membership = membership
 
 
-class ContextApi(APIView):
+class ContextApi(StrictInputApi):
     """A browser API acting in the session's current context (personal account or the
     organization picked in the switcher), e.g. ``/api/api-keys``. The role in that context
     must hold the method's permission (else 403)."""

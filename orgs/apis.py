@@ -3,17 +3,16 @@
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
-from django.utils import timezone
+from django.core.validators import MaxValueValidator, MinValueValidator
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import selectors, services
+from . import audit, selectors, services
 from .access import AccountApi, OrgApi
-from .permissions import Perm, Role
+from .permissions import Perm, Role, role_allows
 
 
 class OrgOutputSerializer(serializers.Serializer):
@@ -50,16 +49,24 @@ class InvitationOutputSerializer(serializers.Serializer):
 
 
 class AuditEventOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.CharField(source="public_id")
     time = serializers.DateTimeField(source="created_at")
     action = serializers.CharField()
     actor = serializers.CharField(source="actor_label")
     target = serializers.SerializerMethodField()
     before = serializers.JSONField()
     after = serializers.JSONField()
-    ip_address = serializers.CharField(allow_null=True)
-    user_agent = serializers.CharField()
+    ip_address = serializers.CharField(
+        allow_null=True, required=False, help_text="Owners and admins only"
+    )
+    user_agent = serializers.CharField(required=False, help_text="Owners and admins only")
     request_id = serializers.CharField()
+
+    def to_representation(self, event) -> dict:
+        data = super().to_representation(event)
+        if not self.context.get("show_origin"):
+            del data["ip_address"], data["user_agent"]
+        return data
 
     def get_target(self, event) -> dict | None:
         if not event.target_type:
@@ -276,11 +283,17 @@ class AuditPagination(CursorPagination):
     ordering = ("-created_at", "-id")
 
 
+_AUDIT_TIME_RANGE = [
+    MinValueValidator(audit.FILTER_EARLIEST_TIME),
+    MaxValueValidator(audit.FILTER_LATEST_TIME),
+]
+
+
 class AuditFilterSerializer(serializers.Serializer):
     action = serializers.CharField(required=False, allow_blank=True, max_length=64)
     actor = serializers.CharField(required=False, allow_blank=True, max_length=254)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    since = serializers.DateTimeField(required=False, validators=_AUDIT_TIME_RANGE)
+    until = serializers.DateTimeField(required=False, validators=_AUDIT_TIME_RANGE)
 
     def validate(self, data):
         if data.get("since") and data.get("until") and data["since"] >= data["until"]:
@@ -314,7 +327,9 @@ class AuditListApi(OrgApi):
         events = _audit_query(request, self.organization)
         paginator = AuditPagination()
         page = paginator.paginate_queryset(events, request, view=self)
-        return paginator.get_paginated_response(AuditEventOutputSerializer(page, many=True).data)
+        show_origin = role_allows(self.membership.role, Perm.AUDIT_VIEW_ORIGIN)
+        data = AuditEventOutputSerializer(page, many=True, context={"show_origin": show_origin})
+        return paginator.get_paginated_response(data.data)
 
 
 class AuditExportApi(OrgApi):
@@ -322,10 +337,8 @@ class AuditExportApi(OrgApi):
 
     @extend_schema(parameters=AUDIT_FILTER_PARAMS, responses={(200, "text/csv"): str})
     def get(self, request: Request, org_id: str):
-        from .views import audit_csv_rows
-
-        events = _audit_query(request, self.organization)
-        name = f"hypereal-audit-{self.organization.slug}-{timezone.now():%Y-%m-%d}.csv"
-        response = StreamingHttpResponse(audit_csv_rows(events), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return audit.audit_csv_response(
+            events=_audit_query(request, self.organization),
+            organization=self.organization,
+            show_origin=role_allows(self.membership.role, Perm.AUDIT_VIEW_ORIGIN),
+        )

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from .permissions import Perm, Role
 
 #: Who sees where a change came from (IP address, user agent): those who manage people.
-AUDIT_ORIGIN_PERM = Perm.MEMBERS_MANAGE
+AUDIT_ORIGIN_PERM = Perm.AUDIT_VIEW_ORIGIN
 
 ACTION_LABELS = {
     "org.created": gettext_lazy("Organization created"),

@@ -1,6 +1,10 @@
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 
+from .audit import FILTER_EARLIEST, FILTER_LATEST
 from .permissions import Role
+
+_AUDIT_DATE_RANGE = [MinValueValidator(FILTER_EARLIEST), MaxValueValidator(FILTER_LATEST)]
 
 
 class OrgCreateForm(forms.Form):
@@ -45,10 +49,16 @@ class AuditFilterForm(forms.Form):
     action = forms.CharField(label="Action", required=False, max_length=64)
     actor = forms.CharField(label="Actor email", required=False, max_length=254)
     since = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="From",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=_AUDIT_DATE_RANGE,
     )
     until = forms.DateField(
-        label="To (inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="To (inclusive)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=_AUDIT_DATE_RANGE,
     )
 
     def clean(self):

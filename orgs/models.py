@@ -144,6 +144,7 @@ class AuditEvent(models.Model):
     trigger lets through); ``actor_label`` keeps who it was.
     """
 
+    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
     # NULL only for platform events that belong to no tenant (service tokens): staff see
     # them in the admin; every tenant's log filters by its organization.
     organization = models.ForeignKey(

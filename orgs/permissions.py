@@ -35,6 +35,7 @@ class Perm(StrEnum):
     USAGE_VIEW = "usage.view"
     USAGE_EXPORT = "usage.export"
     AUDIT_VIEW = "audit.view"
+    AUDIT_VIEW_ORIGIN = "audit.view_origin"  # the IP address and user agent of each event
 
 
 _O, _A, _D, _B, _V = Role.OWNER, Role.ADMIN, Role.DEVELOPER, Role.BILLING, Role.VIEWER
@@ -58,6 +59,9 @@ PERMISSION_ROLES: dict[Perm, frozenset[Role]] = {
     Perm.USAGE_VIEW: frozenset({_O, _A, _D, _B, _V}),
     Perm.USAGE_EXPORT: frozenset({_O, _A, _B, _V}),
     Perm.AUDIT_VIEW: frozenset({_O, _A, _B, _V}),
+    # Where a change came from is personal data about members: only those who manage
+    # members see it (billing reads the trail of money changes, not people's addresses).
+    Perm.AUDIT_VIEW_ORIGIN: frozenset({_O, _A}),
 }
 
 assert set(PERMISSION_ROLES) == set(Perm), "every permission needs a row in the table"

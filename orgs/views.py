@@ -1,10 +1,9 @@
-import csv
 from datetime import UTC, datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,6 +14,7 @@ from hypereal_site.forms import apply_validation_error
 
 from . import selectors, services
 from .access import account_view, context_view, public_view
+from .audit import audit_csv_response
 from .context import Context, context_switch
 from .forms import (
     AuditFilterForm,
@@ -310,53 +310,11 @@ def audit_log(request: HttpRequest, context: Context) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "actions": selectors.audit_actions(organization=context.organization),
+            "show_origin": context.allows(Perm.AUDIT_VIEW_ORIGIN),
             "nav": "organization",
         },
         status=400 if form.errors else 200,
     )
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-AUDIT_CSV_HEADER = [
-    "time",
-    "action",
-    "actor",
-    "target_type",
-    "target_id",
-    "target",
-    "before",
-    "after",
-    "ip_address",
-    "user_agent",
-    "request_id",
-]
-
-
-def audit_csv_rows(events):
-    import json
-
-    writer = csv.writer(_Echo())
-    yield writer.writerow(AUDIT_CSV_HEADER)
-    for e in events.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [
-                e.created_at.isoformat(),
-                e.action,
-                e.actor_label,
-                e.target_type,
-                e.target_id,
-                e.target_label,
-                json.dumps(e.before, sort_keys=True) if e.before is not None else "",
-                json.dumps(e.after, sort_keys=True) if e.after is not None else "",
-                e.ip_address or "",
-                e.user_agent,
-                e.request_id,
-            ]
-        )
 
 
 @context_view(Perm.AUDIT_VIEW)
@@ -365,11 +323,11 @@ def audit_export(request: HttpRequest, context: Context) -> HttpResponse:
     form, events = _audit_filtered(request, context)
     if form.errors:
         return audit_log(request)
-    org = context.organization
-    filename = f"hypereal-audit-{org.slug}-{timezone.now():%Y-%m-%d}.csv"
-    response = StreamingHttpResponse(audit_csv_rows(events), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return audit_csv_response(
+        events=events,
+        organization=context.organization,
+        show_origin=context.allows(Perm.AUDIT_VIEW_ORIGIN),
+    )
 
 
 # --- context and invitations ----------------------------------------------------------

@@ -25,11 +25,16 @@ class JsonLinesHandler(logging.Handler):
 def capture_json_logs() -> Iterator[list[dict]]:
     """Yields the parsed JSON lines logged while the block runs.
 
-    ``django`` does not propagate to the root logger (see LOGGING), so the handler is
-    attached to both; every record therefore reaches it exactly once.
+    ``django``, ``django.server`` and ``celery`` do not propagate (see LOGGING), so the
+    handler is attached to the root and to every logger that stops propagation; every
+    record therefore reaches it exactly once.
     """
     handler = JsonLinesHandler()
-    loggers = [logging.getLogger(), logging.getLogger("django")]
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and not logger.propagate
+    ]
     for logger in loggers:
         logger.addHandler(handler)
     try:

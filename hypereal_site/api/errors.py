@@ -9,6 +9,7 @@ import logging
 import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -43,6 +44,8 @@ def envelope(type: str, message: str, **extra) -> dict:
 
 
 def error_response(type: str, message: str, status: int, **extra) -> JsonResponse:
+    """The envelope from a plain Django view (the Stripe webhook, the error handlers, the
+    middleware's 413): the one helper for JSON errors outside DRF."""
     return JsonResponse(envelope(type, message, **extra), status=status)
 
 
@@ -109,6 +112,12 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         return response
     if isinstance(exc, ApplicationError):
         return Response(envelope(exc.type, exc.message, **exc.extra), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        # HostileInputMiddleware answers first; this covers a body without Content-Length.
+        return Response(
+            envelope("request_too_large", "The request body is too large."),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages

@@ -1,6 +1,8 @@
 """Django-level error handlers: API paths answer the JSON envelope, pages answer HTML."""
 
 from django.http import HttpRequest, HttpResponse
+from django.template import loader
+from django.utils.translation import gettext as _
 from django.views import defaults
 
 from orgs.access import public_view
@@ -42,3 +44,18 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     from django.views.csrf import csrf_failure as django_csrf_failure
 
     return django_csrf_failure(request, reason)
+
+
+def request_too_large(request: HttpRequest, limit: int) -> HttpResponse:
+    """413 for a body above the endpoint's limit: the envelope for APIs and JSON callers
+    (the Stripe webhook), a page otherwise."""
+    message = _("The request body is larger than this endpoint accepts (%(limit)d bytes).") % {
+        "limit": limit
+    }
+    if is_api_path(request.path) or request.content_type == "application/json":
+        return error_response("request_too_large", message, 413, limit_bytes=limit)
+    try:
+        template = loader.get_template("413.html")
+    except loader.TemplateDoesNotExist:
+        return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+    return HttpResponse(template.render({"message": message}, request), status=413)

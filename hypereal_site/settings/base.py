@@ -5,9 +5,12 @@ defaults here are the development defaults (SQLite, local-memory cache, eager Ce
 console email). ``production.py`` removes the defaults for secrets.
 """
 
+import base64
+import hashlib
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -53,7 +56,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "hypereal_site.middleware.RequestIdMiddleware",
+    "hypereal_site.middleware.HeaderSanitizingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -67,6 +72,8 @@ MIDDLEWARE = [
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "orgs.audit.AuditOriginMiddleware",
     "hypereal_site.error_pages.ErrorPageMiddleware",
+    # Last, so that its 404 and 400 pages render with the session, user and context.
+    "hypereal_site.middleware.HostileInputMiddleware",
 ]
 
 ROOT_URLCONF = "hypereal_site.urls"
@@ -198,7 +205,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["hypereal_site.api.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["hypereal_site.api.jsonbody.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hypereal_site.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -215,7 +222,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Hypereal Console API",
     "DESCRIPTION": (
         "Browser API of the Hypereal Console (session cookie auth). Every error is "
-        '`{"error": {"type": ..., "message": ...}}`.'
+        '`{"error": {"type": ..., "message": ...}}`. Browser APIs refuse unknown body '
+        "fields (400 `validation_error` naming them); bodies above an endpoint's limit are "
+        "413 `request_too_large`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -241,6 +250,24 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# --- Request bodies -------------------------------------------------------------------
+# The largest body each endpoint accepts (first matching path prefix wins); anything larger
+# is a 413 before it is read (hypereal_site.middleware.HostileInputMiddleware). A full
+# usage batch (USAGE_BATCH_MAX events, every text field at its maximum length, all of it
+# \u-escaped) is under 3 MiB.
+REQUEST_BODY_LIMITS = [
+    ("/internal/v1/usage", 4 * 1024 * 1024),
+    ("/internal/", 256 * 1024),
+    ("/billing/stripe/webhook", 512 * 1024),
+    ("/api/", 256 * 1024),
+    ("/v1/", 64 * 1024),
+]
+REQUEST_BODY_LIMIT_DEFAULT = 1024 * 1024  # pages: forms, never files
+# Django's own ceiling must not refuse (with a 400) what an endpoint allows.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(
+    REQUEST_BODY_LIMIT_DEFAULT, *(limit for _prefix, limit in REQUEST_BODY_LIMITS)
+)
+
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -248,6 +275,42 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+
+# --- Content-Security-Policy (django-csp) ------------------------------------------------
+# Scripts only from our own static files: htmx through django-htmx's {% htmx_script %},
+# static/js/console.js for the few behaviours templates need (no on…= attributes, no
+# hx-on, which htmx evaluates as code). Styles from our stylesheet, plus the one <style>
+# htmx inserts for its request indicators, allowed by its hash (a test in the browser
+# suite fails if an htmx upgrade changes it). style="…" attributes stay allowed
+# (style-src-attr): they set a meter's width and cannot run code.
+def csp_hash(source: str) -> str:
+    """A CSP hash-source allowing exactly this inline text."""
+    digest = hashlib.sha256(source.encode()).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+HTMX_INDICATOR_STYLE = (
+    ".htmx-indicator{opacity:0;visibility: hidden} "
+    ".htmx-request .htmx-indicator, .htmx-request.htmx-indicator"
+    "{opacity:1;visibility: visible;transition: opacity 200ms ease-in}"
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, csp_hash(HTMX_INDICATOR_STYLE)],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        # A top-up form's answer redirects to Stripe Checkout, which form-action governs.
+        "form-action": [SELF, "https://checkout.stripe.com"],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Logging: one JSON object per line, each carrying the request id ------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -72,13 +72,13 @@ def _converter_sample(converter) -> str:
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<parameter>[^>]+)>")
 
 
-def _concrete(pattern) -> tuple[str, bool]:
+def _concrete(pattern, sample=_converter_sample) -> tuple[str, bool]:
     """The literal URL piece for one pattern and whether it holds a parameter."""
     if isinstance(pattern, LocalePrefixPattern):
         return pattern.language_prefix, False
     if isinstance(pattern, RoutePattern):
         route = str(pattern._route)
-        piece = _PARAM.sub(lambda m: _converter_sample(pattern.converters[m["parameter"]]), route)
+        piece = _PARAM.sub(lambda m: sample(pattern.converters[m["parameter"]]), route)
         return piece, bool(pattern.converters)
     if isinstance(pattern, RegexPattern):
         regex = pattern._regex
@@ -114,10 +114,10 @@ def _is_api(path: str) -> bool:
     return path.lstrip("/").startswith(PREFIXES)
 
 
-def _walk(resolver: URLResolver, prefix: str, has_params: bool):
+def _walk(resolver: URLResolver, prefix: str, has_params: bool, sample=_converter_sample):
     for entry in resolver.url_patterns:
         try:
-            piece, params = _concrete(entry.pattern)
+            piece, params = _concrete(entry.pattern, sample)
         except UnwalkableRoute:
             # A route outside the API that only a regex describes (third-party apps) is
             # not ours to check; one that could lead into the API must be walkable.
@@ -127,7 +127,7 @@ def _walk(resolver: URLResolver, prefix: str, has_params: bool):
             continue
         path = prefix + piece
         if isinstance(entry, URLResolver):
-            yield from _walk(entry, path, has_params or params)
+            yield from _walk(entry, path, has_params or params, sample)
         elif isinstance(entry, URLPattern):
             callback = entry.callback
             yield Route(
@@ -142,3 +142,10 @@ def _walk(resolver: URLResolver, prefix: str, has_params: bool):
 def api_routes(urlconf: str | None = None) -> list[Route]:
     """Every route of the URLconf whose path starts with an API prefix."""
     return [r for r in _walk(get_resolver(urlconf), "", False) if _is_api(r.path)]
+
+
+def nul_routes(urlconf: str | None = None) -> list[Route]:
+    """Every route of the URLconf that takes a path parameter, with ``%00`` (a NUL byte,
+    percent-encoded) in place of each parameter."""
+    routes = _walk(get_resolver(urlconf), "", False, sample=lambda converter: "%00")
+    return [route for route in routes if route.has_params]

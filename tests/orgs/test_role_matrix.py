@@ -49,6 +49,7 @@ DESIGN_TABLE = {
     Perm.USAGE_VIEW: {O, A, D, B, V},
     Perm.USAGE_EXPORT: {O, A, B, V},
     Perm.AUDIT_VIEW: {O, A, B, V},
+    Perm.AUDIT_VIEW_ORIGIN: {O, A},
 }
 
 

@@ -1,0 +1,158 @@
+"""One way to export CSV: ``stream_csv`` streams a queryset as CSV rows.
+
+On PostgreSQL the rows come from ``COPY (SELECT …) TO STDOUT`` through psycopg 3, formatted
+by the database and streamed block by block, so a year of audit events costs the web worker
+neither memory nor a Python loop per row. Elsewhere (SQLite in development and tests) an
+iterator formats the same columns the same way; a test holds both outputs equal.
+
+Every text cell a user could have typed is neutralised against formula injection (OWASP
+"CSV injection"): a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return gets a leading ``'``, so a spreadsheet shows it as text instead of evaluating it.
+Numbers and times we format ourselves are left alone (a negative amount stays a number).
+"""
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from decimal import Decimal
+from typing import Literal
+
+from django.db import connections
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+Kind = Literal["text", "time", "json", "ip", "microcredits"]
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    field: str  # a model field (or lookup) of the queryset
+    kind: Kind = "text"
+
+
+def neutralise(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _jsonb_order(value):
+    """PostgreSQL prints jsonb objects with their keys ordered by length, then bytes."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        return {k: _jsonb_order(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [_jsonb_order(v) for v in value]
+    return value
+
+
+def _format(kind: Kind, value) -> str:
+    if value is None or value == "":
+        return ""
+    if kind == "time":
+        return value.astimezone(UTC).isoformat()
+    if kind == "microcredits":
+        return f"{Decimal(value).scaleb(-6):.6f}"
+    if kind == "json":
+        return neutralise(json.dumps(_jsonb_order(value), ensure_ascii=False))
+    if kind == "ip":
+        return str(value)
+    return neutralise(str(value))
+
+
+_NEUTRALISE_SQL = (
+    "CASE WHEN left({0}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') THEN '''' || {0} ELSE {0} END"
+)
+
+
+def _sql(kind: Kind, column: str) -> str:
+    """The PostgreSQL expression printing ``column`` as ``_format`` does. Empty text
+    becomes NULL: COPY quotes an empty string (``""``) but prints NULL as nothing."""
+    if kind == "time":  # as datetime.isoformat(): a fraction only when there is one
+        utc = f"({column} AT TIME ZONE 'UTC')"
+        return (
+            f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+            f"CASE WHEN to_char({utc}, 'US') = '000000' THEN '' "
+            f"ELSE '.' || to_char({utc}, 'US') END || '+00:00'"
+        )
+    if kind == "microcredits":
+        return f"to_char({column}::numeric / 1000000, 'FM9999999999999999990.000000')"
+    if kind == "json":
+        return "NULLIF(" + _NEUTRALISE_SQL.format(f"{column}::text") + ", '')"
+    if kind == "ip":
+        return f"host({column})"
+    return "NULLIF(" + _NEUTRALISE_SQL.format(f"{column}::text") + ", '')"
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _python_rows(queryset: QuerySet, columns: Sequence[Column]) -> Iterator[str]:
+    writer = csv.writer(_Echo(), lineterminator="\n")
+    fields = [c.field for c in columns]
+    for row in queryset.values_list(*fields).iterator(chunk_size=2000):
+        yield writer.writerow([_format(c.kind, v) for c, v in zip(columns, row, strict=True)])
+
+
+def _copy_rows(queryset: QuerySet, columns: Sequence[Column]) -> Iterator[bytes]:
+    connection = connections[queryset.db]
+    inner, params = queryset.values_list(*[c.field for c in columns]).query.sql_with_params()
+    names = [f"c{i}" for i in range(len(columns))]
+    select = ", ".join(_sql(c.kind, f"sub.{n}") for c, n in zip(columns, names, strict=True))
+    # A projection over a sorted subquery (no join, no aggregate) keeps the subquery's
+    # order in PostgreSQL; the column list renames the inner columns positionally. Only
+    # our own column names and the ORM's SQL go into the text; values stay parameters.
+    statement = (
+        f"COPY (SELECT {select} FROM ({inner}) AS sub({', '.join(names)})) "  # noqa: S608
+        "TO STDOUT (FORMAT csv)"
+    )
+    connection.ensure_connection()
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
+        for block in copy:
+            yield bytes(block)
+
+
+def csv_rows(
+    queryset: QuerySet,
+    columns: Sequence[Column],
+    *,
+    before: Iterable[Sequence] = (),
+    after: Iterable[Sequence] = (),
+) -> Iterator[str | bytes]:
+    """The header, then ``before`` (literal rows, formatted by the columns' kinds), the
+    queryset's rows, then ``after``."""
+    writer = csv.writer(_Echo(), lineterminator="\n")
+    yield writer.writerow([c.header for c in columns])
+
+    def literal(rows: Iterable[Sequence]) -> Iterator[str]:
+        for row in rows:
+            yield writer.writerow([_format(c.kind, v) for c, v in zip(columns, row, strict=True)])
+
+    yield from literal(before)
+    if connections[queryset.db].vendor == "postgresql":
+        yield from _copy_rows(queryset, columns)
+    else:
+        yield from _python_rows(queryset, columns)
+    yield from literal(after)
+
+
+def stream_csv(
+    queryset: QuerySet,
+    columns: Sequence[Column],
+    *,
+    filename: str,
+    before: Iterable[Sequence] = (),
+    after: Iterable[Sequence] = (),
+) -> StreamingHttpResponse:
+    """A streamed ``text/csv`` attachment of ``csv_rows``."""
+    response = StreamingHttpResponse(
+        csv_rows(queryset, columns, before=before, after=after),
+        content_type="text/csv",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
