@@ -109,8 +109,12 @@ def test_a_whole_session_logs_no_secret(django_capture_on_commit_callbacks):
         assert browser.post(accept).status_code == 302
         assert Membership.objects.filter(organization=org, user__email="ada@example.com")
 
-        # Create a key; use it wrongly once so the refusal is logged.
-        created = browser.post("/api/api-keys", {"name": "logs"}, content_type="application/json")
+        # Create a key (a developer must cap it); use it wrongly once so the refusal is logged.
+        created = browser.post(
+            "/api/api-keys",
+            {"name": "logs", "spendingLimit": 100},
+            content_type="application/json",
+        )
         assert created.status_code == 201, created.content
         plaintext = created.json()["key"]
         secrets.append(plaintext)
