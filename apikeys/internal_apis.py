@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from billing import catalog, ledger
 from billing.models import Endpoint, Hold
 from hypereal_site.api.errors import ApplicationError
+from hypereal_site.text import is_clean_text, text_problem
 from orgs.access import Access
 
 from . import verification
@@ -72,6 +73,17 @@ def _plain_json(request: Request):
         return None
 
 
+def _refuse_unstorable_text(body) -> None:
+    """A 400 for text no database could hold, before DRF echoes it in an error message
+    (a lone surrogate there would fail the JSON rendering: a 500)."""
+    if not isinstance(body, dict):
+        return
+    for name, value in body.items():
+        if isinstance(value, str) and (problem := text_problem(value)) is not None:
+            field = name if is_clean_text(name) else "a field"
+            raise ApplicationError("invalid_request", f"{field} {problem}.", status=400)
+
+
 class KeyVerifyApi(InternalApi):
     @extend_schema(
         request=VerifyInputSerializer,
@@ -99,6 +111,7 @@ class KeyVerifyApi(InternalApi):
                 "endpoint": body.get("endpoint") or None,
             }
         else:
+            _refuse_unstorable_text(body)
             serializer = VerifyInputSerializer(data=body)
             serializer.is_valid(raise_exception=True)
             v = serializer.validated_data
@@ -231,6 +244,8 @@ class HoldCreateApi(InternalApi):
 
 
 def _hold(public_id: str) -> Hold:
+    if not is_clean_text(public_id):  # %00 in the URL: no such hold, not a database error
+        raise ApplicationError("not_found", "No such hold.", status=404)
     hold = Hold.objects.select_related("wallet", "key").filter(public_id=public_id).first()
     if hold is None:
         raise ApplicationError("not_found", f"No hold {public_id!r}.", status=404)

@@ -22,6 +22,7 @@ from billing.ledger import ledger_post_in_transaction
 from billing.models import Endpoint, LedgerEntry, Wallet
 from billing.pricing import Usage, price_microcredits
 from hypereal_site.api.errors import ApplicationError
+from hypereal_site.text import is_clean_text, text_problem
 
 from .models import UsageEvent
 
@@ -87,6 +88,9 @@ def _str(raw: dict, name: str, *, max_length: int, required: bool = True) -> str
         raise EventError("invalid_event", f"{name} must be a string.")
     if len(value) > max_length:
         raise EventError("invalid_event", f"{name} is longer than {max_length} characters.")
+    problem = text_problem(value)  # what PostgreSQL would refuse, refused here instead
+    if problem is not None:
+        raise EventError("invalid_event", f"{name} {problem}.")
     return value
 
 
@@ -102,7 +106,10 @@ def parse_event(index: int, raw, *, now: datetime) -> Event:
         raise EventError("invalid_event", "occurred_at must be an ISO 8601 time.") from None
     if occurred_at.tzinfo is None:
         raise EventError("invalid_event", "occurred_at needs a time zone (use Z for UTC).")
-    occurred_at = occurred_at.astimezone(UTC)  # months (caps, statements) are UTC months
+    try:
+        occurred_at = occurred_at.astimezone(UTC)  # months (caps, statements) are UTC months
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the first representable UTC time
+        raise EventError("invalid_event", "occurred_at is out of range.") from None
     if occurred_at > now + timedelta(seconds=settings.USAGE_MAX_FUTURE_SECONDS):
         raise EventError("occurred_at_in_future", "occurred_at is in the future.")
     if occurred_at < now - MAX_AGE:
@@ -395,7 +402,8 @@ def usage_ingest(*, events: list, reference: str = "") -> dict:
             rejected.append(
                 {
                     "index": index,
-                    "request_id": rid if isinstance(rid, str) else None,
+                    # Echoed only when clean: a lone surrogate cannot even be written back.
+                    "request_id": rid if is_clean_text(rid) else None,
                     "error": {"type": exc.type, "message": exc.message},
                 }
             )
