@@ -278,7 +278,11 @@ def _touch(key_pk: int) -> None:
         _touched.clear()
     _touched[key_pk] = now + 60
     if cache.add(f"lastused:{key_pk}", 1, 60):
-        ApiKey.objects.filter(pk=key_pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        # Never backwards: ingestion may have written a later event's time meanwhile.
+        ApiKey.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now), pk=key_pk
+        ).update(last_used_at=now)
 
 
 def key_for_customer(*, key: str) -> ApiKey:
