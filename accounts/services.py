@@ -5,6 +5,8 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from hypereal_site.api.errors import ApplicationError
+from orgs.selectors import orgs_where_last_owner
+from orgs.services import user_orgs_detach
 
 from .models import User
 
@@ -17,8 +19,6 @@ def user_deletion_blockers(*, user: User) -> list[str]:
     An account that is the last owner of an organization would orphan that
     organization; organizations register their check here as they arrive.
     """
-    from orgs.selectors import orgs_where_last_owner
-
     return [
         f"You are the last owner of {org.name}. Transfer ownership or delete it first."
         for org in orgs_where_last_owner(user=user)
@@ -36,8 +36,6 @@ def user_delete(*, user: User, actor: User, request: HttpRequest | None = None) 
     blockers = user_deletion_blockers(user=user)
     if blockers:
         raise ApplicationError("account_deletion_blocked", " ".join(blockers), status=409)
-    from orgs.services import user_orgs_detach
-
     user_orgs_detach(user=user)
     logger.info("account deleted", extra={"user_public_id": user.public_id})
     if request is not None:

@@ -3,8 +3,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from billing.selectors import wallet_for
 from hypereal_site.api.errors import ApplicationError
 from orgs.access import account_view, public_view
+from orgs.context import current_context
+from orgs.permissions import Perm
 
 from . import selectors, services
 from .forms import AccountDeleteForm, ProfileForm
@@ -21,10 +24,6 @@ def home(request: HttpRequest) -> HttpResponse:
 @account_view
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from billing.selectors import wallet_for
-    from orgs.context import current_context
-    from orgs.permissions import Perm
-
     context = current_context(request)
     return render(
         request,

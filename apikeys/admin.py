@@ -4,6 +4,7 @@ from hypereal_site.admin import ReadOnlyAdmin
 
 from .models import ApiKey, KeyAlert, OwnerRateLimit, ServiceToken
 from .services import service_token_revoke
+from .verification import invalidate_organization
 
 
 @admin.register(ServiceToken)
@@ -40,15 +41,11 @@ class OwnerRateLimitAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
-        from .verification import invalidate_organization
-
         invalidate_organization(obj.organization_id)
 
     def delete_model(self, request, obj) -> None:
         org_id = obj.organization_id
         super().delete_model(request, obj)
-        from .verification import invalidate_organization
-
         invalidate_organization(org_id)
 
 

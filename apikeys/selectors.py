@@ -2,7 +2,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from orgs.models import Organization
+from orgs.models import Membership, Organization
+from orgs.permissions import Role
 
 from .models import ApiKey, KeyAlert, KeyMonthSpend
 
@@ -51,9 +52,6 @@ def key_alerts(*, key: ApiKey) -> QuerySet[KeyAlert]:
 def key_alert_recipients(*, key: ApiKey) -> list[str]:
     """The key's creator and, for an organization's key, its owners, admins and billing
     members."""
-    from orgs.models import Membership
-    from orgs.permissions import Role
-
     emails = set()
     if key.created_by and key.created_by.is_active:
         emails.add(key.created_by.email)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing import catalog
 from hypereal_site.api.errors import ApplicationError
-from orgs.audit import audit_record
+from orgs.audit import Target, audit_record
 from orgs.models import Organization
 
 from . import keyformat, verification
@@ -20,8 +20,6 @@ MAX_ROTATION_GRACE = timedelta(hours=24)
 
 
 def _target(key: ApiKey):
-    from orgs.audit import Target
-
     return Target("api_key", key.public_id, f"{key.name} ({key.masked})")
 
 

@@ -24,7 +24,7 @@ from orgs.access import context_view, public_view
 from orgs.context import Context
 from orgs.permissions import Perm
 
-from . import payments, selectors, services, stripe_gateway
+from . import ledger, payments, selectors, services, stripe_gateway
 from .forms import StatementMonthForm, ThresholdForm, TopUpForm
 from .models import CatalogModel, Endpoint, Payment
 from .money import format_credits, format_usd
@@ -79,7 +79,7 @@ def billing_overview(request: HttpRequest, context: Context) -> HttpResponse:
 def billing_topup(request: HttpRequest, context: Context) -> HttpResponse:
     form = TopUpForm(request.POST)
     if form.is_valid():
-        wallet = selectors.wallet_for(organization=context.organization)
+        wallet = ledger.wallet_get_or_create(organization=context.organization)
         try:
             _payment, url = payments.topup_start(
                 wallet=wallet, actor=request.user, amount_cents=form.amount_cents
@@ -121,7 +121,7 @@ def billing_topup_success(request: HttpRequest, public_id: str, context: Context
 def billing_alerts(request: HttpRequest, context: Context) -> HttpResponse:
     form = ThresholdForm(request.POST)
     if form.is_valid():
-        wallet = selectors.wallet_for(organization=context.organization)
+        wallet = ledger.wallet_get_or_create(organization=context.organization)
         try:
             services.wallet_set_low_balance_threshold(
                 wallet=wallet,

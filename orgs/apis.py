@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from . import selectors, services
 from .access import AccountApi, OrgApi
 from .permissions import Perm, Role
+from .views import audit_csv_rows
 
 
 class OrgOutputSerializer(serializers.Serializer):
@@ -322,8 +323,6 @@ class AuditExportApi(OrgApi):
 
     @extend_schema(parameters=AUDIT_FILTER_PARAMS, responses={(200, "text/csv"): str})
     def get(self, request: Request, org_id: str):
-        from .views import audit_csv_rows
-
         events = _audit_query(request, self.organization)
         name = f"hypereal-audit-{self.organization.slug}-{timezone.now():%Y-%m-%d}.csv"
         response = StreamingHttpResponse(audit_csv_rows(events), content_type="text/csv")

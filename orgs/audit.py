@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from accounts.models import User
 from hypereal_site.requestid import get_request_id
 
-from .models import AuditEvent, Organization
+from .models import AuditEvent, Invitation, Membership, Organization
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,6 @@ class Target:
 
 def target_of(obj) -> Target:
     """The audit target for the project's models, by their opaque ids."""
-    from .models import Invitation, Membership
-
     if isinstance(obj, Organization):
         return Target("organization", obj.public_id, obj.name)
     if isinstance(obj, Membership):

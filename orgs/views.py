@@ -1,4 +1,5 @@
 import csv
+import json
 from datetime import UTC, datetime, time, timedelta
 
 from django.contrib import messages
@@ -15,7 +16,7 @@ from hypereal_site.forms import apply_validation_error
 
 from . import selectors, services
 from .access import account_view, context_view, public_view
-from .context import Context, context_switch
+from .context import Context, context_switch, current_context
 from .forms import (
     AuditFilterForm,
     DeleteOrgForm,
@@ -84,8 +85,6 @@ def org_settings(request: HttpRequest, context: Context) -> HttpResponse:
 @account_view
 @require_POST
 def org_create(request: HttpRequest) -> HttpResponse:
-    from .context import current_context
-
     form = OrgCreateForm(request.POST)
     if form.is_valid():
         try:
@@ -331,8 +330,6 @@ AUDIT_CSV_HEADER = [
 
 
 def audit_csv_rows(events):
-    import json
-
     writer = csv.writer(_Echo())
     yield writer.writerow(AUDIT_CSV_HEADER)
     for e in events.iterator(chunk_size=2000):

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from billing import ledger
+from billing.ledger import wallet_get_or_create as wallet_for
 from billing.models import CatalogModel, LedgerEntry, Payment, Wallet
-from billing.selectors import wallet_for
 from orgs.models import AuditEvent
 from orgs.services import personal_org_get_or_create
 from tests.accounts.factories import UserFactory
@@ -281,8 +282,6 @@ def test_invalid_month_is_a_400(user, in_context, path, month):
 
 
 def test_statement_without_a_month_is_the_current_one(user, in_context):
-    from django.utils import timezone
-
     html = in_context(user).get("/billing/statement").content.decode()
     assert f'value="{timezone.now():%Y-%m}"' in html
     assert "Statement for" in html
