@@ -180,7 +180,7 @@ def verify(
     return _answer(entry, call)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~0.5 µs per call
 class _Call:
     """What a verification resolved about the call: the canonical model (None when no
     model was named), the catalog it came from, and the credits it needs up front."""
