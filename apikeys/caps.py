@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from .models import ApiKey, KeyAlert
@@ -63,15 +62,23 @@ def caps_record_usage(
 
 def keys_touch(*, last_used: Mapping[int, datetime]) -> int:
     """Move each key's ``last_used_at`` forward to the given time (never backwards, never
-    into the future): one UPDATE for all the keys, writing only rows it moves."""
+    into the future): one UPDATE for all the keys, writing only the rows it moves. Plain
+    SQL: the ORM's CASE/WHEN compile cost three times the statement itself per batch."""
     now = timezone.now()
-    times = {pk: min(at, now) for pk, at in sorted(last_used.items())}
-    older = Q()
-    for pk, at in times.items():
-        older |= Q(pk=pk) & (Q(last_used_at__isnull=True) | Q(last_used_at__lt=at))
-    return ApiKey.objects.filter(older).update(
-        last_used_at=Case(*(When(pk=pk, then=Value(at)) for pk, at in times.items()))
-    )
+    times = sorted((pk, min(at, now)) for pk, at in last_used.items())
+    if not times:
+        return 0
+    adapt = connection.ops.adapt_datetimefield_value  # SQLite stores text in Django's format
+    pairs = [value for pk, at in times for value in (pk, adapt(at))]
+    cases = " ".join(["WHEN %s THEN %s"] * len(times))
+    moves = " OR ".join(["(id = %s AND (last_used_at IS NULL OR last_used_at < %s))"] * len(times))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ApiKey._meta.db_table} SET last_used_at = CASE id {cases} END "  # noqa: S608 - placeholders only
+            f"WHERE {moves}",
+            pairs + pairs,
+        )
+        return cursor.rowcount
 
 
 def _add_spend(spend: Mapping[tuple[int, str], int]) -> list[tuple[int, str, int, int]]:

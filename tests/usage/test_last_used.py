@@ -72,10 +72,11 @@ def test_a_batch_writes_last_used_once_whatever_its_size(internal, two_keys):
     events = [event(first) for _ in range(40)] + [event(second) for _ in range(40)]
     with CaptureQueriesContext(connection) as queries:
         assert ingest(internal, events)["accepted"] == 80
+    statements = [q["sql"].replace('"', "") for q in queries.captured_queries]
     writes = [
-        q["sql"]
-        for q in queries.captured_queries
-        if q["sql"].startswith('UPDATE "apikeys_apikey"') and "last_used_at" in q["sql"]
+        sql
+        for sql in statements
+        if sql.startswith("UPDATE apikeys_apikey ") and "last_used_at" in sql
     ]
     assert len(writes) == 1, writes
     assert last_used(first) is not None and last_used(second) is not None
