@@ -8,7 +8,8 @@ refused by every worker within a second. In front of the shared cache each worke
 what it read for half a second (``_LocalCopies``), which takes the shared cache off the
 hot path for busy keys without stretching that second. Balances and month spend in the
 answer are as of ``cached_at``; the entry is also rebuilt when the month changes, and
-whenever a balance crosses a limit the ledger invalidates the owner's keys.
+whenever a balance crosses a limit the ledger says so (``billing.signals.balance_changed``,
+subscribed in ``ApikeysConfig.ready``) and the owner's entries are deleted.
 """
 
 import time

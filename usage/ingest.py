@@ -246,22 +246,22 @@ def _insert_events(priced: list[Priced], *, hold_public_id: str) -> None:
 
 def usage_record_in_transaction(priced: list[Priced], *, charge: bool, reference: str) -> int:
     """Store already-priced events whose request ids are new, charge them (one ledger entry
-    per wallet) and add to the keys' month spend. Returns the µcr charged."""
+    per wallet) and give the keys' totals to ``apikeys.caps`` (month spend, cap alerts,
+    last used). Returns the µcr charged."""
     if not priced:
         return 0
     _insert_events(priced, hold_public_id=reference if not charge else "")
     by_org: dict[int, list[Priced]] = defaultdict(list)
     spend: dict[tuple[int, str], int] = defaultdict(int)
+    last_used: dict[int, datetime] = {}  # key pk → its latest event in the batch
     for p in priced:
         by_org[p.key["organization_id"]].append(p)
         if p.cost:
             spend[(p.key["id"], p.event.occurred_at.strftime("%Y-%m"))] += p.cost
-    charged = 0
-    last_used: dict[int, datetime] = {}
-    for p in priced:
-        at = last_used.get(p.key["id"])
-        if at is None or p.event.occurred_at > at:
+        latest = last_used.get(p.key["id"])
+        if latest is None or p.event.occurred_at > latest:
             last_used[p.key["id"]] = p.event.occurred_at
+    charged = 0
     if charge:
         wallets = {
             w.organization_id: w for w in Wallet.objects.filter(organization_id__in=list(by_org))
