@@ -32,9 +32,10 @@ test: install-dev chromium  ## the whole suite (DATABASE_URL/REDIS_URL select Po
 chromium:
 	@bash scripts/ensure-chromium
 
-lint: install-dev
+lint: install-dev  ## ruff, the import contracts (pyproject.toml), no missing migration
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 	$(VENV_PY) manage.py makemigrations --check --dry-run
 
 format: install-dev

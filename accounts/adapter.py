@@ -7,6 +7,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
+from orgs.views import PENDING_INVITATION_SESSION_KEY
+
 from .models import normalize_email
 
 
@@ -32,8 +34,6 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_login_redirect_url(self, request) -> str:
         """Back to an invitation opened before signing up (see orgs.views.invitation_accept),
         otherwise the usual destination."""
-        from orgs.views import PENDING_INVITATION_SESSION_KEY
-
         pending = request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
         if pending and pending.startswith("/invitations/"):
             return pending

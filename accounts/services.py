@@ -6,7 +6,8 @@ from django.http import HttpRequest
 
 from hypereal_site.api.errors import ApplicationError
 from orgs.audit import audit_record, target_of
-from orgs.services import personal_org_get_or_create
+from orgs.selectors import orgs_where_last_owner
+from orgs.services import personal_org_get_or_create, user_orgs_detach
 
 from .models import User
 
@@ -19,8 +20,6 @@ def user_deletion_blockers(*, user: User) -> list[str]:
     An account that is the last owner of an organization would orphan that
     organization; organizations register their check here as they arrive.
     """
-    from orgs.selectors import orgs_where_last_owner
-
     return [
         f"You are the last owner of {org.name}. Transfer ownership or delete it first."
         for org in orgs_where_last_owner(user=user)
@@ -53,8 +52,6 @@ def user_delete(*, user: User, actor: User, request: HttpRequest | None = None) 
     blockers = user_deletion_blockers(user=user)
     if blockers:
         raise ApplicationError("account_deletion_blocked", " ".join(blockers), status=409)
-    from orgs.services import user_orgs_detach
-
     user_orgs_detach(user=user)
     logger.info("account deleted", extra={"user_public_id": user.public_id})
     if request is not None:

@@ -1,6 +1,24 @@
 from django.apps import AppConfig
 
+from billing.signals import balance_changed
+from orgs.signals import members_changed, organization_closing
+
 
 class ApikeysConfig(AppConfig):
     name = "apikeys"
     verbose_name = "API keys"
+
+    def ready(self) -> None:
+        # The receivers import models, which must wait for the app registry.
+        from . import receivers  # noqa: PLC0415 — needs the app registry (Django's ready())
+
+        balance_changed.connect(
+            receivers.refresh_verifications, dispatch_uid="apikeys.balance_changed"
+        )
+        members_changed.connect(
+            receivers.refresh_verifications, dispatch_uid="apikeys.members_changed"
+        )
+        organization_closing.connect(
+            receivers.revoke_keys_of_closing_organization,
+            dispatch_uid="apikeys.organization_closing",
+        )

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.ledger import wallet_get_or_create
+from billing.selectors import wallet_balances
 from orgs.access import Access
 
 from . import selectors
@@ -35,7 +35,7 @@ class KeySelfApi(CustomerApi):
     @extend_schema(responses=KeySelfOutputSerializer, summary="The calling key and its balance")
     def get(self, request: Request) -> Response:
         key = request.auth
-        wallet = wallet_get_or_create(organization=key.organization)
+        wallet = wallet_balances(organization_id=key.organization_id)
         period = selectors.current_period()
         return Response(
             {
@@ -45,7 +45,7 @@ class KeySelfApi(CustomerApi):
                 "spending_limit_microcredits": key.spending_limit_microcredits,
                 "period": period,
                 "period_spend_microcredits": selectors.key_period_spend(key=key, period=period),
-                "balance_microcredits": wallet.balance_microcredits,
-                "available_microcredits": wallet.available_microcredits,
+                "balance_microcredits": wallet["balance_microcredits"],
+                "available_microcredits": wallet["available_microcredits"],
             }
         )

@@ -1,5 +1,13 @@
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
+from django.template.loader import render_to_string
+
+from billing.money import format_credits
+from hypereal_site.notify import send_once
+
+from .models import KeyAlert
+from .selectors import key_alert_recipients
 
 
 @shared_task
@@ -10,15 +18,6 @@ def verification_cache_delete(cache_keys: list[str]) -> None:
 @shared_task(bind=True, max_retries=5, default_retry_delay=30)
 def send_key_alert_email(self, alert_id: int) -> bool:
     """The 80% heads-up or the 100% cap email, exactly once per alert (send_once)."""
-    from django.conf import settings
-    from django.template.loader import render_to_string
-
-    from billing.money import format_credits
-    from hypereal_site.notify import send_once
-
-    from .models import KeyAlert
-    from .selectors import key_alert_recipients
-
     alert = (
         KeyAlert.objects.select_related("key__organization", "key__created_by")
         .filter(pk=alert_id)

@@ -121,8 +121,6 @@ def key_create(request: HttpRequest, context: Context) -> HttpResponse:
 def _detail(request, context: Context, key: ApiKey, status: int = 200, **forms) -> HttpResponse:
     spend = selectors.key_period_spend(key=key)
     limit = key.spending_limit_microcredits
-    from usage.models import UsageEvent
-
     return render(
         request,
         "apikeys/detail.html",
@@ -131,7 +129,8 @@ def _detail(request, context: Context, key: ApiKey, status: int = 200, **forms) 
             "spend": spend,
             "percent": min(100, spend * 100 // limit) if limit else None,
             "alerts": selectors.key_alerts(key=key)[:20],
-            "recent": UsageEvent.objects.filter(key=key).order_by("-occurred_at")[:20],
+            # Through the relation: the usage app sits above this one and is not imported.
+            "recent": key.usage_events.order_by("-occurred_at")[:20],
             "can_manage": context.allows(Perm.KEYS_MANAGE),
             "edit_form": forms.get("edit_form")
             or _key_form(

@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import django
+import psycopg
+from django.core.management import call_command
+from psycopg import sql
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -29,9 +34,6 @@ SERVER_SETTINGS = "bench.bench_settings"
 
 def ensure_database(url: str) -> None:
     """Create the PostgreSQL database named in ``url`` if it does not exist."""
-    import psycopg
-    from psycopg import sql
-
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     maintenance = urlunsplit(parts._replace(path="/postgres"))
@@ -57,11 +59,7 @@ def server_env(*, database_url: str, redis_url: str, cache_prefix: str) -> dict[
 def django_setup(env: dict[str, str]) -> None:
     """Set Django up in this process with the server's settings and migrate."""
     os.environ.update(env)
-    import django
-
     django.setup()
-    from django.core.management import call_command
-
     call_command("migrate", interactive=False, verbosity=0)
 
 

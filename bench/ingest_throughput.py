@@ -28,6 +28,10 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import harness
+import psycopg
+from django.core.management import call_command
+from django.db import connection
+from django.db.models import Count, Sum
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/hypereal_bench_ingest"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
@@ -48,11 +52,11 @@ COPY_COLUMNS = (
 
 def fixtures(run: str, *, owners: int, keys_per_owner: int):
     """``owners`` organizations with funded wallets and ``keys_per_owner`` keys each."""
-    from accounts.models import User
-    from apikeys.services import apikey_create, service_token_create
-    from billing.ledger import ledger_post, wallet_get_or_create
-    from orgs.models import Organization
-    from orgs.services import personal_org_get_or_create
+    from accounts.models import User  # noqa: PLC0415 — needs django.setup()
+    from apikeys.services import apikey_create, service_token_create  # noqa: PLC0415 — needs django.setup()
+    from billing.ledger import ledger_post, wallet_get_or_create  # noqa: PLC0415 — needs django.setup()
+    from orgs.models import Organization  # noqa: PLC0415 — needs django.setup()
+    from orgs.services import personal_org_get_or_create  # noqa: PLC0415 — needs django.setup()
 
     user = User.objects.create_user(f"bench-{run}@example.com", password=None)
     orgs = [personal_org_get_or_create(user=user)]
@@ -156,8 +160,6 @@ def post_batches(server, bodies: list[bytes], *, token: str, threads: int):
 def copy_limit(url: str, batches_rows: list[tuple[bytes, bytes]], *, threads: int) -> float:
     """The same rows COPYed into scratch copies of the two tables, one batch per
     transaction, from ``threads`` threads; returns the seconds taken."""
-    import psycopg
-
     with psycopg.connect(url, autocommit=True) as conn:
         for table in ("usage_usageevent", "usage_usagerequest"):
             conn.execute(f"DROP TABLE IF EXISTS bench_scratch_{table}")
@@ -260,12 +262,9 @@ def copy_rows(batches, unique, keys_by_public_id) -> list[tuple[bytes, bytes]]:
 
 def check(run: str, orgs, keys, unique: dict, answers: list[dict], posted: int) -> list[str]:
     """Zero lost, zero doubled, money consistent. Returns the problems found."""
-    from django.core.management import call_command
-    from django.db.models import Count, Sum
-
-    from apikeys.models import KeyMonthSpend
-    from billing.models import LedgerEntry, Wallet
-    from usage.models import UsageEvent, UsageRequest
+    from apikeys.models import KeyMonthSpend  # noqa: PLC0415 — needs django.setup()
+    from billing.models import LedgerEntry, Wallet  # noqa: PLC0415 — needs django.setup()
+    from usage.models import UsageEvent, UsageRequest  # noqa: PLC0415 — needs django.setup()
 
     problems = []
     events = UsageEvent.objects.filter(organization__in=orgs)
@@ -336,8 +335,6 @@ def main() -> int:
     )
     if env is None:
         return 2
-    from django.db import connection
-
     run = uuid.uuid4().hex[:10]
     orgs, keys, token = fixtures(run, owners=args.owners, keys_per_owner=args.keys_per_owner)
     batches, unique = make_batches(

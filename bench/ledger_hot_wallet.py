@@ -23,6 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import django
+import psycopg
+from django.core.management import call_command
+from django.db import connection
+from psycopg import sql
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -37,9 +43,6 @@ BARE_UPDATE = (
 
 
 def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     maintenance = urlunsplit(parts._replace(path="/postgres"))
@@ -53,19 +56,13 @@ def django_setup(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hypereal_site.settings.dev")
     os.environ.setdefault("DEBUG", "false")  # no per-query logging in the measured loop
-    import django
-
     django.setup()
-    from django.core.management import call_command
-
     call_command("migrate", interactive=False, verbosity=0)
 
 
 def run_threads(threads: int, prepare: Callable[[int], object], work: Callable) -> float:
     """Each thread runs ``prepare(i)`` (connect) before the start line, then ``work(i,
     state)``; returns the wall time from the common start to the last thread's end."""
-    from django.db import connection
-
     barrier = threading.Barrier(threads + 1)
     errors: list[BaseException] = []
 
@@ -94,9 +91,7 @@ def run_threads(threads: int, prepare: Callable[[int], object], work: Callable) 
 
 
 def ledger_round(wallet, *, threads: int, debits: int, run: str) -> float:
-    from django.db import connection
-
-    from billing.ledger import ledger_post
+    from billing.ledger import ledger_post  # noqa: PLC0415 — needs django.setup()
 
     def prepare(i: int):
         connection.ensure_connection()
@@ -115,8 +110,6 @@ def ledger_round(wallet, *, threads: int, debits: int, run: str) -> float:
 
 
 def bare_round(wallet_id: int, *, threads: int, debits: int, url: str) -> float:
-    import psycopg
-
     def prepare(i: int):
         return psycopg.connect(url, autocommit=True)
 
@@ -142,12 +135,9 @@ def main() -> int:
     ensure_database(url)
     django_setup(url)
 
-    from django.core.management import call_command
-    from django.db import connection
-
-    from billing.ledger import ledger_post, wallet_get_or_create
-    from billing.models import LedgerEntry, Wallet
-    from orgs.models import Organization
+    from billing.ledger import ledger_post, wallet_get_or_create  # noqa: PLC0415 — needs django.setup()
+    from billing.models import LedgerEntry, Wallet  # noqa: PLC0415 — needs django.setup()
+    from orgs.models import Organization  # noqa: PLC0415 — needs django.setup()
 
     run = uuid.uuid4().hex[:10]
     per_round = args.threads * args.debits

@@ -24,6 +24,7 @@ import time
 import uuid
 
 import harness
+from django.db import connection
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/hypereal_bench_verify"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
@@ -31,10 +32,10 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
 
 def fixtures(run: str):
     """A user with a funded personal wallet, one ck_ key, one svc_ token."""
-    from accounts.models import User
-    from apikeys.services import apikey_create, service_token_create
-    from billing.ledger import ledger_post, wallet_get_or_create
-    from orgs.services import personal_org_get_or_create
+    from accounts.models import User  # noqa: PLC0415 — needs django.setup()
+    from apikeys.services import apikey_create, service_token_create  # noqa: PLC0415 — needs django.setup()
+    from billing.ledger import ledger_post, wallet_get_or_create  # noqa: PLC0415 — needs django.setup()
+    from orgs.services import personal_org_get_or_create  # noqa: PLC0415 — needs django.setup()
 
     user = User.objects.create_user(f"bench-{run}@example.com", password=None)
     org = personal_org_get_or_create(user=user)
@@ -54,7 +55,7 @@ def fixtures(run: str):
 def revocation(server: harness.Gunicorn, *, key, user, body: bytes, headers: dict) -> dict:
     """Poll verify from several threads, revoke the key, and time until every worker
     refuses it. Returns the figures (times in ms from the start of the revoke call)."""
-    from apikeys.services import apikey_revoke
+    from apikeys.services import apikey_revoke  # noqa: PLC0415 — needs django.setup()
 
     url = f"{server.base}/internal/v1/keys/verify"
     # (received, pid, status, error type, sent)
@@ -96,7 +97,7 @@ def revocation(server: harness.Gunicorn, *, key, user, body: bytes, headers: dic
         raise RuntimeError(f"only workers {warm} answered during warm-up")
     time.sleep(0.2)
     # A throwaway key first, so that the measured call does not pay for first-use imports.
-    from apikeys.services import apikey_create
+    from apikeys.services import apikey_create  # noqa: PLC0415 — needs django.setup()
 
     spare, _plaintext = apikey_create(organization=key.organization, actor=user, name="spare")
     apikey_revoke(key=spare, actor=user)
@@ -146,8 +147,6 @@ def main() -> int:
     )
     if env is None:
         return 2
-
-    from django.db import connection
 
     run = uuid.uuid4().hex[:10]
     user, key, plaintext, service_token = fixtures(run)

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -15,6 +15,7 @@ from . import catalog
 from .forms import StaffAdjustmentForm
 from .models import (
     CatalogModel,
+    Endpoint,
     FallbackTarget,
     Hold,
     Intent,
@@ -79,8 +80,6 @@ class WalletAdmin(ReadOnlyAdmin):
 
     def adjust_view(self, request, wallet_id: int):
         if not request.user.has_perm("billing.add_ledgerentry"):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         wallet = get_object_or_404(Wallet.objects.select_related("organization"), pk=wallet_id)
         form = StaffAdjustmentForm(request.POST or None)
@@ -222,8 +221,6 @@ class CatalogModelForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         endpoints = data.get("endpoints") or []
-        from .models import Endpoint
-
         unknown = [e for e in endpoints if e not in Endpoint.values]
         if unknown or not isinstance(endpoints, list):
             self.add_error("endpoints", f"Use a list of: {', '.join(Endpoint.values)}.")

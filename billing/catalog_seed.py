@@ -8,6 +8,8 @@ Prices are written in credits (100 credits = 1 USD): token prices in credits per
 tokens, unit prices in credits per image / second / clip / request.
 """
 
+from django.apps import apps as registry
+
 CHAT = ["chat.completions"]
 CHAT_RESPONSES = ["chat.completions", "responses"]
 ANTHROPIC = ["messages"]
@@ -287,8 +289,6 @@ def rows() -> list[dict]:
 def seed(apps=None) -> int:
     """Add every missing model, alias, fallback chain and intent; returns models added."""
     if apps is None:
-        from django.apps import apps as registry
-
         apps = registry
     CatalogModel = apps.get_model("billing", "CatalogModel")
     ModelAlias = apps.get_model("billing", "ModelAlias")

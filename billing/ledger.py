@@ -13,19 +13,30 @@ Rules (docs/architecture.md, "Money"):
 
 Public services are ``@transaction.atomic(durable=True)``; the ``*_in_transaction``
 variants let a larger durable service (a usage batch) post inside its own transaction.
+
+The ledger is a leaf: it imports no other domain app (``Organization`` and ``User`` only
+as type hints). Whoever must react to a balance change (the API keys' verification cache)
+subscribes to ``billing.signals.balance_changed``; ``make lint`` holds this shape.
 """
+
+from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.models import User
 from hypereal_site.api.errors import ApplicationError
-from orgs.models import Organization
 
+from .alerts import low_balance_check
 from .models import Hold, LedgerEntry, Wallet
+from .signals import balance_changed
+
+if TYPE_CHECKING:  # type hints only: at run time the ledger imports no other domain app
+    from accounts.models import User
+    from orgs.models import Organization
 
 logger = logging.getLogger("hypereal.billing")
 
@@ -274,8 +285,6 @@ VERIFY_REFRESH_BELOW = 1000 * 1_000_000
 
 
 def _after_balance_change(wallet: Wallet, before: int, after: int) -> None:
-    from .alerts import low_balance_check
-
     low_balance_check(wallet=wallet, after=after)
     # A credit may turn a refused key back on; a debit matters only while the balance is
     # still non-negative and low (once below zero every call is already refused).
@@ -284,9 +293,8 @@ def _after_balance_change(wallet: Wallet, before: int, after: int) -> None:
 
 
 def _refresh_verifications(wallet: Wallet) -> None:
-    from apikeys.verification import invalidate_organization
-
-    invalidate_organization(wallet.organization_id)
+    """Tell whoever caches "enough credits?" answers (the API keys app subscribes)."""
+    balance_changed.send(sender=Wallet, organization_id=wallet.organization_id)
 
 
 # --- holds ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.db.models import QuerySet, Sum
 
@@ -11,9 +11,30 @@ from .models import CatalogModel, Hold, LedgerEntry, Payment, Wallet
 
 
 def wallet_for(*, organization: Organization) -> Wallet:
-    from .ledger import wallet_get_or_create
+    """The owner's wallet, read only. An owner who never had credits has no wallet row
+    yet: that reads as an unsaved, empty wallet (balance 0, no public id). Only the
+    services that move money create it (``ledger.wallet_get_or_create``)."""
+    wallet = Wallet.objects.filter(organization=organization).first()
+    if wallet is None:
+        wallet = Wallet(organization=organization, public_id="")
+    return wallet
 
-    return wallet_get_or_create(organization=organization)
+
+def wallet_balances(*, organization_id: int) -> dict:
+    """Id, balance and available credits of an owner's wallet, as the gateway sees them
+    (``id`` None and zeros when the owner never had credits)."""
+    row = (
+        Wallet.objects.filter(organization_id=organization_id)
+        .values("public_id", "balance_microcredits", "held_microcredits")
+        .first()
+    )
+    if row is None:
+        return {"id": None, "balance_microcredits": 0, "available_microcredits": 0}
+    return {
+        "id": row["public_id"],
+        "balance_microcredits": row["balance_microcredits"],
+        "available_microcredits": row["balance_microcredits"] - row["held_microcredits"],
+    }
 
 
 def billing_contacts(*, organization: Organization) -> list[str]:
@@ -31,24 +52,24 @@ def billing_contacts(*, organization: Organization) -> list[str]:
 
 
 def wallet_open_holds(*, wallet: Wallet) -> QuerySet[Hold]:
-    return wallet.holds.filter(status=Hold.Status.OPEN).order_by("expires_at")
+    return Hold.objects.filter(wallet_id=wallet.pk, status=Hold.Status.OPEN).order_by("expires_at")
 
 
 def wallet_entries(*, wallet: Wallet) -> QuerySet[LedgerEntry]:
-    return wallet.entries.order_by("-created_at", "-id")
+    return LedgerEntry.objects.filter(wallet_id=wallet.pk).order_by("-created_at", "-id")
 
 
 def wallet_payments(*, wallet: Wallet) -> QuerySet[Payment]:
-    return wallet.payments.order_by("-created_at")
+    return Payment.objects.filter(wallet_id=wallet.pk).order_by("-created_at")
 
 
 def payment_get(*, wallet: Wallet, public_id: str) -> Payment | None:
+    if wallet.pk is None:
+        return None
     return Payment.objects.filter(wallet=wallet, public_id=public_id).first()
 
 
 def month_bounds(month: date) -> tuple[datetime, datetime]:
-    from datetime import UTC
-
     start = datetime(month.year, month.month, 1, tzinfo=UTC)
     end = (
         datetime(month.year + 1, 1, 1, tzinfo=UTC)
@@ -61,25 +82,36 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
 def wallet_first_month(*, wallet: Wallet) -> date:
     """The first calendar month (UTC) of the account's life: its organization's creation or
     its first ledger movement, whichever came first."""
-    from datetime import UTC
-
-    first = wallet.entries.order_by("created_at").values_list("created_at", flat=True).first()
-    starts = [wallet.organization.created_at, wallet.created_at] + ([first] if first else [])
+    first = (
+        LedgerEntry.objects.filter(wallet_id=wallet.pk)  # none for an unsaved wallet
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    starts = [wallet.organization.created_at] + ([first] if first else [])
+    if wallet.pk is not None:
+        starts.append(wallet.created_at)
     start = min(starts).astimezone(UTC)
     return date(start.year, start.month, 1)
+
+
+def wallet_entries_between(*, wallet: Wallet, start: datetime, end: datetime) -> QuerySet:
+    """The wallet's ledger entries in ``[start, end)``, oldest first (none for an unsaved
+    wallet)."""
+    return LedgerEntry.objects.filter(
+        wallet_id=wallet.pk, created_at__gte=start, created_at__lt=end
+    ).order_by("created_at", "id")
 
 
 def wallet_statement(*, wallet: Wallet, month: date) -> dict:
     """A month's entries with the opening and closing balance (calendar month, UTC)."""
     start, end = month_bounds(month)
+    entries_of = LedgerEntry.objects.filter(wallet_id=wallet.pk)  # none for an unsaved wallet
     opening = (
-        wallet.entries.filter(created_at__lt=start).aggregate(s=Sum("amount_microcredits"))["s"]
-        or 0
+        entries_of.filter(created_at__lt=start).aggregate(s=Sum("amount_microcredits"))["s"] or 0
     )
     entries = list(
-        wallet.entries.filter(created_at__gte=start, created_at__lt=end).order_by(
-            "created_at", "id"
-        )
+        entries_of.filter(created_at__gte=start, created_at__lt=end).order_by("created_at", "id")
     )
     credits = sum(e.amount_microcredits for e in entries if e.amount_microcredits > 0)
     debits = sum(e.amount_microcredits for e in entries if e.amount_microcredits < 0)

@@ -27,7 +27,7 @@ from orgs.access import context_view, public_view
 from orgs.context import Context
 from orgs.permissions import Perm
 
-from . import local_checkout, payments, selectors, services, stripe_gateway
+from . import ledger, local_checkout, payments, selectors, services, stripe_gateway
 from .forms import StatementMonthForm, ThresholdForm, TopUpForm
 from .models import CatalogModel, Endpoint, Payment
 from .money import format_credits, format_usd
@@ -83,7 +83,7 @@ def billing_overview(request: HttpRequest, context: Context) -> HttpResponse:
 def billing_topup(request: HttpRequest, context: Context) -> HttpResponse:
     form = TopUpForm(request.POST)
     if form.is_valid():
-        wallet = selectors.wallet_for(organization=context.organization)
+        wallet = ledger.wallet_get_or_create(organization=context.organization)
         try:
             _payment, url = payments.topup_start(
                 wallet=wallet, actor=request.user, amount_cents=form.amount_cents
@@ -200,7 +200,7 @@ def billing_topup_success(request: HttpRequest, public_id: str, context: Context
 def billing_alerts(request: HttpRequest, context: Context) -> HttpResponse:
     form = ThresholdForm(request.POST)
     if form.is_valid():
-        wallet = selectors.wallet_for(organization=context.organization)
+        wallet = ledger.wallet_get_or_create(organization=context.organization)
         try:
             services.wallet_set_low_balance_threshold(
                 wallet=wallet,
@@ -329,9 +329,7 @@ def billing_statement_csv(request: HttpRequest, context: Context) -> HttpRespons
     start, end = statement["start"], statement["end"]
     name = context.organization.slug or "personal"
     return stream_csv(
-        wallet.entries.filter(created_at__gte=start, created_at__lt=end).order_by(
-            "created_at", "id"
-        ),
+        selectors.wallet_entries_between(wallet=wallet, start=start, end=end),
         _STATEMENT_COLUMNS,
         filename=f"hypereal-statement-{name}-{month:%Y-%m}.csv",
         before=[(start, "opening", "Opening balance", "", None, statement["opening_microcredits"])],

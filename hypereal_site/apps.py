@@ -7,6 +7,6 @@ class HyperealSiteConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the apps are loaded: DRF's serializers import models.
-        from .api import strict
+        from .api import strict  # noqa: PLC0415 - DRF's serializers import models
 
         strict.install()

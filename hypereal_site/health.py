@@ -10,6 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from hypereal_site.celery import app
 from orgs.access import public_view
 
 logger = logging.getLogger("hypereal.health")
@@ -46,8 +47,6 @@ PROBE_TIMEOUT_SECONDS = 2
 def _check_broker() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # tasks run in-process; there is no broker to reach
-    from hypereal_site.celery import app
-
     # The URL is read from settings on every call (not from Celery's cached config) so the
     # probe checks the broker the process is configured for right now.
     with app.connection_for_write(

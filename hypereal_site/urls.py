@@ -39,7 +39,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
-    path("internal/v1/", include("apikeys.internal_urls")),
+    path("internal/v1/", include("hypereal_site.internal_urls")),
     path("v1/key", KeySelfApi.as_view(), name="v1-key"),
     # Unknown API URLs answer the JSON envelope, never an HTML page.
     re_path(r"^(?:api|internal|v1)/", page_not_found, {"exception": None}, name="api-not-found"),

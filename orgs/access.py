@@ -12,7 +12,8 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, permissions
+from rest_framework.views import APIView
 
 from hypereal_site.api.strict import StrictInputApi
 
@@ -67,6 +68,21 @@ def context_view(perm: Perm) -> Callable[[Callable], Callable]:
         return _mark(login_required(wrapper), Access("context", perm))
 
     return decorator
+
+
+class InternalApi(APIView):
+    """An endpoint of the inference plane's ``/internal/v1/`` (``svc_`` service tokens only).
+
+    Service tokens belong to the API keys app, which sits above some of the apps serving
+    internal endpoints; so the token check is plugged in where the endpoints are composed
+    (``hypereal_site.internal_urls``), together with any collaborator from an app above.
+    Mounted any other way, the view lets nobody in.
+    """
+
+    hypereal_access = Access("service")
+    authentication_classes: list = []
+    permission_classes = [permissions.IsAuthenticated]  # nobody, until composed
+    throttle_classes: list = []  # the gateway is trusted and hot; it has its own limits
 
 
 class AccountApi(StrictInputApi):

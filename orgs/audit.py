@@ -18,7 +18,7 @@ from accounts.models import User
 from hypereal_site.csvstream import Column, stream_csv
 from hypereal_site.requestid import get_request_id
 
-from .models import AuditEvent, Organization
+from .models import AuditEvent, Invitation, Membership, Organization
 
 #: The dates an audit filter accepts. Nothing older exists, and a date near the calendar's
 #: end only overflows (``until=9999-12-31`` is turned into the next day's midnight).
@@ -67,8 +67,6 @@ class Target:
 
 def target_of(obj) -> Target:
     """The audit target for the project's models, by their opaque ids."""
-    from .models import Invitation, Membership
-
     if isinstance(obj, Organization):
         return Target("organization", obj.public_id, obj.name)
     if isinstance(obj, Membership):

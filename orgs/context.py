@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from . import selectors
 from .models import Membership, Organization
 from .permissions import Perm, Role, role_allows
+from .services import personal_org_get_or_create
 
 SESSION_KEY = "hypereal.context"
 
@@ -36,8 +37,6 @@ class Context:
 
 
 def _personal(request: HttpRequest) -> Context:
-    from .services import personal_org_get_or_create
-
     org = personal_org_get_or_create(user=request.user)
     membership = selectors.membership_get(organization=org, user=request.user)
     return Context(organization=org, membership=membership)

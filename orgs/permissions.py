@@ -72,7 +72,3 @@ ROLE_RANK = {_O: 4, _A: 3, _D: 2, _B: 2, _V: 1}
 
 def role_allows(role: str | Role, perm: Perm) -> bool:
     return Role(role) in PERMISSION_ROLES[perm]
-
-
-def role_permissions(role: str | Role) -> frozenset[Perm]:
-    return frozenset(p for p, roles in PERMISSION_ROLES.items() if Role(role) in roles)

@@ -11,6 +11,7 @@ import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -20,8 +21,10 @@ from hypereal_site.api.errors import ApplicationError
 
 from . import guards, selectors
 from .audit import audit_record, target_of
+from .emails import invitation_email_send
 from .models import Invitation, Membership, Organization
 from .permissions import Perm, Role, role_allows
+from .signals import members_changed, organization_closing
 
 INVITATION_TTL = timedelta(days=7)
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
@@ -200,9 +203,7 @@ def org_delete(*, organization: Organization, actor: User, confirm_slug: str) ->
     Invitation.objects.filter(
         organization=org, accepted_at__isnull=True, revoked_at__isnull=True
     ).update(revoked_at=now)
-    from apikeys.services import org_keys_revoke_all
-
-    org_keys_revoke_all(organization=org, actor=actor)
+    organization_closing.send(sender=Organization, organization=org, actor=actor)
     Membership.objects.filter(organization=org).delete()
     org.deleted_at = now
     org.save(update_fields=["deleted_at"])
@@ -249,9 +250,7 @@ def org_transfer_ownership(
 def _verifications_changed(org: Organization) -> None:
     """Membership changes refresh the organization's cached key verifications (issue 5's
     rule: the gateway never acts on an answer built before the team changed)."""
-    from apikeys.verification import invalidate_organization
-
-    invalidate_organization(org.pk)
+    members_changed.send(sender=Organization, organization_id=org.pk)
 
 
 def _guard_last_owner(org: Organization, membership: Membership, what: str) -> None:
@@ -341,8 +340,6 @@ def member_leave(*, organization: Organization, actor: User) -> None:
 def _send_invitation_after_commit(invitation: Invitation, token: str) -> None:
     # The plaintext token exists only here and in the email: it is not stored and not
     # handed to the broker, so the mail goes out from this process right after commit.
-    from .emails import invitation_email_send
-
     invitation_id = invitation.pk
     transaction.on_commit(lambda: invitation_email_send(invitation_id=invitation_id, token=token))
 
@@ -360,8 +357,6 @@ def invitation_create(
     role = _valid_role(role)
     email = normalize_email(email)
     try:
-        from django.core.validators import validate_email
-
         validate_email(email)
     except ValidationError:
         raise ValidationError({"email": "Enter a valid email address."}) from None
@@ -531,10 +526,8 @@ def user_orgs_detach(*, user: User) -> None:
         )
     personal = Organization.objects.filter(personal_for=user).first()
     if personal is not None:
-        from apikeys.services import org_keys_revoke_all
-
         # The account's keys die with it (revoked, audited, refused everywhere at once).
-        org_keys_revoke_all(organization=personal, actor=user)
+        organization_closing.send(sender=Organization, organization=personal, actor=user)
         personal.deleted_at = timezone.now()
         personal.save(update_fields=["deleted_at"])
         audit_record(

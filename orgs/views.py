@@ -15,7 +15,7 @@ from hypereal_site.forms import apply_validation_error
 from . import selectors, services
 from .access import account_view, context_view, public_view
 from .audit import audit_csv_response
-from .context import Context, context_switch
+from .context import Context, context_switch, current_context
 from .forms import (
     AuditFilterForm,
     DeleteOrgForm,
@@ -90,8 +90,6 @@ def org_settings(request: HttpRequest, context: Context) -> HttpResponse:
 @account_view
 @require_POST
 def org_create(request: HttpRequest) -> HttpResponse:
-    from .context import current_context
-
     form = OrgCreateForm(request.POST)
     if form.is_valid():
         try:

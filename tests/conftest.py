@@ -9,13 +9,14 @@ from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
+from apikeys.verification import local_copies
+from billing import catalog
+from billing.catalog_seed import seed
 from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
 
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    from apikeys.verification import local_copies
-
     cache.clear()
     local_copies.clear()
     yield
@@ -66,8 +67,5 @@ def _catalog_for_transactional_tests(request):
     if marker is None or not marker.kwargs.get("transaction"):
         return
     request.getfixturevalue("transactional_db")
-    from billing import catalog
-    from billing.catalog_seed import seed
-
     seed()
     catalog.invalidate()

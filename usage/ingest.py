@@ -2,9 +2,10 @@
 
 One durable transaction per batch. In it: claim the batch's new request ids in the
 de-duplication table (sorted, so concurrent batches lock in one order and cannot
-deadlock), bulk-insert the events, post ONE ledger entry per wallet, add to each key's
-month spend with one upsert, and fire cap alerts (exactly once, by a unique row). An
-invalid event is rejected alone; the rest of the batch is taken.
+deadlock), bulk-insert the events, post ONE ledger entry per wallet, and hand the batch's
+totals per key to ``apikeys.caps`` (month spend in one upsert, cap alerts exactly once by
+a unique row, ``last_used_at`` in one update). An invalid event is rejected alone; the
+rest of the batch is taken.
 """
 
 import hashlib
@@ -16,12 +17,18 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apikeys.models import ApiKey, KeyAlert
+from apikeys.caps import caps_record_usage, usage_key_by_pk, usage_keys_by_public_id
 from billing import catalog
-from billing.ledger import ledger_post_in_transaction
+from billing.ledger import (
+    hold_capture_in_transaction,
+    ledger_post_in_transaction,
+    wallet_get_or_create,
+)
 from billing.models import Endpoint, LedgerEntry, Wallet
 from billing.pricing import Usage, price_microcredits
 from hypereal_site.api.errors import ApplicationError
+from hypereal_site.text import is_clean_text, text_problem
+from orgs.models import Organization
 
 from .models import UsageEvent
 
@@ -87,6 +94,9 @@ def _str(raw: dict, name: str, *, max_length: int, required: bool = True) -> str
         raise EventError("invalid_event", f"{name} must be a string.")
     if len(value) > max_length:
         raise EventError("invalid_event", f"{name} is longer than {max_length} characters.")
+    problem = text_problem(value)  # what PostgreSQL would refuse, refused here instead
+    if problem is not None:
+        raise EventError("invalid_event", f"{name} {problem}.")
     return value
 
 
@@ -102,7 +112,10 @@ def parse_event(index: int, raw, *, now: datetime) -> Event:
         raise EventError("invalid_event", "occurred_at must be an ISO 8601 time.") from None
     if occurred_at.tzinfo is None:
         raise EventError("invalid_event", "occurred_at needs a time zone (use Z for UTC).")
-    occurred_at = occurred_at.astimezone(UTC)  # months (caps, statements) are UTC months
+    try:
+        occurred_at = occurred_at.astimezone(UTC)  # months (caps, statements) are UTC months
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the first representable UTC time
+        raise EventError("invalid_event", "occurred_at is out of range.") from None
     if occurred_at > now + timedelta(seconds=settings.USAGE_MAX_FUTURE_SECONDS):
         raise EventError("occurred_at_in_future", "occurred_at is in the future.")
     if occurred_at < now - MAX_AGE:
@@ -151,70 +164,6 @@ def _claim_request_ids(request_ids: list[str]) -> set[str]:
             )
             new.update(row[0] for row in cursor.fetchall())
     return new
-
-
-def _add_spend(spend: dict[tuple[int, str], int]) -> list[tuple[int, str, int, int]]:
-    """Add to each (key, month) spend in one upsert; returns (key, period, before, after)."""
-    if not spend:
-        return []
-    items = sorted(spend.items())
-    values = ", ".join(["(%s, %s, %s)"] * len(items))
-    params: list = []
-    for (key_pk, period), amount in items:
-        params += [key_pk, period, amount]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO apikeys_keymonthspend (key_id, period, spend_microcredits) "  # noqa: S608
-            f"VALUES {values} ON CONFLICT (key_id, period) DO UPDATE SET spend_microcredits = "
-            "apikeys_keymonthspend.spend_microcredits + excluded.spend_microcredits "
-            "RETURNING key_id, period, spend_microcredits",
-            params,
-        )
-        rows = cursor.fetchall()
-    return [(k, p, after - spend[(k, p)], after) for k, p, after in rows]
-
-
-def _fire_alerts(changes: list[tuple[int, str, int, int]], keys: dict[int, dict]) -> int:
-    """Insert the cap alerts now due; each (key, month, level) exists at most once, so
-    concurrent batches and retries fire each alert exactly once."""
-    due = []
-    for key_pk, period, _before, after in changes:
-        key = keys[key_pk]
-        limit = key["spending_limit_microcredits"]
-        if not limit:
-            continue
-        for level in (KeyAlert.Level.HEADS_UP, KeyAlert.Level.CAP):
-            if after * 100 >= limit * level:
-                due.append((key_pk, period, int(level), after, limit))
-    if not due:
-        return 0
-    now = timezone.now()
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(due))
-    params: list = []
-    for key_pk, period, level, after, limit in due:
-        params += [key_pk, period, level, after, limit, False, now]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO apikeys_keyalert (key_id, period, level, spend_microcredits, "  # noqa: S608
-            f"limit_microcredits, key_disabled, created_at) VALUES {values} "
-            "ON CONFLICT (key_id, period, level) DO NOTHING RETURNING id, key_id, level",
-            params,
-        )
-        fired = cursor.fetchall()
-    from apikeys.services import apikey_auto_disable_in_transaction
-    from apikeys.tasks import send_key_alert_email
-    from apikeys.verification import invalidate_hashes
-
-    for alert_id, key_pk, level in fired:
-        key = keys[key_pk]
-        if level == KeyAlert.Level.CAP:
-            invalidate_hashes([key["secret_hash"], key["previous_secret_hash"]])
-            if key["auto_disable"] and apikey_auto_disable_in_transaction(
-                key_id=key_pk, reason="Monthly spending limit reached (auto-disable is on)."
-            ):
-                KeyAlert.objects.filter(pk=alert_id).update(key_disabled=True)
-        transaction.on_commit(lambda alert_id=alert_id: send_key_alert_email.delay(alert_id))
-    return len(fired)
 
 
 @dataclass
@@ -297,16 +246,21 @@ def _insert_events(priced: list[Priced], *, hold_public_id: str) -> None:
 
 def usage_record_in_transaction(priced: list[Priced], *, charge: bool, reference: str) -> int:
     """Store already-priced events whose request ids are new, charge them (one ledger entry
-    per wallet) and add to the keys' month spend. Returns the µcr charged."""
+    per wallet) and give the keys' totals to ``apikeys.caps`` (month spend, cap alerts,
+    last used). Returns the µcr charged."""
     if not priced:
         return 0
     _insert_events(priced, hold_public_id=reference if not charge else "")
     by_org: dict[int, list[Priced]] = defaultdict(list)
     spend: dict[tuple[int, str], int] = defaultdict(int)
+    last_used: dict[int, datetime] = {}  # key pk → its latest event in the batch
     for p in priced:
         by_org[p.key["organization_id"]].append(p)
         if p.cost:
             spend[(p.key["id"], p.event.occurred_at.strftime("%Y-%m"))] += p.cost
+        latest = last_used.get(p.key["id"])
+        if latest is None or p.event.occurred_at > latest:
+            last_used[p.key["id"]] = p.event.occurred_at
     charged = 0
     if charge:
         wallets = {
@@ -318,9 +272,6 @@ def usage_record_in_transaction(priced: list[Priced], *, charge: bool, reference
                 continue
             wallet = wallets.get(org_id)
             if wallet is None:
-                from billing.ledger import wallet_get_or_create
-                from orgs.models import Organization
-
                 wallet = wallet_get_or_create(organization=Organization.objects.get(pk=org_id))
             ids = sorted(p.event.request_id for p in by_org[org_id])
             digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:40]
@@ -334,26 +285,8 @@ def usage_record_in_transaction(priced: list[Priced], *, charge: bool, reference
             )
             charged += total
     keys = {p.key["id"]: p.key for p in priced}
-    _fire_alerts(_add_spend(dict(spend)), keys)
+    caps_record_usage(spend=spend, keys=keys, last_used=last_used)
     return charged
-
-
-KEY_FIELDS = (
-    "id",
-    "public_id",
-    "organization_id",
-    "spending_limit_microcredits",
-    "auto_disable",
-    "secret_hash",
-    "previous_secret_hash",
-)
-
-
-def keys_by_public_id(public_ids) -> dict[str, dict]:
-    return {
-        row["public_id"]: row
-        for row in ApiKey.objects.filter(public_id__in=list(public_ids)).values(*KEY_FIELDS)
-    }
 
 
 def price_event(event: Event, data: dict, models: dict | None = None) -> tuple[str, int]:
@@ -395,7 +328,8 @@ def usage_ingest(*, events: list, reference: str = "") -> dict:
             rejected.append(
                 {
                     "index": index,
-                    "request_id": rid if isinstance(rid, str) else None,
+                    # Echoed only when clean: a lone surrogate cannot even be written back.
+                    "request_id": rid if is_clean_text(rid) else None,
                     "error": {"type": exc.type, "message": exc.message},
                 }
             )
@@ -406,7 +340,7 @@ def usage_ingest(*, events: list, reference: str = "") -> dict:
         seen.add(event.request_id)
         parsed.append(event)
 
-    keys = keys_by_public_id({e.key_public_id for e in parsed})
+    keys = usage_keys_by_public_id({e.key_public_id for e in parsed})
     data = catalog.snapshot()
     models: dict = {}
     priced: list[Priced] = []
@@ -445,12 +379,10 @@ def usage_ingest(*, events: list, reference: str = "") -> dict:
 def hold_capture_with_event(*, hold, amount_microcredits: int, event: dict | None = None):
     """Capture a hold and, when given, record the job's usage event at the captured cost
     (the hold's capture is the charge; the event is not charged again)."""
-    from billing.ledger import hold_capture_in_transaction
-
     priced: list[Priced] = []
     if event is not None:
         parsed = parse_event(0, event, now=timezone.now())
-        key = keys_by_public_id([parsed.key_public_id]).get(parsed.key_public_id)
+        key = usage_keys_by_public_id([parsed.key_public_id]).get(parsed.key_public_id)
         if key is None or (hold.key_id is not None and key["id"] != hold.key_id):
             raise EventError("unknown_key", "The event's key_id does not match the hold.")
         model, _list_price = price_event(parsed, catalog.snapshot())
@@ -460,7 +392,11 @@ def hold_capture_with_event(*, hold, amount_microcredits: int, event: dict | Non
         if _claim_request_ids([priced[0].event.request_id]):
             usage_record_in_transaction(priced, charge=False, reference=hold.public_id)
     elif hold.key_id is not None and amount_microcredits:
-        key = ApiKey.objects.filter(pk=hold.key_id).values(*KEY_FIELDS).first()
-        period = timezone.now().strftime("%Y-%m")
-        _fire_alerts(_add_spend({(key["id"], period): int(amount_microcredits)}), {key["id"]: key})
+        key = usage_key_by_pk(hold.key_id)
+        now = timezone.now()
+        caps_record_usage(
+            spend={(key["id"], now.strftime("%Y-%m")): int(amount_microcredits)},
+            keys={key["id"]: key},
+            last_used={key["id"]: now},
+        )
     return hold

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import template
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -52,8 +54,6 @@ def credits_per_mtok(nanocredits_per_token: int) -> str:
 @register.filter
 def usd_per_mtok(nanocredits_per_token: int) -> str:
     """Nano-credits per token → dollars per million tokens (100 credits = 1 USD)."""
-    from decimal import Decimal
-
     value = Decimal(nanocredits_per_token) / 1000 / 100
     return f"${value.quantize(Decimal('0.0001')).normalize():f}"
 

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.utils.translation import gettext as _
 from django.views import defaults
+from django.views.csrf import csrf_failure as django_csrf_failure
 
 from orgs.access import public_view
 
@@ -41,8 +42,6 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if is_api_path(request.path):
         return error_response("csrf_failed", f"CSRF check failed: {reason}", 403)
-    from django.views.csrf import csrf_failure as django_csrf_failure
-
     return django_csrf_failure(request, reason)
 
 

@@ -7,6 +7,10 @@ Routes added later under ``api/``, ``internal/`` or ``v1/`` are checked automati
 
 import pytest
 from django.test import Client
+from rest_framework.test import APIClient
+
+from apikeys.services import apikey_create, service_token_create
+from orgs.services import personal_org_get_or_create
 
 from .envelope import assert_envelope
 from .routes import BODY_METHODS, HTTP_METHODS, api_routes
@@ -82,10 +86,6 @@ def test_public_routes_answer_signed_out_callers(path):
 def credentialed(api_client_for, user):
     """A client holding the credential each surface accepts: a session for ``/api/``, a
     ``svc_`` token for ``/internal/``, a ``ck_`` key for ``/v1/``."""
-    from rest_framework.test import APIClient
-
-    from apikeys.services import apikey_create, service_token_create
-    from orgs.services import personal_org_get_or_create
 
     def make(route):
         if route.path.startswith("/internal/"):

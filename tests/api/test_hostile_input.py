@@ -12,7 +12,10 @@ from django.test import Client
 from hypereal_site.api.errors import is_api_path
 from hypereal_site.api.jsonbody import MAX_DEPTH, parse_json
 from hypereal_site.middleware import body_limit
+from orgs.models import AuditEvent
 from tests.accounts.factories import UserFactory
+from tests.api import test_envelope_walker as envelope_walker
+from tests.logcapture import capture_json_logs
 
 from .envelope import assert_envelope
 from .routes import BODY_METHODS, api_routes, nul_routes
@@ -106,9 +109,7 @@ def test_parse_json_refuses_depth_nan_and_bad_bytes():
 
 @pytest.fixture
 def credentialed(api_client_for, user):
-    from tests.api.test_envelope_walker import credentialed as make
-
-    return make.__wrapped__(api_client_for, user)
+    return envelope_walker.credentialed.__wrapped__(api_client_for, user)
 
 
 BODY_ROUTES = [
@@ -152,8 +153,6 @@ def test_every_limit_fits_under_djangos_own_ceiling():
 
 
 def test_a_body_above_the_webhook_limit_is_a_413_envelope_and_no_error_log():
-    from tests.logcapture import capture_json_logs
-
     size = body_limit("/billing/stripe/webhook") + 1
     with capture_json_logs() as lines:
         response = Client().post(
@@ -225,8 +224,6 @@ def test_a_nul_byte_in_the_session_cookie_is_an_anonymous_visitor():
 
 
 def test_a_nul_byte_in_a_header_is_dropped_not_stored(user, client_for):
-    from orgs.models import AuditEvent
-
     client = client_for(user)
     response = client.post(
         "/api/orgs", {"name": "Header Inc"}, content_type="application/json",

@@ -4,12 +4,14 @@ and manage them. Bad input is a 400 envelope that changes nothing; every change 
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apikeys import keyformat
+from apikeys import keyformat, services
 from apikeys.models import ApiKey
 from orgs.models import AuditEvent
+from tests.accounts.factories import UserFactory
 
 from .factories import CREDIT, assert_envelope, join, key_make, personal, team
 
@@ -224,10 +226,6 @@ def test_rotate_grace_beyond_24h_is_refused(owner, grace):
 
 def test_enable_is_audited_when_done_from_the_page(owner):
     """(``key.enabled`` comes from the console; see test_pages and test_caps.)"""
-    from django.db import transaction
-
-    from apikeys import services
-
     key, _ = key_make(org=personal(owner), actor=owner)
     with transaction.atomic():
         services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="cap")
@@ -310,8 +308,6 @@ def test_billing_may_not_even_list_keys(owner):
 def test_another_organizations_key_is_404(owner):
     org = team(owner)
     key, _ = key_make(org=org, actor=owner)
-    from tests.accounts.factories import UserFactory
-
     stranger = UserFactory()
     other = team(stranger, "Globex")
     for client in (session(stranger), session(stranger, other)):

@@ -6,6 +6,7 @@ from unittest import mock
 
 import pytest
 from django.core import mail
+from django.core.mail import send_mail as real_send_mail
 
 from apikeys.models import ApiKey, KeyAlert
 from apikeys.tasks import send_key_alert_email
@@ -210,8 +211,6 @@ def test_a_failed_send_is_retried_and_still_sends_once(internal, owner, capture)
     (alert,) = KeyAlert.objects.filter(key=key)
     queued.assert_called_once_with(alert.pk)
     assert mail.outbox == []
-
-    from django.core.mail import send_mail as real_send_mail
 
     calls = []
 

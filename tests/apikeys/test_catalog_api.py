@@ -5,6 +5,7 @@ import pytest
 
 from billing import catalog
 from billing.models import CatalogModel
+from tests.accounts.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -79,8 +80,6 @@ def test_a_price_change_changes_the_etag(internal):
 
 
 def test_a_change_in_the_admin_changes_the_etag(internal, client_for):
-    from tests.accounts.factories import UserFactory
-
     etag = internal.get(URL)["ETag"]
     staff = UserFactory(is_staff=True, is_superuser=True)
     model = CatalogModel.objects.get(model_id="glm-5")

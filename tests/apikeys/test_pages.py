@@ -3,12 +3,14 @@
 import re
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
 from apikeys import keyformat, services
 from apikeys.models import ApiKey, KeyAlert, KeyMonthSpend
 from orgs.models import AuditEvent
+from tests.accounts.factories import UserFactory
 from usage.ingest import usage_ingest
 
 from .factories import CREDIT, event, fund, join, key_make, personal, team
@@ -218,8 +220,6 @@ def test_revoke_through_htmx_redirects_the_client(owner):
 
 
 def test_re_enable_a_disabled_key(owner):
-    from django.db import transaction
-
     key, _ = key_make(org=personal(owner), actor=owner)
     with transaction.atomic():
         services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="Limit reached")
@@ -287,8 +287,6 @@ def test_billing_cannot_see_the_keys_pages(owner):
 def test_another_organizations_key_page_is_404(owner):
     org = team(owner)
     key, _ = key_make(org=org, actor=owner)
-    from tests.accounts.factories import UserFactory
-
     stranger = UserFactory()
     client = browser(stranger)
     assert client.get(f"/manage-api-keys/{key.public_id}").status_code == 404

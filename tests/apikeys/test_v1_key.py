@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apikeys import keyformat, services
 from apikeys.models import KeyMonthSpend
@@ -40,8 +41,6 @@ def test_the_key_reads_itself_in_every_form(owner, form):
 
 
 def test_no_key_is_401():
-    from rest_framework.test import APIClient
-
     assert_envelope(APIClient().get("/v1/key"), 401, "not_authenticated")
 
 

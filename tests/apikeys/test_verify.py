@@ -5,10 +5,13 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from apikeys import services
-from apikeys.models import ApiKey, KeyMonthSpend
+from apikeys.keyformat import generate_key
+from apikeys.models import ApiKey, KeyMonthSpend, OwnerRateLimit
 from billing import catalog
 from billing.models import CatalogModel
 
@@ -93,8 +96,6 @@ def test_an_organization_key_reports_the_organization_as_owner(internal, owner):
 
 
 def test_an_owner_rate_limit_override_is_reported(internal, owner, funded_key):
-    from apikeys.models import OwnerRateLimit
-
     OwnerRateLimit.objects.create(
         organization=personal(owner), requests_per_minute=60, tokens_per_minute=1000
     )
@@ -107,8 +108,6 @@ def test_an_owner_rate_limit_override_is_reported(internal, owner, funded_key):
 
 
 def test_an_unknown_but_well_formed_key_is_invalid(internal):
-    from apikeys.keyformat import generate_key
-
     assert_envelope(verify(internal, key=generate_key()), 401, "invalid_api_key")
 
 
@@ -137,8 +136,6 @@ def test_an_expired_key(internal, owner):
 
 def test_a_disabled_key(internal, owner, funded_key):
     key, plaintext = funded_key
-    from django.db import transaction
-
     with transaction.atomic():
         services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="test")
     assert_envelope(verify(internal, key=plaintext), 401, "key_disabled")
@@ -177,8 +174,6 @@ def test_spend_at_the_limit_is_refused(internal, owner):
     KeyMonthSpend.objects.create(key=key, period=period, spend_microcredits=10 * CREDIT - 1)
     assert verify(internal, key=plaintext).status_code == 200
     KeyMonthSpend.objects.filter(key=key).update(spend_microcredits=10 * CREDIT)
-    from django.core.cache import cache
-
     cache.clear()  # the spend changed behind the services' back
     error = assert_envelope(verify(internal, key=plaintext), 402, "spending_limit_exceeded")
     assert error["spending_limit_microcredits"] == 10 * CREDIT

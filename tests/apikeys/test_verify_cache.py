@@ -5,12 +5,14 @@ import os
 
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from apikeys import keyformat, services, verification
 from apikeys.models import ApiKey
 from billing.models import Wallet
 from orgs.services import org_delete
+from tests.accounts.factories import UserFactory
 from usage.ingest import usage_ingest
 
 from .factories import (
@@ -62,8 +64,6 @@ def test_after_revoke_the_very_next_verify_is_refused(internal, owner, funded_ke
 
 @pytest.mark.django_db
 def test_a_rolled_back_change_keeps_the_cache(internal, owner, funded_key, capture):
-    from django.db import transaction
-
     key, plaintext = funded_key
     verify(internal, plaintext)
     with capture(execute=True), pytest.raises(RuntimeError), transaction.atomic():
@@ -170,8 +170,6 @@ class InProcessWorker:
 
 @pytest.mark.django_db(transaction=True)
 def test_revocation_is_seen_by_a_second_worker_through_the_shared_cache(svc_token):
-    from tests.accounts.factories import UserFactory
-
     owner = UserFactory()
     org = personal(owner)
     fund(org, 1000)

@@ -17,12 +17,12 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hypereal_site.settings.test")
-    import django
+    import django  # noqa: PLC0415 — a subprocess: settings module set first
 
     django.setup()
-    from django.core import mail
-    from django.test import Client
-    from django.test.utils import setup_test_environment
+    from django.core import mail  # noqa: PLC0415 — after django.setup()
+    from django.test import Client  # noqa: PLC0415 — after django.setup()
+    from django.test.utils import setup_test_environment  # noqa: PLC0415 — after django.setup()
 
     setup_test_environment()  # "testserver" host and the locmem outbox
     mail.outbox = []

@@ -8,6 +8,10 @@
 import pytest
 
 from billing import stripe_gateway
+from orgs.models import Membership
+from orgs.permissions import Role
+from orgs.services import invitation_accept, invitation_create, org_create
+from tests.accounts.factories import UserFactory
 
 from .fake_stripe import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET, FakeStripe
 
@@ -25,7 +29,6 @@ def stripe_fake(settings):
 @pytest.fixture
 def team_of(db):
     """``team_of(owner, name)`` → a team organization made through ``org_create``."""
-    from orgs.services import org_create
 
     def make(owner, name: str = "Acme Inc"):
         return org_create(actor=owner, name=name)
@@ -36,10 +39,6 @@ def team_of(db):
 @pytest.fixture
 def join(db):
     """``join(org, role)`` → a new user who joined ``org`` through an invitation."""
-    from orgs.models import Membership
-    from orgs.permissions import Role
-    from orgs.services import invitation_accept, invitation_create
-    from tests.accounts.factories import UserFactory
 
     def make(org, role: str, user=None):
         user = user or UserFactory()

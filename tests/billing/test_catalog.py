@@ -9,7 +9,9 @@ from django.core.management import call_command
 
 from billing.admin import CatalogModelForm
 from billing.models import CatalogModel, FallbackTarget, Intent, ModelAlias
+from billing.pricing import Usage, price_microcredits
 from billing.selectors import intent_cheapest
+from tests.accounts.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -317,8 +319,6 @@ def test_admin_form_converts_credits_per_million_tokens_to_nanocredits():
     assert model.output_nanocredits_per_token == 10_000
     assert model.default_price is False
     # 1.25 credits per million: a million input tokens cost exactly 1.25 credits.
-    from billing.pricing import Usage, price_microcredits
-
     assert price_microcredits(model, Usage(input_tokens=1_000_000)) == 1_250_000
 
 
@@ -382,8 +382,6 @@ def test_admin_form_rejects_bad_prices(overrides, field, message):
 
 
 def test_admin_catalog_pages_render_for_staff(client):
-    from tests.accounts.factories import UserFactory
-
     staff = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(staff)
     model = CatalogModel.objects.get(model_id="gpt-image-2")

@@ -4,7 +4,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from apikeys.forms import KeyForm
+from apikeys.forms import DefaultKeyLimitForm, KeyForm
 from apikeys.models import ApiKey
 from billing.forms import CreditsField, StaffAdjustmentForm, ThresholdForm
 from billing.serializers import CreditsInputField
@@ -84,8 +84,6 @@ def test_every_form_that_takes_credits_uses_the_one_field():
     assert isinstance(KeyForm.base_fields["spending_limit"], CreditsField)
     assert isinstance(ThresholdForm.base_fields["threshold"], CreditsField)
     assert isinstance(StaffAdjustmentForm.base_fields["amount"], CreditsField)
-    from apikeys.forms import DefaultKeyLimitForm
-
     assert isinstance(DefaultKeyLimitForm.base_fields["default_key_spending_limit"], CreditsField)
 
 

@@ -4,6 +4,7 @@ exactly once (docs/architecture.md, GPU jobs)."""
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from billing import ledger, tasks
@@ -262,8 +263,6 @@ def test_the_beat_task_expires_due_holds(wallet):
 
 
 def test_expiry_is_scheduled_on_beat():
-    from django.conf import settings
-
     tasks_scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "billing.tasks.expire_holds" in tasks_scheduled
 

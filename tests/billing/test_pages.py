@@ -5,15 +5,16 @@ import contextlib
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import unescape
 
 import pytest
+from django.utils import timezone
 
 from billing import ledger
+from billing.ledger import wallet_get_or_create as wallet_for
 from billing.models import CatalogModel, LedgerEntry, Payment, Wallet
-from billing.selectors import wallet_for
 from orgs.models import AuditEvent
 from orgs.services import personal_org_get_or_create
 from tests.accounts.factories import UserFactory
@@ -295,10 +296,6 @@ def test_a_month_before_the_account_is_a_friendly_page(user, in_context, months)
 
 
 def test_a_future_month_is_a_friendly_page(user, in_context):
-    from datetime import date
-
-    from django.utils import timezone
-
     today = timezone.now().date()
     future = date(today.year + 1, today.month, 1).strftime("%Y-%m")
     response = in_context(user).get(f"/billing/statement?month={future}")
@@ -313,8 +310,6 @@ def test_the_first_month_has_no_link_to_the_month_before(user, in_context, month
 
 
 def test_statement_without_a_month_is_the_current_one(user, in_context):
-    from django.utils import timezone
-
     html = in_context(user).get("/billing/statement").content.decode()
     assert f'value="{timezone.now():%Y-%m}"' in html
     assert "Statement for" in html

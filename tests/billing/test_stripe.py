@@ -7,16 +7,20 @@ deliveries.
 
 import json
 import re
+import time
 
 import pytest
+import stripe
 from django.db import OperationalError
 from django.http import QueryDict
 
 from billing import payments, stripe_gateway
+from billing.ledger import wallet_get_or_create as wallet_for
 from billing.models import LedgerEntry, Payment, StripeEvent, Wallet
-from billing.selectors import wallet_for
+from hypereal_site.api.errors import ApplicationError
 from orgs.models import AuditEvent
 from orgs.services import personal_org_get_or_create
+from tests.accounts.factories import UserFactory
 
 from . import fake_stripe as fs
 
@@ -471,8 +475,6 @@ def test_a_dispute_inquiry_takes_nothing(web, owner, stripe_fake, topup, closed_
 
 
 def test_refunds_and_disputes_are_audited_once(web, owner, stripe_fake, topup):
-    from orgs.models import AuditEvent
-
     wallet = personal_wallet_of(owner)
     _payment, charge_id = _paid_charge(web, stripe_fake, topup)
     opened = fs.event(
@@ -530,8 +532,6 @@ def test_missing_signature_header_is_refused(web, owner, paid_event):
 
 
 def test_stale_timestamp_is_refused(web, owner, paid_event):
-    import time
-
     old = int(time.time()) - stripe_gateway.WEBHOOK_TOLERANCE_SECONDS - 5
     response = fs.deliver(web, paid_event, timestamp=old)
     assert response.status_code == 400
@@ -728,8 +728,6 @@ def test_who_may_view_billing(owner, team_of, join, in_context, stripe_fake, rol
 
 
 def test_success_page_of_another_wallets_payment_is_404(owner, in_context, stripe_fake, topup):
-    from tests.accounts.factories import UserFactory
-
     payment, _ = topup("25")
     stranger = in_context(UserFactory())
     assert stranger.get(f"/billing/topup/{payment.public_id}/success").status_code == 404
@@ -852,8 +850,6 @@ def test_the_fake_replays_the_response_for_a_used_idempotency_key(stripe_fake):
 
 def test_signature_helper_matches_stripe_python(stripe_fake):
     """The fake signs as Stripe does: stripe-python's own verifier accepts it."""
-    import stripe
-
     body = json.dumps({"id": "evt_1"})
     header = fs.signature_header(body)
     assert stripe.WebhookSignature.verify_header(body, header, fs.TEST_WEBHOOK_SECRET, 300)
@@ -862,8 +858,6 @@ def test_signature_helper_matches_stripe_python(stripe_fake):
 
 
 def test_topup_service_refuses_amounts_outside_the_limits(owner, stripe_fake):
-    from hypereal_site.api.errors import ApplicationError
-
     wallet = personal_wallet_of(owner)
     for cents in (199, 1_000_001):
         with pytest.raises(ApplicationError, match=r"Top up between \$2 and \$10,000"):

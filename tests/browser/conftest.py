@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 
@@ -30,8 +31,6 @@ def browser():
     # between browser steps are ordinary synchronous calls, so Django's async guard is
     # lifted for this session only.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("Chromium is not installed: run scripts/ensure-chromium (make test does).")

@@ -13,6 +13,7 @@ from hypereal_site.csvstream import _python_rows, csv_rows, neutralise
 from orgs.audit import audit_csv_columns
 from orgs.models import AuditEvent, Invitation
 from orgs.selectors import audit_events
+from tests.api.envelope import assert_envelope
 
 from .conftest import IP, UA
 
@@ -176,8 +177,6 @@ def test_page_and_csv_refuse_dates_out_of_range_with_a_form_error(owner, org, we
     ],
 )
 def test_api_refuses_dates_out_of_range(owner, org, api, query, field):
-    from tests.api.envelope import assert_envelope
-
     for path in ("audit", "audit/export"):
         response = api(owner).get(f"/api/orgs/{org.public_id}/{path}", query)
         error = assert_envelope(response, 400, "validation_error")

@@ -12,7 +12,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from orgs import services
-from orgs.models import Invitation, Membership
+from orgs.models import Invitation, Membership, Organization
 from tests.accounts.conftest import only_link
 from tests.accounts.factories import UserFactory
 
@@ -210,8 +210,6 @@ def test_revoke_closes_the_invitation_and_its_link(owner, org, api):
 
 
 def test_another_orgs_invitation_is_not_found(owner, org, api, outsider):
-    from orgs.models import Organization
-
     theirs = Organization.objects.get(memberships__user=outsider, kind="team")
     invitation, _ = invite(theirs, outsider)
     response = api(owner).delete(f"/api/orgs/{org.public_id}/invitations/{invitation.public_id}")

@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from accounts.management.commands.load_demo import ACME_MEMBERS, DEMO_PASSWORD, DEMO_USERS
+from hypereal_site.management.commands.load_demo import ACME_MEMBERS, DEMO_PASSWORD, DEMO_USERS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,6 +2,7 @@
 path and a svc_ token are masked in every line, whatever logger wrote it."""
 
 import json
+import logging
 
 import pytest
 from django.test import Client
@@ -28,8 +29,6 @@ def test_a_refused_key_in_the_query_string_is_not_logged(user):
 
 
 def test_keys_and_tokens_in_any_message_are_masked(caplog):
-    import logging
-
     key = "ck_" + "A1b2" * 9 + "zz"
     with capture_json_logs() as lines:
         logging.getLogger("hypereal.test").warning("gateway sent %s with svc_%s", key, "x" * 40)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from apikeys.models import KeyMonthSpend
 from billing.models import LedgerEntry, Wallet
 from billing.selectors import ledger_mismatches
+from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import (
     CREDIT,
     assert_envelope,
@@ -319,8 +320,6 @@ def test_several_bad_events_are_reported_in_order(internal, key):
 
 
 def test_a_batch_spanning_two_owners_charges_each_wallet(internal, owner, key):
-    from tests.accounts.factories import UserFactory
-
     other_owner = UserFactory()
     org = team(other_owner, "Globex")
     fund(org, 500)

@@ -1,0 +1,141 @@
+"""A key's usage bookkeeping, fed by usage ingestion with its batch totals: month spend,
+the 80% / 100% cap alerts (each exactly once, by a unique row), auto-disable at the cap,
+and ``last_used_at``.
+
+Everything here runs inside the caller's (durable) ingestion transaction, and costs one
+statement per concern per batch, whatever the number of events: one upsert of the month
+spend, one insert of the alerts now due, one update of ``last_used_at``. Rows are touched
+in key order, so concurrent batches lock them in the same order and cannot deadlock.
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import ApiKey, KeyAlert
+from .services import apikey_auto_disable_in_transaction
+from .tasks import send_key_alert_email
+from .verification import invalidate_hashes
+
+#: What the bookkeeping needs of a key (read once per batch, no model instances).
+KEY_FIELDS = (
+    "id",
+    "public_id",
+    "organization_id",
+    "spending_limit_microcredits",
+    "auto_disable",
+    "secret_hash",
+    "previous_secret_hash",
+)
+
+
+def usage_keys_by_public_id(public_ids: Iterable[str]) -> dict[str, dict]:
+    """The keys a batch names, by public id (unknown ids are simply absent)."""
+    return {
+        row["public_id"]: row
+        for row in ApiKey.objects.filter(public_id__in=list(public_ids)).values(*KEY_FIELDS)
+    }
+
+
+def usage_key_by_pk(pk: int) -> dict | None:
+    return ApiKey.objects.filter(pk=pk).values(*KEY_FIELDS).first()
+
+
+def caps_record_usage(
+    *,
+    spend: Mapping[tuple[int, str], int],
+    keys: Mapping[int, dict],
+    last_used: Mapping[int, datetime] | None = None,
+) -> int:
+    """Record a batch: ``spend`` is µcr per (key pk, UTC month "YYYY-MM"), ``keys`` the
+    rows of ``usage_keys_by_public_id`` by pk, ``last_used`` the latest use per key pk.
+    Returns how many cap alerts fired."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("caps_record_usage must run inside the ingestion transaction")
+    fired = _fire_alerts(_add_spend(spend), keys)
+    if last_used:
+        keys_touch(last_used=last_used)
+    return fired
+
+
+def keys_touch(*, last_used: Mapping[int, datetime]) -> int:
+    """Move each key's ``last_used_at`` forward to the given time (never backwards, never
+    into the future): one UPDATE for all the keys, writing only the rows it moves. Plain
+    SQL: the ORM's CASE/WHEN compile cost three times the statement itself per batch."""
+    now = timezone.now()
+    times = sorted((pk, min(at, now)) for pk, at in last_used.items())
+    if not times:
+        return 0
+    adapt = connection.ops.adapt_datetimefield_value  # SQLite stores text in Django's format
+    pairs = [value for pk, at in times for value in (pk, adapt(at))]
+    cases = " ".join(["WHEN %s THEN %s"] * len(times))
+    moves = " OR ".join(["(id = %s AND (last_used_at IS NULL OR last_used_at < %s))"] * len(times))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ApiKey._meta.db_table} SET last_used_at = CASE id {cases} END "  # noqa: S608 - placeholders only
+            f"WHERE {moves}",
+            pairs + pairs,
+        )
+        return cursor.rowcount
+
+
+def _add_spend(spend: Mapping[tuple[int, str], int]) -> list[tuple[int, str, int, int]]:
+    """Add to each (key, month) spend in one upsert; returns (key, period, before, after)."""
+    if not spend:
+        return []
+    items = sorted(spend.items())
+    values = ", ".join(["(%s, %s, %s)"] * len(items))
+    params: list = []
+    for (key_pk, period), amount in items:
+        params += [key_pk, period, amount]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO apikeys_keymonthspend (key_id, period, spend_microcredits) "  # noqa: S608
+            f"VALUES {values} ON CONFLICT (key_id, period) DO UPDATE SET spend_microcredits = "
+            "apikeys_keymonthspend.spend_microcredits + excluded.spend_microcredits "
+            "RETURNING key_id, period, spend_microcredits",
+            params,
+        )
+        rows = cursor.fetchall()
+    return [(k, p, after - spend[(k, p)], after) for k, p, after in rows]
+
+
+def _fire_alerts(changes: list[tuple[int, str, int, int]], keys: Mapping[int, dict]) -> int:
+    """Insert the cap alerts now due; each (key, month, level) exists at most once, so
+    concurrent batches and retries fire each alert exactly once."""
+    due = []
+    for key_pk, period, _before, after in changes:
+        key = keys[key_pk]
+        limit = key["spending_limit_microcredits"]
+        if not limit:
+            continue
+        for level in (KeyAlert.Level.HEADS_UP, KeyAlert.Level.CAP):
+            if after * 100 >= limit * level:
+                due.append((key_pk, period, int(level), after, limit))
+    if not due:
+        return 0
+    now = timezone.now()
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(due))
+    params: list = []
+    for key_pk, period, level, after, limit in due:
+        params += [key_pk, period, level, after, limit, False, now]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO apikeys_keyalert (key_id, period, level, spend_microcredits, "  # noqa: S608
+            f"limit_microcredits, key_disabled, created_at) VALUES {values} "
+            "ON CONFLICT (key_id, period, level) DO NOTHING RETURNING id, key_id, level",
+            params,
+        )
+        fired = cursor.fetchall()
+    for alert_id, key_pk, level in fired:
+        key = keys[key_pk]
+        if level == KeyAlert.Level.CAP:
+            invalidate_hashes([key["secret_hash"], key["previous_secret_hash"]])
+            if key["auto_disable"] and apikey_auto_disable_in_transaction(
+                key_id=key_pk, reason="Monthly spending limit reached (auto-disable is on)."
+            ):
+                KeyAlert.objects.filter(pk=alert_id).update(key_disabled=True)
+        transaction.on_commit(lambda alert_id=alert_id: send_key_alert_email.delay(alert_id))
+    return len(fired)

@@ -1,0 +1,12 @@
+"""What billing tells the apps above it, without importing them (the ledger is a leaf).
+
+``balance_changed`` is sent by the ledger inside the transaction that moved a wallet's
+balance or held amount, whenever the move may change the answer to "enough credits?"
+(see ``ledger.VERIFY_REFRESH_BELOW``). Keyword argument: ``organization_id``. The API keys
+app subscribes (``ApikeysConfig.ready``) to refresh the owner's cached verifications;
+receivers run in the transaction and defer their side effects with ``on_commit``.
+"""
+
+from django.dispatch import Signal
+
+balance_changed = Signal()
