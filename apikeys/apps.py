@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from billing.signals import balance_changed
+from billing.signals import balance_changed, wallet_moved
 from orgs.signals import members_changed, organization_closing
 
 
@@ -15,6 +15,7 @@ class ApikeysConfig(AppConfig):
         balance_changed.connect(
             receivers.refresh_verifications, dispatch_uid="apikeys.balance_changed"
         )
+        wallet_moved.connect(receivers.drop_wallet_counter, dispatch_uid="apikeys.wallet_moved")
         members_changed.connect(
             receivers.refresh_verifications, dispatch_uid="apikeys.members_changed"
         )

@@ -67,6 +67,8 @@ class KeyMonthSpend(models.Model):
     key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="month_spend")
     period = models.CharField(max_length=7)  # "YYYY-MM"
     spend_microcredits = models.BigIntegerField(default=0)
+    # Charged beyond the calls' reservations (their estimates were not a worst case).
+    overshoot_microcredits = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

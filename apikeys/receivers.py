@@ -1,6 +1,11 @@
 """The API keys app's answers to what billing and organizations announce (connected in
 ``ApikeysConfig.ready``; the apps below never import this one)."""
 
+import logging
+
+from django.db import transaction
+
+from . import reservations
 from .services import org_keys_revoke_all
 from .verification import invalidate_organization
 
@@ -12,3 +17,18 @@ def refresh_verifications(sender, *, organization_id: int, **kwargs) -> None:
 
 def revoke_keys_of_closing_organization(sender, *, organization, actor, **kwargs) -> None:
     org_keys_revoke_all(organization=organization, actor=actor)
+
+
+def drop_wallet_counter(sender, *, organization_id: int, **kwargs) -> None:
+    """A wallet's balance or held amount moved: after commit, drop its reservation counter
+    (the next verification rebuilds it from PostgreSQL)."""
+
+    def run() -> None:
+        try:
+            reservations.settle(ids=[], spend_keys=[], org_pks=[organization_id])
+        except reservations.Unavailable:
+            logging.getLogger("hypereal.apikeys").warning(
+                "reservation store unavailable: wallet counter left", exc_info=True
+            )
+
+    transaction.on_commit(run)

@@ -32,7 +32,7 @@ from hypereal_site.api.errors import ApplicationError
 
 from .alerts import low_balance_check
 from .models import Hold, LedgerEntry, Wallet
-from .signals import balance_changed
+from .signals import balance_changed, wallet_moved
 
 if TYPE_CHECKING:  # type hints only: at run time the ledger imports no other domain app
     from accounts.models import User
@@ -102,12 +102,15 @@ def _apply(
         params += [balance_delta, held_delta, min_available_after]
     sql += (
         " RETURNING balance_microcredits, held_microcredits, "
-        "low_balance_threshold_microcredits, low_balance_alerted"
+        "low_balance_threshold_microcredits, low_balance_alerted, organization_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return tuple(row) if row else None
+    if not row:
+        return None
+    wallet_moved.send(sender=Wallet, organization_id=row[4])
+    return tuple(row[:4])
 
 
 def _available(wallet_id: int) -> int:
@@ -224,6 +227,7 @@ def _post_postgresql(wallet: Wallet, *, guarded: bool, **fields):
         balance, held, threshold, alerted, entry_id = row
         if entry_id is None:  # the key was taken (by a concurrent original): nothing moved
             return LedgerEntry.objects.get(idempotency_key=fields["idempotency_key"])
+    wallet_moved.send(sender=Wallet, organization_id=wallet.organization_id)
     entry = LedgerEntry(
         id=entry_id,
         wallet=wallet,

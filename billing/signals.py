@@ -10,3 +10,8 @@ receivers run in the transaction and defer their side effects with ``on_commit``
 from django.dispatch import Signal
 
 balance_changed = Signal()
+
+#: Sent by the ledger inside the transaction of EVERY change of a wallet's balance or held
+#: amount. Keyword argument: ``organization_id``. The API keys app drops its reservation
+#: counter of the wallet after commit (rebuilt from PostgreSQL by the next verification).
+wallet_moved = Signal()
