@@ -15,7 +15,7 @@ class ApikeysConfig(AppConfig):
         balance_changed.connect(
             receivers.refresh_verifications, dispatch_uid="apikeys.balance_changed"
         )
-        wallet_moved.connect(receivers.drop_wallet_counter, dispatch_uid="apikeys.wallet_moved")
+        wallet_moved.connect(receivers.move_wallet_counter, dispatch_uid="apikeys.wallet_moved")
         members_changed.connect(
             receivers.refresh_verifications, dispatch_uid="apikeys.members_changed"
         )

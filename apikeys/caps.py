@@ -65,7 +65,7 @@ def caps_record_usage(
     fired = _fire_alerts(_add_spend(spend, overshoot or {}), keys)
     if last_used:
         keys_touch(last_used=last_used)
-    _settle_on_commit(list(reservation_ids), sorted(spend))
+    _settle_on_commit(list(reservation_ids), dict(spend))
     return fired
 
 
@@ -78,16 +78,16 @@ def caps_reserved_amounts(ids: list[str]) -> dict[str, int]:
         return {}
 
 
-def _settle_on_commit(ids: list[str], spend_keys: list[tuple[int, str]]) -> None:
-    """After commit, one script releases the reservations and drops the spend counters
-    this transaction moved (rebuilt from PostgreSQL by the next verification). If the store
-    does not answer, the reservations expire and the reconcile task drops the counters."""
-    if not ids and not spend_keys:
+def _settle_on_commit(ids: list[str], spend: dict[tuple[int, str], int]) -> None:
+    """After commit, one script releases the reservations and adds the spend to the
+    counters. If the store does not answer, the reservations expire and the reconcile task
+    fixes the counters."""
+    if not ids and not spend:
         return
 
     def run() -> None:
         try:
-            reservations.settle(ids=ids, spend_keys=spend_keys, org_pks=[])
+            reservations.settle(ids=ids, spend=spend)
         except reservations.Unavailable:
             logger.warning("reservation store unavailable: settlement left", exc_info=True)
 

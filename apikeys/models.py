@@ -39,6 +39,9 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Written by verification at most once a minute: after Redis lost its data, a capped key
+    # verified within the reservation TTL may have calls in flight (apikeys.reservations).
+    last_verified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -19,13 +19,15 @@ def revoke_keys_of_closing_organization(sender, *, organization, actor, **kwargs
     org_keys_revoke_all(organization=organization, actor=actor)
 
 
-def drop_wallet_counter(sender, *, organization_id: int, **kwargs) -> None:
-    """A wallet's balance or held amount moved: after commit, drop its reservation counter
-    (the next verification rebuilds it from PostgreSQL)."""
+def move_wallet_counter(
+    sender, *, organization_id: int, available_delta: int = 0, **kwargs
+) -> None:
+    """A wallet's balance or held amount moved: after commit, move its reservation counter
+    by a debit, or drop it on a credit (rebuilt from PostgreSQL by the next verification)."""
 
     def run() -> None:
         try:
-            reservations.settle(ids=[], spend_keys=[], org_pks=[organization_id])
+            reservations.settle(ids=[], wallets={organization_id: available_delta})
         except reservations.Unavailable:
             logging.getLogger("hypereal.apikeys").warning(
                 "reservation store unavailable: wallet counter left", exc_info=True

@@ -15,10 +15,11 @@ Counters (µcr), under ``<cache prefix>:rsv:``:
 * ``kg:<key pk>`` / ``wg:<org pk>`` generations, bumped whenever PostgreSQL moved the
   number behind a counter; ``seen:<key pk>`` set once the key's counters were built.
 
-PostgreSQL stays the truth. A spend or balance change deletes the counter after commit
-(and bumps its generation in the same script); the next verification rebuilds it from
-PostgreSQL with a guarded SET that refuses when the generation moved meanwhile, so a
-rebuild never writes a value read before a commit that already deleted it.
+PostgreSQL stays the truth. After commit, a spend or a debit moves its counter by the same
+amount (when the counter exists) and a credit deletes it, bumping its generation in the
+same script; a missing counter is rebuilt from PostgreSQL with a guarded SET that refuses
+when the generation moved meanwhile, so a rebuild never writes a value read before a
+commit whose move it then missed.
 
 After Redis lost its data the in-flight reservations are unknown: a capped key whose
 counters are rebuilt for the first time (no ``seen:`` marker) and that verified within the
@@ -46,6 +47,7 @@ NO_CREDITS = "credits"
 MISSING_KEY = "missing_key"
 MISSING_WALLET = "missing_wallet"
 
+REBUILD_ATTEMPTS = 10  # PostgreSQL may move a counter while it is rebuilt: read again
 LAZY_EXPIRE = 5  # expired reservations a verification releases in passing
 SPEND_COUNTER_SECONDS = 40 * 24 * 3600
 
@@ -132,8 +134,10 @@ return {'ok', spent, kres, available, wres}
 """
 )
 
-# ARGV: prefix, n, id1..idn ; KEYS: counters to delete, then generations to bump (ARGV[n+3]
-# says how many counters). Returns {released ids' amounts...} (0 for an unknown id).
+# ARGV: prefix, n, id1..idn, then per counter its amount ; KEYS: counters to move, each
+# with its generation right after it. A counter moves by its amount when it exists (0: it is
+# deleted instead), and its generation is bumped either way. Returns the released amounts
+# (0 for an unknown or already settled id).
 SETTLE_LUA = """
 local prefix, n = ARGV[1], tonumber(ARGV[2])
 local out = {}
@@ -150,9 +154,14 @@ for i = 1, n do
     out[i] = 0
   end
 end
-local counters = tonumber(ARGV[3 + n])
-for i = 1, #KEYS do
-  if i <= counters then redis.call('DEL', KEYS[i]) else redis.call('INCR', KEYS[i]) end
+for i = 1, #KEYS, 2 do
+  local amount = tonumber(ARGV[2 + n + (i + 1) / 2])
+  if amount == 0 then
+    redis.call('DEL', KEYS[i])
+  elseif redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('INCRBY', KEYS[i], amount)
+  end
+  redis.call('INCR', KEYS[i + 1])
 end
 return out
 """
@@ -205,9 +214,10 @@ class RedisStore:
     def reserve(self, n: dict, args: list) -> list:
         return self._call(self._reserve, keys=[n["ks"], n["kr"], n["wa"], n["wr"]], args=args)
 
-    def settle(self, prefix: str, ids: list[str], delete: list[str], bump: list[str]) -> list:
-        args = [prefix, len(ids), *ids, len(delete)]
-        return self._call(self._settle, keys=[*delete, *bump], args=args)
+    def settle(self, prefix: str, ids: list[str], moves: list[tuple[str, str, int]]) -> list:
+        keys = [name for counter, gen, _amount in moves for name in (counter, gen)]
+        args = [prefix, len(ids), *ids, *(amount for _c, _g, amount in moves)]
+        return self._call(self._settle, keys=keys, args=args)
 
     def expire(self, prefix: str, now_ms: int, limit: int) -> int:
         return self._call(self._expire, keys=[], args=[prefix, now_ms, limit])
@@ -291,13 +301,15 @@ class MemoryStore:
                 self.expiry[id_] = int(expiry_ms)
             return [OK, spent, kres, available, wres]
 
-    def settle(self, prefix: str, ids: list[str], delete: list[str], bump: list[str]) -> list:
+    def settle(self, prefix: str, ids: list[str], moves: list[tuple[str, str, int]]) -> list:
         with self.lock:
             out = [self._release_locked(prefix, id_) for id_ in ids]
-            for name in delete:
-                self.values.pop(name, None)
-            for name in bump:
-                self._incr(name, 1)
+            for counter, gen, amount in moves:
+                if amount == 0:
+                    self.values.pop(counter, None)
+                elif counter in self.values:
+                    self._incr(counter, amount)
+                self._incr(gen, 1)
             return out
 
     def expire(self, prefix: str, now_ms: int, limit: int) -> int:
@@ -401,16 +413,37 @@ def _available_from_db(org_pk: int) -> int:
     return wallet_balances(organization_id=org_pk)["available_microcredits"]
 
 
-def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, capped: bool) -> None:
+def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int | None) -> None:
     """Counters missing: read PostgreSQL and SET them, unless PostgreSQL moved meanwhile
     (the generation changed): then the next attempt reads again."""
     s = store()
-    key_gen, wallet_gen = s.mget([n["kg"], n["wg"]])
+    key_gen, wallet_gen, seen = s.mget([n["kg"], n["wg"], n["seen"]])
+    capped = cap is not None
     if capped:
         s.set_guarded(
             n["ks"], n["kg"], key_gen or "0", _spend_from_db(key_pk, period), SPEND_COUNTER_SECONDS
         )
     s.set_guarded(n["wa"], n["wg"], wallet_gen or "0", _available_from_db(org_pk), 0)
+    if capped and not seen:
+        _recover(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
+
+
+def _recover(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int) -> None:
+    """First build of a capped key's counters since Redis started with no data: if the key
+    verified within the TTL, calls reserved before the loss may still be in flight, and
+    their reservations are gone. Reserve the whole remaining cap until a TTL after its last
+    verification (``last_verified_at`` is written at most once a minute: + 60 s)."""
+    from .models import ApiKey  # noqa: PLC0415
+
+    ttl = settings.RESERVATION_TTL_SECONDS
+    verified = ApiKey.objects.filter(pk=key_pk).values_list("last_verified_at", flat=True).first()
+    amount, expiry = 0, 0
+    if verified is not None:
+        expiry = int(verified.timestamp() * 1000) + (ttl + 60) * 1000
+        if expiry > now_ms():
+            amount = max(0, cap - _spend_from_db(key_pk, period))
+    args = [_prefix(), f"recover_{key_pk}_{new_id()}", key_pk, org_pk, period, amount, expiry]
+    store().recover(n, args)
 
 
 def reserve(
@@ -421,7 +454,7 @@ def reserve(
     prefix = _prefix()
     n = names(prefix, key_pk, org_pk, period)
     ttl_ms = settings.RESERVATION_TTL_SECONDS * 1000
-    for attempt in range(3):
+    for attempt in range(REBUILD_ATTEMPTS):
         now = now_ms()
         id_ = new_id()
         args = [
@@ -440,9 +473,9 @@ def reserve(
         answer = store().reserve(n, args)
         status = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
         if status in (MISSING_KEY, MISSING_WALLET):
-            if attempt == 2:
+            if attempt == REBUILD_ATTEMPTS - 1:
                 break
-            _rebuild(n, key_pk=key_pk, org_pk=org_pk, period=period, capped=cap is not None)
+            _rebuild(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
             continue
         spent, kres, available, wres = (int(v) for v in answer[1:5])
         return Outcome(
@@ -470,15 +503,24 @@ def amounts(ids: list[str]) -> dict[str, int]:
     return found
 
 
-def settle(*, ids: list[str], spend_keys: list[tuple[int, str]], org_pks: list[int]) -> list[int]:
-    """After a commit that charged usage: release the events' reservations (each once: a
-    record is deleted by the first settlement) and drop the counters PostgreSQL moved, in
-    one script. Returns the released amounts (0 for an unknown or already settled id)."""
+def settle(
+    *,
+    ids: list[str],
+    spend: dict[tuple[int, str], int] | None = None,
+    wallets: dict[int, int] | None = None,
+) -> list[int]:
+    """After a commit that moved money: release the reservations (each once: the first
+    settlement deletes the record) and move the counters PostgreSQL moved, in one script.
+    ``spend`` is µcr added per (key pk, month); ``wallets`` the change of available balance
+    per organization pk. Spend and debits move an existing counter (a counter rebuilt
+    after the commit counts them twice until reconciled: refused calls, never an
+    overshoot); a credit (> 0) or 0 deletes it, rebuilt from PostgreSQL. Returns the
+    released amounts (0 for an unknown or already settled id)."""
     prefix = _prefix()
-    delete = [f"{prefix}ks:{k}:{p}" for k, p in spend_keys] + [f"{prefix}wa:{o}" for o in org_pks]
-    bump = [f"{prefix}kg:{k}" for k in sorted({k for k, _p in spend_keys})]
-    bump += [f"{prefix}wg:{o}" for o in org_pks]
-    return [int(v) for v in store().settle(prefix, list(ids), delete, bump)]
+    moves = [(f"{prefix}ks:{k}:{p}", f"{prefix}kg:{k}", v) for (k, p), v in (spend or {}).items()]
+    for org, delta in (wallets or {}).items():
+        moves.append((f"{prefix}wa:{org}", f"{prefix}wg:{org}", delta if delta < 0 else 0))
+    return [int(v) for v in store().settle(prefix, list(ids), moves)]
 
 
 def expire_due(limit: int = 1000) -> int:
@@ -525,7 +567,7 @@ def reconcile(*, fix: bool = False) -> list[str]:
         if fix:
             if kind in ("ks", "wa"):
                 gen = f"{prefix}{'kg' if kind == 'ks' else 'wg'}:{ident.split(':')[0]}"
-                s.settle(prefix, [], [name], [gen])
+                s.settle(prefix, [], [(name, gen, 0)])
             else:
                 s.set(name, truth)
     for name, total in sorted(live.items()):

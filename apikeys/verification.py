@@ -452,6 +452,7 @@ def _touch(key_pk: int) -> None:
         ApiKey.objects.filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now), pk=key_pk
         ).update(last_used_at=now)
+        ApiKey.objects.filter(pk=key_pk).update(last_verified_at=now)
 
 
 def _timestamp(moment: datetime | None) -> float | None:

@@ -109,7 +109,9 @@ def _apply(
         row = cursor.fetchone()
     if not row:
         return None
-    wallet_moved.send(sender=Wallet, organization_id=row[4])
+    wallet_moved.send(
+        sender=Wallet, organization_id=row[4], available_delta=balance_delta - held_delta
+    )
     return tuple(row[:4])
 
 
@@ -227,7 +229,7 @@ def _post_postgresql(wallet: Wallet, *, guarded: bool, **fields):
         balance, held, threshold, alerted, entry_id = row
         if entry_id is None:  # the key was taken (by a concurrent original): nothing moved
             return LedgerEntry.objects.get(idempotency_key=fields["idempotency_key"])
-    wallet_moved.send(sender=Wallet, organization_id=wallet.organization_id)
+    wallet_moved.send(sender=Wallet, organization_id=wallet.organization_id, available_delta=amount)
     entry = LedgerEntry(
         id=entry_id,
         wallet=wallet,

@@ -12,6 +12,7 @@ from django.dispatch import Signal
 balance_changed = Signal()
 
 #: Sent by the ledger inside the transaction of EVERY change of a wallet's balance or held
-#: amount. Keyword argument: ``organization_id``. The API keys app drops its reservation
-#: counter of the wallet after commit (rebuilt from PostgreSQL by the next verification).
+#: amount. Keyword arguments: ``organization_id``, ``available_delta`` (µcr, the change of
+#: balance − held). The API keys app moves its reservation counter of the wallet after
+#: commit (apikeys.reservations).
 wallet_moved = Signal()
