@@ -110,9 +110,10 @@ def test_the_wallet_balance_holds_the_same_way(svc_token):
 
 
 def test_redis_losing_its_data_mid_burst_keeps_the_cap_and_the_money_exact(svc_token, internal):
-    """Redis loses everything after 10 calls of one process (~40 in all), with up to 32 calls in flight whose
-    reservations vanish: the key verified within the TTL, so its rebuilt counters start
-    with its whole remaining cap reserved (docs/inference-plane.md) until the TTL passes."""
+    """Redis loses its counters after 10 calls of one process (~40 in all), with up to 32
+    calls in flight whose reservations vanish: the key verified within the TTL, so its
+    rebuilt counters start with its whole remaining cap reserved (docs/inference-plane.md)
+    until the TTL passes. Without that, this burst charged 189 credits against 150."""
     owner = UserFactory()
     org = personal(owner)
     fund(org, 10_000)
