@@ -574,3 +574,14 @@ def reconcile(*, fix: bool = False) -> list[str]:
         if name not in values:
             drift.append(f"{name[len(prefix) :]}: counter missing, truth {total}")
     return drift
+
+
+def reserved(*, key_pk: int, org_pk: int, period: str) -> tuple[int, int]:
+    """What is reserved now against the key's month and against the wallet (0, 0 when the
+    store does not answer: PostgreSQL's numbers are then shown alone)."""
+    n = names(_prefix(), key_pk, org_pk, period)
+    try:
+        key_reserved, wallet_reserved = store().mget([n["kr"], n["wr"]])
+    except Unavailable:
+        return 0, 0
+    return int(key_reserved or 0), int(wallet_reserved or 0)
