@@ -585,3 +585,13 @@ def reserved(*, key_pk: int, org_pk: int, period: str) -> tuple[int, int]:
     except Unavailable:
         return 0, 0
     return int(key_reserved or 0), int(wallet_reserved or 0)
+
+
+def wallet_reserved(*, organization_id: int) -> int:
+    """µcr reserved against the owner's wallet by calls in flight (0 when the store does not
+    answer)."""
+    try:
+        (value,) = store().mget([f"{_prefix()}wr:{organization_id}"])
+    except Unavailable:
+        return 0
+    return int(value or 0)

@@ -314,10 +314,13 @@ def hold_place(
     reference: str,
     expires_in_seconds: int = 3600,
     key=None,
+    keep_available: int = 0,
 ) -> tuple[Hold, bool]:
     """Reserve ``amount`` until captured, released or expired; (hold, created).
 
     The same ``reference`` on the same wallet returns the first hold (a retried request).
+    ``keep_available``: what the available balance must still cover after the hold (the
+    credits reserved by calls in flight, which the ledger does not see).
     """
     amount = int(amount_microcredits)
     if amount <= 0:
@@ -334,9 +337,16 @@ def hold_place(
         return _same_hold(existing, amount), False
     try:
         with transaction.atomic():
-            row = _apply(wallet.pk, balance_delta=0, held_delta=amount, min_available_after=0)
+            row = _apply(
+                wallet.pk,
+                balance_delta=0,
+                held_delta=amount,
+                min_available_after=max(0, keep_available),
+            )
             if row is None:
-                raise InsufficientCredits(available=_available(wallet.pk), needed=amount)
+                raise InsufficientCredits(
+                    available=_available(wallet.pk) - max(0, keep_available), needed=amount
+                )
             hold = Hold.objects.create(
                 wallet=wallet,
                 key=key,
