@@ -10,7 +10,13 @@ class ApikeysConfig(AppConfig):
 
     def ready(self) -> None:
         # The receivers import models, which must wait for the app registry.
+        from billing.selectors import RESERVED_SOURCES  # noqa: PLC0415 — models inside
+
         from . import receivers  # noqa: PLC0415 — needs the app registry (Django's ready())
+        from .reservations import wallet_reserved  # noqa: PLC0415 — needs the app registry
+
+        if wallet_reserved not in RESERVED_SOURCES:
+            RESERVED_SOURCES.append(wallet_reserved)
 
         balance_changed.connect(
             receivers.refresh_verifications, dispatch_uid="apikeys.balance_changed"

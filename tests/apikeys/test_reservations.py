@@ -301,3 +301,17 @@ def test_reserve_settle_expire_replay_lose_nothing(
     charged = spend.spend_microcredits if spend else 0
     wallet = Wallet.objects.get(organization=key.organization)
     assert wallet.balance_microcredits == 40 * CREDIT - charged
+
+
+@pytest.mark.django_db
+def test_the_billing_page_shows_available_less_what_calls_in_flight_reserved(
+    internal, owner, client_for
+):
+    import re  # noqa: PLC0415
+
+    _key, plaintext = make_key(owner)  # 1,000 credits
+    assert verify(internal, plaintext, estimate={"requests": 2}).status_code == 200
+    html = client_for(owner).get("/billing").content.decode()
+    available = re.search(r'data-testid="available">([^<]+)<', html).group(1).strip()
+    assert available == "994.00"
+    assert "6.00 credits reserved by calls in flight." in html
