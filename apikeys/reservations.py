@@ -168,6 +168,33 @@ return out
 
 EXPIRE_LUA = _EXPIRE_LUA + "return expire(ARGV[1], ARGV[2], tonumber(ARGV[3]))"
 
+# KEYS: reserved counters seen by a scan; ARGV: prefix, fix (1/0). Sums the live records
+# (all in the expiry set) per counter and compares, atomically: a reservation cannot slip
+# between the count and the fix. Returns {name, value, truth, ...} for each drift.
+RECOUNT_LUA = """
+local prefix, fix = ARGV[1], ARGV[2] == '1'
+local truth, seen = {}, {}
+for _, name in ipairs(KEYS) do truth[name] = 0; seen[#seen + 1] = name end
+for _, id in ipairs(redis.call('ZRANGE', prefix .. 'exp', 0, -1)) do
+  local r = redis.call('HMGET', prefix .. 'r:' .. id, 'k', 'o', 'p', 'a')
+  if r[1] then
+    for _, name in ipairs({prefix .. 'kr:' .. r[1] .. ':' .. r[3], prefix .. 'wr:' .. r[2]}) do
+      if truth[name] == nil then truth[name] = 0; seen[#seen + 1] = name end
+      truth[name] = truth[name] + tonumber(r[4])
+    end
+  end
+end
+local out = {}
+for _, name in ipairs(seen) do
+  local value = tonumber(redis.call('GET', name) or '0')
+  if value ~= truth[name] then
+    out[#out + 1] = name; out[#out + 1] = value; out[#out + 1] = truth[name]
+    if fix then redis.call('SET', name, truth[name]) end
+  end
+end
+return out
+"""
+
 # KEYS: counter generation ; ARGV: expected generation, value, ttl seconds (0: none)
 SET_GUARDED_LUA = """
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
@@ -204,6 +231,11 @@ class RedisStore:
         self._expire = self.redis.register_script(EXPIRE_LUA)
         self._set_guarded = self.redis.register_script(SET_GUARDED_LUA)
         self._recover = self.redis.register_script(RECOVER_LUA)
+        self._recount = self.redis.register_script(RECOUNT_LUA)
+
+    def recount(self, prefix: str, counters: list[str], fix: bool) -> list[tuple[str, int, int]]:
+        out = self._call(self._recount, keys=counters, args=[prefix, "1" if fix else "0"])
+        return [(out[i].decode(), int(out[i + 1]), int(out[i + 2])) for i in range(0, len(out), 3)]
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -340,6 +372,21 @@ class MemoryStore:
             self.records[id_] = {"k": key, "o": org, "p": period, "a": int(amount)}
             self.expiry[id_] = int(expiry_ms)
             return True
+
+    def recount(self, prefix: str, counters: list[str], fix: bool) -> list[tuple[str, int, int]]:
+        with self.lock:
+            truth = dict.fromkeys(counters, 0)
+            for r in self.records.values():
+                for name in (f"{prefix}kr:{r['k']}:{r['p']}", f"{prefix}wr:{r['o']}"):
+                    truth[name] = truth.get(name, 0) + r["a"]
+            out = []
+            for name, total in truth.items():
+                value = self._get(name)
+                if value != total:
+                    out.append((name, value, total))
+                    if fix:
+                        self.values[name] = total
+            return out
 
     def scan(self, pattern: str) -> list[str]:
         start = pattern.rstrip("*")
@@ -533,46 +580,31 @@ def reconcile(*, fix: bool = False) -> list[str]:
     wallet's balance − held, and every reserved counter against the sum of its live
     reservation records. With ``fix``, a drifted spend or balance counter is dropped (the
     next verification rebuilds it from PostgreSQL) and a reserved counter is set to its
-    records' sum. Raises Unavailable."""
+    records' sum, in the same atomic step that counted them. Raises Unavailable."""
     prefix = _prefix()
     s = store()
     drift: list[str] = []
-    live: dict[str, int] = {}
-    for name in s.scan(prefix + "r:*"):
-        record = s.hgetall(name)
-        if record:
-            amount = int(record["a"])
-            kr = f"{prefix}kr:{record['k']}:{record['p']}"
-            wr = f"{prefix}wr:{record['o']}"
-            live[kr] = live.get(kr, 0) + amount
-            live[wr] = live.get(wr, 0) + amount
     counters = s.scan(prefix + "*")
     values = dict(zip(counters, s.mget(counters), strict=True)) if counters else {}
     for name, raw in sorted(values.items()):
         rest = name[len(prefix) :]
         kind, _, ident = rest.partition(":")
-        if raw is None or kind not in ("ks", "wa", "kr", "wr"):
+        if raw is None or kind not in ("ks", "wa"):
             continue
         value = int(raw)
         if kind == "ks":
             key_pk, period = ident.split(":")
             truth = _spend_from_db(int(key_pk), period)
-        elif kind == "wa":
-            truth = _available_from_db(int(ident))
         else:
-            truth = live.get(name, 0)
-        if value == truth:
-            continue
-        drift.append(f"{rest}: counter {value}, truth {truth}")
-        if fix:
-            if kind in ("ks", "wa"):
+            truth = _available_from_db(int(ident))
+        if value != truth:
+            drift.append(f"{rest}: counter {value}, truth {truth}")
+            if fix:
                 gen = f"{prefix}{'kg' if kind == 'ks' else 'wg'}:{ident.split(':')[0]}"
                 s.settle(prefix, [], [(name, gen, 0)])
-            else:
-                s.set(name, truth)
-    for name, total in sorted(live.items()):
-        if name not in values:
-            drift.append(f"{name[len(prefix) :]}: counter missing, truth {total}")
+    reserved_counters = [name for name in values if name[len(prefix) :].startswith(("kr:", "wr:"))]
+    for name, value, truth in sorted(s.recount(prefix, sorted(reserved_counters), fix)):
+        drift.append(f"{name[len(prefix) :]}: counter {value}, truth {truth}")
     return drift
 
 
