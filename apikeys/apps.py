@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from billing.signals import balance_changed
+from billing.signals import balance_changed, wallet_moved
 from orgs.signals import members_changed, organization_closing
 
 
@@ -10,11 +10,18 @@ class ApikeysConfig(AppConfig):
 
     def ready(self) -> None:
         # The receivers import models, which must wait for the app registry.
+        from billing.selectors import RESERVED_SOURCES  # noqa: PLC0415 — models inside
+
         from . import receivers  # noqa: PLC0415 — needs the app registry (Django's ready())
+        from .reservations import wallet_reserved  # noqa: PLC0415 — needs the app registry
+
+        if wallet_reserved not in RESERVED_SOURCES:
+            RESERVED_SOURCES.append(wallet_reserved)
 
         balance_changed.connect(
             receivers.refresh_verifications, dispatch_uid="apikeys.balance_changed"
         )
+        wallet_moved.connect(receivers.move_wallet_counter, dispatch_uid="apikeys.wallet_moved")
         members_changed.connect(
             receivers.refresh_verifications, dispatch_uid="apikeys.members_changed"
         )

@@ -8,16 +8,20 @@ spend, one insert of the alerts now due, one update of ``last_used_at``. Rows ar
 in key order, so concurrent batches lock them in the same order and cannot deadlock.
 """
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import reservations
 from .models import ApiKey, KeyAlert
 from .services import apikey_auto_disable_in_transaction
 from .tasks import send_key_alert_email
 from .verification import invalidate_hashes
+
+logger = logging.getLogger("hypereal.apikeys")
 
 #: What the bookkeeping needs of a key (read once per batch, no model instances).
 KEY_FIELDS = (
@@ -48,16 +52,46 @@ def caps_record_usage(
     spend: Mapping[tuple[int, str], int],
     keys: Mapping[int, dict],
     last_used: Mapping[int, datetime] | None = None,
+    overshoot: Mapping[tuple[int, str], int] | None = None,
+    reservation_ids: Iterable[str] = (),
 ) -> int:
     """Record a batch: ``spend`` is µcr per (key pk, UTC month "YYYY-MM"), ``keys`` the
-    rows of ``usage_keys_by_public_id`` by pk, ``last_used`` the latest use per key pk.
+    rows of ``usage_keys_by_public_id`` by pk, ``last_used`` the latest use per key pk,
+    ``overshoot`` the µcr charged beyond the calls' reservations, ``reservation_ids`` the
+    reservations the batch settles (released after commit, each once).
     Returns how many cap alerts fired."""
     if not connection.in_atomic_block:
         raise RuntimeError("caps_record_usage must run inside the ingestion transaction")
-    fired = _fire_alerts(_add_spend(spend), keys)
+    fired = _fire_alerts(_add_spend(spend, overshoot or {}), keys)
     if last_used:
         keys_touch(last_used=last_used)
+    _settle_on_commit(list(reservation_ids), dict(spend))
     return fired
+
+
+def caps_reserved_amounts(ids: list[str]) -> dict[str, int]:
+    """The live reservations' amounts (empty when the store does not answer)."""
+    try:
+        return reservations.amounts(ids)
+    except reservations.Unavailable:
+        logger.warning("reservation store unavailable: overshoot not measured", exc_info=True)
+        return {}
+
+
+def _settle_on_commit(ids: list[str], spend: dict[tuple[int, str], int]) -> None:
+    """After commit, one script releases the reservations and adds the spend to the
+    counters. If the store does not answer, the reservations expire and the reconcile task
+    fixes the counters."""
+    if not ids and not spend:
+        return
+
+    def run() -> None:
+        try:
+            reservations.settle(ids=ids, spend=spend)
+        except reservations.Unavailable:
+            logger.warning("reservation store unavailable: settlement left", exc_info=True)
+
+    transaction.on_commit(run)
 
 
 def keys_touch(*, last_used: Mapping[int, datetime]) -> int:
@@ -81,20 +115,26 @@ def keys_touch(*, last_used: Mapping[int, datetime]) -> int:
         return cursor.rowcount
 
 
-def _add_spend(spend: Mapping[tuple[int, str], int]) -> list[tuple[int, str, int, int]]:
-    """Add to each (key, month) spend in one upsert; returns (key, period, before, after)."""
+def _add_spend(
+    spend: Mapping[tuple[int, str], int], overshoot: Mapping[tuple[int, str], int]
+) -> list[tuple[int, str, int, int]]:
+    """Add to each (key, month) spend (and overshoot) in one upsert; returns (key, period,
+    before, after)."""
     if not spend:
         return []
     items = sorted(spend.items())
-    values = ", ".join(["(%s, %s, %s)"] * len(items))
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(items))
     params: list = []
     for (key_pk, period), amount in items:
-        params += [key_pk, period, amount]
+        params += [key_pk, period, amount, overshoot.get((key_pk, period), 0)]
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO apikeys_keymonthspend (key_id, period, spend_microcredits) "  # noqa: S608
-            f"VALUES {values} ON CONFLICT (key_id, period) DO UPDATE SET spend_microcredits = "
-            "apikeys_keymonthspend.spend_microcredits + excluded.spend_microcredits "
+            "INSERT INTO apikeys_keymonthspend (key_id, period, spend_microcredits, "  # noqa: S608
+            f"overshoot_microcredits) VALUES {values} ON CONFLICT (key_id, period) "
+            "DO UPDATE SET spend_microcredits = "
+            "apikeys_keymonthspend.spend_microcredits + excluded.spend_microcredits, "
+            "overshoot_microcredits = apikeys_keymonthspend.overshoot_microcredits "
+            "+ excluded.overshoot_microcredits "
             "RETURNING key_id, period, spend_microcredits",
             params,
         )
@@ -139,3 +179,13 @@ def _fire_alerts(changes: list[tuple[int, str, int, int]], keys: Mapping[int, di
                 KeyAlert.objects.filter(pk=alert_id).update(key_disabled=True)
         transaction.on_commit(lambda alert_id=alert_id: send_key_alert_email.delay(alert_id))
     return len(fired)
+
+
+def caps_alert_reserved(*, key_pk: int, period: str, amount: int) -> int:
+    """The alerts due at ``amount`` µcr of spend + reserved (a verification's reservation
+    crossed a level); auto-disables at 100% like booked spend does."""
+    key = usage_key_by_pk(key_pk)
+    if key is None or not key["spending_limit_microcredits"]:
+        return 0
+    with transaction.atomic():
+        return _fire_alerts([(key_pk, period, 0, amount)], {key_pk: key})

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from billing.selectors import wallet_balances
 from orgs.access import Access
 
-from . import selectors
+from . import reservations, selectors
 from .authentication import CustomerKeyAuthentication, IsCustomerKey
 
 
@@ -27,8 +27,13 @@ class KeySelfOutputSerializer(serializers.Serializer):
     spending_limit_microcredits = serializers.IntegerField(allow_null=True)
     period = serializers.CharField()
     period_spend_microcredits = serializers.IntegerField()
+    period_reserved_microcredits = serializers.IntegerField(
+        help_text="Reserved by calls verified and not yet reported."
+    )
     balance_microcredits = serializers.IntegerField()
-    available_microcredits = serializers.IntegerField()
+    available_microcredits = serializers.IntegerField(
+        help_text="Balance − held − reserved by calls in flight."
+    )
 
 
 class KeySelfApi(CustomerApi):
@@ -37,6 +42,9 @@ class KeySelfApi(CustomerApi):
         key = request.auth
         wallet = wallet_balances(organization_id=key.organization_id)
         period = selectors.current_period()
+        key_reserved, wallet_reserved = reservations.reserved(
+            key_pk=key.pk, org_pk=key.organization_id, period=period
+        )
         return Response(
             {
                 "id": key.public_id,
@@ -45,7 +53,8 @@ class KeySelfApi(CustomerApi):
                 "spending_limit_microcredits": key.spending_limit_microcredits,
                 "period": period,
                 "period_spend_microcredits": selectors.key_period_spend(key=key, period=period),
+                "period_reserved_microcredits": key_reserved,
                 "balance_microcredits": wallet["balance_microcredits"],
-                "available_microcredits": wallet["available_microcredits"],
+                "available_microcredits": wallet["available_microcredits"] - wallet_reserved,
             }
         )

@@ -26,6 +26,13 @@ class VerifyInputSerializer(serializers.Serializer):
     endpoint = serializers.ChoiceField(choices=Endpoint.choices, required=False)
     n = serializers.IntegerField(min_value=1, max_value=10, required=False, default=1)
     tier = serializers.CharField(max_length=8, required=False, allow_blank=True, default="")
+    estimate = serializers.DictField(
+        required=False,
+        help_text="The call's worst case in the units its price uses: input_tokens, "
+        "max_output_tokens, images, seconds, clips, requests (non-negative integers). "
+        "Reserved against the key's cap and the wallet; without it a default per "
+        "endpoint family is reserved.",
+    )
 
 
 class VerifyOutputSerializer(serializers.Serializer):
@@ -36,6 +43,11 @@ class VerifyOutputSerializer(serializers.Serializer):
     spending_limit_microcredits = serializers.IntegerField(allow_null=True)
     period = serializers.CharField()
     period_spend_microcredits = serializers.IntegerField()
+    period_reserved_microcredits = serializers.IntegerField()
+    reservation_id = serializers.CharField(
+        allow_null=True,
+        help_text="Send it back on the call's usage event; null when nothing was reserved.",
+    )
     rate_limit = serializers.DictField()
     allowed_models = serializers.ListField(child=serializers.CharField(), allow_null=True)
     model = serializers.CharField(allow_null=True)
@@ -77,7 +89,8 @@ class KeyVerifyApi(InternalApi):
         summary="May this key make this call?",
         description="Errors: 401 invalid_api_key, key_revoked, key_expired, key_disabled; "
         "402 spending_limit_exceeded, insufficient_credits; 400 unknown_model (with "
-        "available_models), wrong_endpoint; 403 model_not_allowed.",
+        "available_models), wrong_endpoint, invalid_request; 403 model_not_allowed; "
+        "503 unavailable (a capped key while the reservation store is down).",
     )
     def post(self, request: Request) -> Response:
         body = _plain_json(request)
@@ -87,7 +100,7 @@ class KeyVerifyApi(InternalApi):
         if (
             isinstance(body, dict)
             and isinstance(body.get("key"), str)
-            and set(body) <= {"key", "model", "endpoint"}
+            and set(body) <= {"key", "model", "endpoint", "estimate"}
             and all(isinstance(body.get(f, ""), str) for f in ("model", "endpoint"))
             and (not body.get("endpoint") or body["endpoint"] in ENDPOINTS)
         ):
@@ -95,6 +108,7 @@ class KeyVerifyApi(InternalApi):
                 "key": body["key"],
                 "model": body.get("model") or None,
                 "endpoint": body.get("endpoint") or None,
+                "estimate": verification.parse_estimate(body.get("estimate")),
             }
         else:
             _refuse_unstorable_text(body)
@@ -107,5 +121,6 @@ class KeyVerifyApi(InternalApi):
                 "endpoint": v.get("endpoint") or None,
                 "n": v["n"],
                 "tier": v["tier"],
+                "estimate": verification.parse_estimate(body.get("estimate")),
             }
         return Response(verification.verify(**data))

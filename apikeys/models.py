@@ -39,6 +39,9 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Written by verification at most once a minute: after Redis lost its data, a capped key
+    # verified within the reservation TTL may have calls in flight (apikeys.reservations).
+    last_verified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -67,6 +70,8 @@ class KeyMonthSpend(models.Model):
     key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="month_spend")
     period = models.CharField(max_length=7)  # "YYYY-MM"
     spend_microcredits = models.BigIntegerField(default=0)
+    # Charged beyond the calls' reservations (their estimates were not a worst case).
+    overshoot_microcredits = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

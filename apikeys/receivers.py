@@ -1,6 +1,11 @@
 """The API keys app's answers to what billing and organizations announce (connected in
 ``ApikeysConfig.ready``; the apps below never import this one)."""
 
+import logging
+
+from django.db import transaction
+
+from . import reservations
 from .services import org_keys_revoke_all
 from .verification import invalidate_organization
 
@@ -12,3 +17,20 @@ def refresh_verifications(sender, *, organization_id: int, **kwargs) -> None:
 
 def revoke_keys_of_closing_organization(sender, *, organization, actor, **kwargs) -> None:
     org_keys_revoke_all(organization=organization, actor=actor)
+
+
+def move_wallet_counter(
+    sender, *, organization_id: int, available_delta: int = 0, **kwargs
+) -> None:
+    """A wallet's balance or held amount moved: after commit, move its reservation counter
+    by a debit, or drop it on a credit (rebuilt from PostgreSQL by the next verification)."""
+
+    def run() -> None:
+        try:
+            reservations.settle(ids=[], wallets={organization_id: available_delta})
+        except reservations.Unavailable:
+            logging.getLogger("hypereal.apikeys").warning(
+                "reservation store unavailable: wallet counter left", exc_info=True
+            )
+
+    transaction.on_commit(run)

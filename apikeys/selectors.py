@@ -47,6 +47,12 @@ def key_period_spend(*, key: ApiKey, period: str | None = None) -> int:
     return row.spend_microcredits if row else 0
 
 
+def key_period_overshoot(*, key: ApiKey, period: str | None = None) -> int:
+    """µcr charged this month beyond the calls' reservations (estimates below the cost)."""
+    row = KeyMonthSpend.objects.filter(key=key, period=period or current_period()).first()
+    return row.overshoot_microcredits if row else 0
+
+
 def keys_period_spend(*, keys: list[ApiKey], period: str | None = None) -> dict[int, int]:
     return dict(
         KeyMonthSpend.objects.filter(key__in=keys, period=period or current_period()).values_list(

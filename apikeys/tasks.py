@@ -43,3 +43,34 @@ def send_key_alert_email(self, alert_id: int) -> bool:
         )
     except Exception as exc:
         raise self.retry(exc=exc) from exc
+
+
+@shared_task
+def reservation_alert(key_pk: int, period: str, spend_and_reserved: int) -> int:
+    """A reservation took a key's spend + reserved across 80% or 100% of its cap: fire the
+    alerts now due (each once) and auto-disable at 100% before the calls run."""
+    from .caps import caps_alert_reserved  # noqa: PLC0415 - caps imports this module
+
+    return caps_alert_reserved(key_pk=key_pk, period=period, amount=spend_and_reserved)
+
+
+@shared_task
+def expire_reservations() -> int:
+    """Release the reservations nobody reported within RESERVATION_TTL_SECONDS."""
+    from . import reservations  # noqa: PLC0415
+
+    released = 0
+    while (count := reservations.expire_due(1000)) > 0:
+        released += count
+        if count < 1000:
+            break
+    return released
+
+
+@shared_task
+def reconcile_reservations() -> int:
+    """Compare the reservation counters with PostgreSQL; fix what drifted (see
+    ``manage.py caps_check``). Returns how many counters were wrong."""
+    from . import reservations  # noqa: PLC0415
+
+    return len(reservations.reconcile(fix=True))

@@ -12,6 +12,7 @@ whenever a balance crosses a limit the ledger says so (``billing.signals.balance
 subscribed in ``ApikeysConfig.ready``) and the owner's entries are deleted.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,14 +25,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing import catalog
-from billing.pricing import TOKEN_ENDPOINT_MIN_BALANCE, TOKEN_ENDPOINTS, min_balance_microcredits
+from billing.models import CatalogModel
+from billing.pricing import (
+    TOKEN_ENDPOINT_MIN_BALANCE,
+    TOKEN_ENDPOINTS,
+    Usage,
+    min_balance_microcredits,
+    price_microcredits,
+)
 from billing.selectors import wallet_balances
 from hypereal_site.api.errors import ApplicationError
 from orgs.models import Organization
 
-from . import keyformat, rules
+from . import keyformat, reservations, rules
 from .models import ApiKey, KeyMonthSpend, OwnerRateLimit, ServiceToken
-from .tasks import verification_cache_delete
+from .tasks import reservation_alert, verification_cache_delete
+
+logger = logging.getLogger("hypereal.apikeys")
 
 KEY_CACHE = "verify:v1:{}"
 TOKEN_CACHE = "svc:v1:{}"  # noqa: S105 - a cache key pattern
@@ -166,19 +176,159 @@ def _lookup(secret_hash: str) -> tuple[dict | str, str]:
     return entry, version
 
 
+#: The fields of a verification's ``estimate`` and their bounds (the usage event's).
+ESTIMATE_LIMITS = {
+    "input_tokens": 100_000_000,
+    "max_output_tokens": 100_000_000,
+    "images": 1_000,
+    "seconds": 86_400,
+    "clips": 1_000,
+    "requests": 1_000_000,
+}
+
+
+def parse_estimate(raw) -> dict | None:
+    """A verification's ``estimate`` checked: an object of known fields, each an integer
+    within its bounds (else 400 invalid_request). None when absent."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _error("invalid_request", "estimate must be an object.", 400)
+    unknown = sorted(str(name)[:40] for name in raw if name not in ESTIMATE_LIMITS)
+    if unknown:
+        known = ", ".join(ESTIMATE_LIMITS)
+        raise _error(
+            "invalid_request",
+            f"estimate has unknown fields ({', '.join(unknown)}); use {known}.",
+            400,
+        )
+    for name, value in raw.items():
+        high = ESTIMATE_LIMITS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+            raise _error(
+                "invalid_request", f"estimate.{name} must be an integer from 0 to {high}.", 400
+            )
+    return raw
+
+
 def verify(
-    *, key: str, model: str | None = None, endpoint: str | None = None, n: int = 1, tier: str = ""
+    *,
+    key: str,
+    model: str | None = None,
+    endpoint: str | None = None,
+    n: int = 1,
+    tier: str = "",
+    estimate: dict | None = None,
 ) -> dict:
     """The inference plane's question: may this key make this call? Raises
-    ApplicationError with the seed's error types; returns the answer body."""
+    ApplicationError with the seed's error types; returns the answer body, with the
+    ``reservation_id`` of the call's reserved worst-case cost."""
     entry, version = _entry_for(key)
     _refuse_key(entry)
     call = _resolve_call(entry, version, model=model, endpoint=endpoint, n=n, tier=tier)
-    rules.refuse_low_balance(
-        needed=call.needed_microcredits, available=entry["wallet"]["available_microcredits"]
-    )
+    outcome = _reserve(entry, call, estimate=estimate, n=n, tier=tier)
     _touch(entry["key_pk"])
-    return _answer(entry, call)
+    return _answer(entry, call, outcome)
+
+
+def reservation_estimate(
+    row: dict | None, *, estimate: dict | None, n: int = 1, tier: str = ""
+) -> int:
+    """The µcr a call reserves: its estimate priced by the one pricing function, else the
+    default for the model's endpoint family (docs/inference-plane.md, "Reservations")."""
+    if row is None:
+        return settings.RESERVATION_DEFAULT_MICROCREDITS
+    model = catalog.as_model(row)
+    if estimate is not None:
+        usage = Usage(
+            input_tokens=estimate.get("input_tokens", 0),
+            output_tokens=estimate.get("max_output_tokens", 0),
+            images=estimate.get("images", 0),
+            seconds=estimate.get("seconds", 0),
+            clips=estimate.get("clips", 0),
+            requests=estimate.get("requests", 0),
+            tier=tier,
+        )
+    elif model.pricing == CatalogModel.Pricing.PER_TOKEN:
+        usage = Usage(
+            input_tokens=settings.RESERVATION_DEFAULT_INPUT_TOKENS,
+            output_tokens=settings.RESERVATION_DEFAULT_OUTPUT_TOKENS,
+        )
+    elif model.pricing == CatalogModel.Pricing.PER_IMAGE:
+        usage = Usage(images=n, tier=tier)
+    elif model.pricing == CatalogModel.Pricing.PER_SECOND:
+        usage = Usage(seconds=model.max_seconds or 1)
+    else:
+        usage = Usage(clips=1, requests=1)
+    try:
+        return price_microcredits(model, usage)
+    except ValueError as exc:
+        raise _error("invalid_request", str(exc), 400) from None
+
+
+def _reserve(
+    entry: dict, call: "_Call", *, estimate: dict | None, n: int, tier: str
+) -> "reservations.Outcome | None":
+    """Step 4: reserve the call's worst case against the key's cap and the wallet, in one
+    atomic step; None when the store is down and the key has no cap (PostgreSQL's answer,
+    as cached, decides then). A capped key without the store is refused: 503."""
+    amount = reservation_estimate(call.row, estimate=estimate, n=n, tier=tier)
+    cap = entry["spending_limit_microcredits"]
+    try:
+        outcome = reservations.reserve(
+            key_pk=entry["key_pk"],
+            org_pk=entry["organization_pk"],
+            period=entry["period"],
+            cap=cap,
+            amount=amount,
+            minimum=call.needed_microcredits,
+        )
+    except reservations.Unavailable:
+        logger.warning("reservation store unavailable", exc_info=True)
+        if cap is not None:
+            raise _error(
+                "unavailable",
+                "Spending limits cannot be checked right now; try again shortly.",
+                503,
+            ) from None
+        rules.refuse_low_balance(
+            needed=call.needed_microcredits, available=entry["wallet"]["available_microcredits"]
+        )
+        return None
+    if outcome.status == reservations.OVER_CAP:
+        raise _error(
+            "spending_limit_exceeded",
+            "This key reached its monthly spending limit.",
+            402,
+            spending_limit_microcredits=cap,
+            period_spend_microcredits=outcome.spent,
+            reserved_microcredits=outcome.key_reserved,
+            needed_microcredits=amount,
+        )
+    if outcome.status == reservations.NO_CREDITS:
+        available = outcome.available - outcome.wallet_reserved
+        needed = max(call.needed_microcredits, amount)
+        raise _error(
+            "insufficient_credits",
+            f"Not enough credits: this call needs {needed} µcr available, "
+            f"the balance has {available} µcr.",
+            402,
+            needed_microcredits=needed,
+            available_microcredits=available,
+        )
+    if cap is not None:
+        _alert_if_crossed(entry, outcome, amount)
+    return outcome
+
+
+def _alert_if_crossed(entry: dict, outcome: "reservations.Outcome", amount: int) -> None:
+    """Spend + reserved crossed 80% or 100% of the cap with this reservation: the alerts
+    (and auto-disable at 100%) are due now, before the calls run — off the hot path."""
+    cap = entry["spending_limit_microcredits"]
+    after = outcome.spent + outcome.key_reserved
+    before = after - amount
+    if any(before * 100 < cap * level <= after * 100 for level in (80, 100)):
+        reservation_alert.delay(entry["key_pk"], entry["period"], after)
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~0.5 µs per call
@@ -189,6 +339,7 @@ class _Call:
     model: str | None
     data: dict | None
     needed_microcredits: int
+    row: dict | None = None
 
 
 def _entry_for(key: str) -> tuple[dict, str]:
@@ -222,7 +373,7 @@ def _resolve_call(
     balance the call needs before it starts."""
     if not model:
         needed = TOKEN_ENDPOINT_MIN_BALANCE if endpoint in TOKEN_ENDPOINTS else 0
-        return _Call(model=None, data=None, needed_microcredits=needed)
+        return _Call(model=None, data=None, needed_microcredits=needed, row=None)
     data = catalog.snapshot(version)
     row = catalog.resolve(model, data)
     if row is None:
@@ -247,23 +398,39 @@ def _resolve_call(
         )
     except ValueError as exc:  # an unknown size tier or n outside 1..10
         raise _error("invalid_request", str(exc), 400) from None
-    return _Call(model=canonical, data=data, needed_microcredits=needed)
+    return _Call(model=canonical, data=data, needed_microcredits=needed, row=row)
 
 
-def _answer(entry: dict, call: _Call) -> dict:
-    """Step 4: the answer body (docs/inference-plane.md)."""
+def _answer(entry: dict, call: _Call, outcome: "reservations.Outcome | None") -> dict:
+    """Step 5: the answer body (docs/inference-plane.md). With a reservation, the wallet's
+    available balance and the month spend are the reservation counters' (balance − held −
+    reserved; spend as PostgreSQL booked it)."""
+    wallet = entry["wallet"]
+    spend = entry["period_spend_microcredits"]
+    reserved = 0
+    if outcome is not None:
+        wallet = dict(wallet)
+        wallet["available_microcredits"] = outcome.available - outcome.wallet_reserved
+        if entry["spending_limit_microcredits"] is not None:
+            spend = outcome.spent
+        reserved = outcome.key_reserved
     answer = {
         "key": entry["key"],
         "owner": entry["owner"],
         "user_id": entry["user_id"],
-        "wallet": entry["wallet"],
+        "wallet": wallet,
         "spending_limit_microcredits": entry["spending_limit_microcredits"],
         "period": entry["period"],
-        "period_spend_microcredits": entry["period_spend_microcredits"],
+        "period_spend_microcredits": spend,
+        "period_reserved_microcredits": reserved,
+        "reservation_id": outcome.reservation_id if outcome is not None else None,
         "rate_limit": entry["rate_limit"],
         "allowed_models": entry["allowed_models"],
         "model": call.model,
-        "cache_ttl_seconds": settings.VERIFY_GATEWAY_CACHE_SECONDS,
+        # An answer carrying a reservation is for one call: never reused.
+        "cache_ttl_seconds": 0
+        if outcome is not None and outcome.reservation_id
+        else settings.VERIFY_GATEWAY_CACHE_SECONDS,
     }
     if call.model is not None:
         answer["fallbacks"] = call.data["models"][call.model]["fallbacks"]
@@ -285,6 +452,7 @@ def _touch(key_pk: int) -> None:
         ApiKey.objects.filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now), pk=key_pk
         ).update(last_used_at=now)
+        ApiKey.objects.filter(pk=key_pk).update(last_verified_at=now)
 
 
 def _timestamp(moment: datetime | None) -> float | None:

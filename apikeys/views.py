@@ -127,6 +127,7 @@ def _detail(request, context: Context, key: ApiKey, status: int = 200, **forms) 
         {
             "key": key,
             "spend": spend,
+            "overshoot": selectors.key_period_overshoot(key=key),
             "percent": min(100, spend * 100 // limit) if limit else None,
             "alerts": selectors.key_alerts(key=key)[:20],
             # Through the relation: the usage app sits above this one and is not imported.

@@ -43,6 +43,9 @@ class HoldOutputSerializer(serializers.Serializer):
 class HoldCreateApi(InternalApi):
     #: ``key_for_hold(public_id=…)`` → the usable key, or the refusal (apikeys).
     key_for_hold = None
+    #: ``reserved_for(organization_id=…)`` → µcr reserved by the owner's calls in flight
+    #: (apikeys): a hold and the answer's available balance leave them out.
+    reserved_for = None
 
     class HoldCreateInputSerializer(serializers.Serializer):
         key_id = serializers.CharField(max_length=16)
@@ -63,16 +66,18 @@ class HoldCreateApi(InternalApi):
         data = serializer.validated_data
         key = _collaborator(self, "key_for_hold")(public_id=data["key_id"])
         wallet = ledger.wallet_get_or_create(organization=key.organization)
+        reserved = _collaborator(self, "reserved_for")(organization_id=key.organization_id)
         hold, created = ledger.hold_place(
             wallet=wallet,
             amount_microcredits=data["amount_microcredits"],
             reference=data["reference"],
             expires_in_seconds=data["expires_in_seconds"],
             key=key,
+            keep_available=reserved,
         )
         wallet.refresh_from_db(fields=["balance_microcredits", "held_microcredits"])
         body = HoldOutputSerializer(hold).data
-        body["available_microcredits"] = wallet.available_microcredits
+        body["available_microcredits"] = wallet.available_microcredits - reserved
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

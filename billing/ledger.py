@@ -32,7 +32,7 @@ from hypereal_site.api.errors import ApplicationError
 
 from .alerts import low_balance_check
 from .models import Hold, LedgerEntry, Wallet
-from .signals import balance_changed
+from .signals import balance_changed, wallet_moved
 
 if TYPE_CHECKING:  # type hints only: at run time the ledger imports no other domain app
     from accounts.models import User
@@ -102,12 +102,17 @@ def _apply(
         params += [balance_delta, held_delta, min_available_after]
     sql += (
         " RETURNING balance_microcredits, held_microcredits, "
-        "low_balance_threshold_microcredits, low_balance_alerted"
+        "low_balance_threshold_microcredits, low_balance_alerted, organization_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return tuple(row) if row else None
+    if not row:
+        return None
+    wallet_moved.send(
+        sender=Wallet, organization_id=row[4], available_delta=balance_delta - held_delta
+    )
+    return tuple(row[:4])
 
 
 def _available(wallet_id: int) -> int:
@@ -224,6 +229,7 @@ def _post_postgresql(wallet: Wallet, *, guarded: bool, **fields):
         balance, held, threshold, alerted, entry_id = row
         if entry_id is None:  # the key was taken (by a concurrent original): nothing moved
             return LedgerEntry.objects.get(idempotency_key=fields["idempotency_key"])
+    wallet_moved.send(sender=Wallet, organization_id=wallet.organization_id, available_delta=amount)
     entry = LedgerEntry(
         id=entry_id,
         wallet=wallet,
@@ -308,10 +314,13 @@ def hold_place(
     reference: str,
     expires_in_seconds: int = 3600,
     key=None,
+    keep_available: int = 0,
 ) -> tuple[Hold, bool]:
     """Reserve ``amount`` until captured, released or expired; (hold, created).
 
     The same ``reference`` on the same wallet returns the first hold (a retried request).
+    ``keep_available``: what the available balance must still cover after the hold (the
+    credits reserved by calls in flight, which the ledger does not see).
     """
     amount = int(amount_microcredits)
     if amount <= 0:
@@ -328,9 +337,16 @@ def hold_place(
         return _same_hold(existing, amount), False
     try:
         with transaction.atomic():
-            row = _apply(wallet.pk, balance_delta=0, held_delta=amount, min_available_after=0)
+            row = _apply(
+                wallet.pk,
+                balance_delta=0,
+                held_delta=amount,
+                min_available_after=max(0, keep_available),
+            )
             if row is None:
-                raise InsufficientCredits(available=_available(wallet.pk), needed=amount)
+                raise InsufficientCredits(
+                    available=_available(wallet.pk) - max(0, keep_available), needed=amount
+                )
             hold = Hold.objects.create(
                 wallet=wallet,
                 key=key,

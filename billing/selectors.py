@@ -20,6 +20,18 @@ def wallet_for(*, organization: Organization) -> Wallet:
     return wallet
 
 
+#: Functions ``(organization_id=…) → µcr`` reserved against a wallet by calls in flight,
+#: registered by the apps above in their ``ready()`` (the API keys' reservations): the
+#: ledger does not see reservations, the pages show available = balance − held − reserved.
+RESERVED_SOURCES: list = []
+
+
+def wallet_reserved(*, organization_id: int | None) -> int:
+    if organization_id is None:
+        return 0
+    return sum(source(organization_id=organization_id) for source in RESERVED_SOURCES)
+
+
 def wallet_balances(*, organization_id: int) -> dict:
     """Id, balance and available credits of an owner's wallet, as the gateway sees them
     (``id`` None and zeros when the owner never had credits)."""

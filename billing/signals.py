@@ -10,3 +10,9 @@ receivers run in the transaction and defer their side effects with ``on_commit``
 from django.dispatch import Signal
 
 balance_changed = Signal()
+
+#: Sent by the ledger inside the transaction of EVERY change of a wallet's balance or held
+#: amount. Keyword arguments: ``organization_id``, ``available_delta`` (µcr, the change of
+#: balance − held). The API keys app moves its reservation counter of the wallet after
+#: commit (apikeys.reservations).
+wallet_moved = Signal()

@@ -45,11 +45,14 @@ def _credits_input(amount_microcredits: int) -> str:
 def _overview(request: HttpRequest, context: Context, status: int = 200, **forms) -> HttpResponse:
     wallet = selectors.wallet_for(organization=context.organization)
     threshold = wallet.low_balance_threshold_microcredits
+    reserved = selectors.wallet_reserved(organization_id=context.organization.pk)
     return render(
         request,
         "billing/overview.html",
         {
             "wallet": wallet,
+            "reserved": reserved,
+            "available": wallet.available_microcredits - reserved,
             "holds": selectors.wallet_open_holds(wallet=wallet),
             "payments": selectors.wallet_payments(wallet=wallet)[:20],
             "entries": selectors.wallet_entries(wallet=wallet)[:50],

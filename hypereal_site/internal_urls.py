@@ -8,7 +8,7 @@ the collaborators the hold endpoints need from apikeys and usage.
 
 from django.urls import path
 
-from apikeys import verification
+from apikeys import reservations, verification
 from apikeys.authentication import IsService, ServiceTokenAuthentication
 from apikeys.internal_apis import KeyVerifyApi
 from billing.internal_apis import CatalogApi, HoldCaptureApi, HoldCreateApi, HoldReleaseApi
@@ -30,7 +30,11 @@ urlpatterns = [
     path("usage", service_only(UsageIngestApi), name="internal-usage"),
     path(
         "holds",
-        service_only(HoldCreateApi, key_for_hold=verification.key_for_hold),
+        service_only(
+            HoldCreateApi,
+            key_for_hold=verification.key_for_hold,
+            reserved_for=reservations.wallet_reserved,
+        ),
         name="internal-holds",
     ),
     path(

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
+from apikeys import reservations
 from apikeys.verification import local_copies
 from billing import catalog
 from billing.catalog_seed import seed
@@ -17,11 +18,13 @@ from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    cache.clear()
+    cache.clear()  # on Redis, the reservation counters share its database: cleared too
     local_copies.clear()
+    reservations.store().reset()
     yield
     cache.clear()
     local_copies.clear()
+    reservations.store().reset()
 
 
 @pytest.fixture

@@ -17,7 +17,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apikeys.caps import caps_record_usage, usage_key_by_pk, usage_keys_by_public_id
+from apikeys.caps import (
+    caps_record_usage,
+    caps_reserved_amounts,
+    usage_key_by_pk,
+    usage_keys_by_public_id,
+)
 from billing import catalog
 from billing.ledger import (
     hold_capture_in_transaction,
@@ -71,6 +76,7 @@ class Event:
     latency_ms: int
     units: dict
     tier: str
+    reservation_id: str = ""
 
 
 def _int(raw: dict, name: str, *, low: int = 0, high: int = MAX_UNIT, default=0) -> int:
@@ -137,6 +143,7 @@ def parse_event(index: int, raw, *, now: datetime) -> Event:
         latency_ms=_int(raw, "latency_ms", high=86_400_000),
         units=units,
         tier=_str(raw, "tier", max_length=8, required=False),
+        reservation_id=_str(raw, "reservation_id", max_length=64, required=False),
     )
 
 
@@ -285,8 +292,29 @@ def usage_record_in_transaction(priced: list[Priced], *, charge: bool, reference
             )
             charged += total
     keys = {p.key["id"]: p.key for p in priced}
-    caps_record_usage(spend=spend, keys=keys, last_used=last_used)
+    ids = [p.event.reservation_id for p in priced if p.event.reservation_id]
+    caps_record_usage(
+        spend=spend,
+        keys=keys,
+        last_used=last_used,
+        overshoot=_overshoot(priced, ids),
+        reservation_ids=ids,
+    )
     return charged
+
+
+def _overshoot(priced: list[Priced], ids: list[str]) -> dict[tuple[int, str], int]:
+    """µcr charged beyond each event's reservation, per (key, month): the call was served,
+    so it is charged in full; the excess is recorded on the key's month."""
+    if not ids:
+        return {}
+    reserved = caps_reserved_amounts(ids)
+    over: dict[tuple[int, str], int] = defaultdict(int)
+    for p in priced:
+        amount = reserved.get(p.event.reservation_id)
+        if amount is not None and p.cost > amount:
+            over[(p.key["id"], p.event.occurred_at.strftime("%Y-%m"))] += p.cost - amount
+    return over
 
 
 def price_event(event: Event, data: dict, models: dict | None = None) -> tuple[str, int]:

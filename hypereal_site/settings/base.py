@@ -347,6 +347,14 @@ LOCAL_CHECKOUT = False
 LOCAL_CHECKOUT_WEBHOOK_SECRET = "whsec_local_checkout_development_only"  # noqa: S105 (public by design)
 TOPUP_MAX_USD = env.int("TOPUP_MAX_USD", default=10_000)
 CELERY_BEAT_SCHEDULE["expire-holds"] = {"task": "billing.tasks.expire_holds", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["expire-reservations"] = {
+    "task": "apikeys.tasks.expire_reservations",
+    "schedule": 30.0,
+}
+CELERY_BEAT_SCHEDULE["reconcile-reservations"] = {
+    "task": "apikeys.tasks.reconcile_reservations",
+    "schedule": 300.0,
+}
 
 # --- Keys and the inference plane -------------------------------------------------------
 # How long a verification answer stays in the shared cache (changes that matter delete it).
@@ -354,6 +362,13 @@ VERIFY_CACHE_SECONDS = env.int("VERIFY_CACHE_SECONDS", default=60)
 # How long each console worker reuses what it read from the shared cache (0 turns it off);
 # with the on-commit delete it bounds how long a revoked key can still pass (< 1 s).
 VERIFY_LOCAL_CACHE_SECONDS = env.float("VERIFY_LOCAL_CACHE_SECONDS", default=0.5)
+# Reservations (docs/inference-plane.md, "Reservations"): an unreported one is released
+# after this long; without an estimate verify reserves these defaults per endpoint family.
+RESERVATION_TTL_SECONDS = env.int("RESERVATION_TTL_SECONDS", default=600)
+RESERVATION_DEFAULT_INPUT_TOKENS = env.int("RESERVATION_DEFAULT_INPUT_TOKENS", default=4096)
+RESERVATION_DEFAULT_OUTPUT_TOKENS = env.int("RESERVATION_DEFAULT_OUTPUT_TOKENS", default=4096)
+# A verification naming no model (no price to reserve from) reserves this much.
+RESERVATION_DEFAULT_MICROCREDITS = env.int("RESERVATION_DEFAULT_MICROCREDITS", default=0)
 # How long the gateway may reuse an answer locally (returned as cache_ttl_seconds).
 VERIFY_GATEWAY_CACHE_SECONDS = env.int("VERIFY_GATEWAY_CACHE_SECONDS", default=1)
 RATE_LIMIT_DEFAULT = {

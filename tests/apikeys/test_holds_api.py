@@ -86,6 +86,17 @@ def test_more_than_available_is_402(internal, key):
     assert place(internal, key, amount=20 * CREDIT, reference="fits").status_code == 201
 
 
+def test_credits_reserved_by_calls_in_flight_are_not_available_to_a_hold(internal, key):
+    plaintext = services.apikey_rotate(key=key, actor=key.created_by)[1]
+    body = {"key": plaintext, "model": "audio-tts", "estimate": {"requests": 10}}  # 30 credits
+    assert internal.post("/internal/v1/keys/verify", body, format="json").status_code == 200
+    error = assert_envelope(place(internal, key, amount=71 * CREDIT), 402, "insufficient_credits")
+    assert error["available_microcredits"] == 70 * CREDIT
+    answer = place(internal, key, amount=70 * CREDIT, reference="fits")
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["available_microcredits"] == 0
+
+
 @pytest.mark.parametrize(
     "body",
     [

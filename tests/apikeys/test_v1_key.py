@@ -35,9 +35,23 @@ def test_the_key_reads_itself_in_every_form(owner, form):
         "spending_limit_microcredits": 300 * CREDIT,
         "period": timezone.now().strftime("%Y-%m"),
         "period_spend_microcredits": 12 * CREDIT,
+        "period_reserved_microcredits": 0,
         "balance_microcredits": 750 * CREDIT,
         "available_microcredits": 750 * CREDIT,
     }
+
+
+def test_calls_in_flight_are_reserved_out_of_the_available_balance(owner, internal):
+    org = personal(owner)
+    fund(org, 750)
+    _key, plaintext = key_make(org=org, actor=owner, limit_credits=300)
+    body = {"key": plaintext, "model": "audio-tts", "estimate": {"requests": 2}}
+    assert internal.post("/internal/v1/keys/verify", body, format="json").status_code == 200
+    client, headers, path = customer(plaintext, "bearer")
+    answer = client.get(path, **headers).json()
+    assert answer["period_reserved_microcredits"] == 6 * CREDIT
+    assert answer["balance_microcredits"] == 750 * CREDIT
+    assert answer["available_microcredits"] == 744 * CREDIT
 
 
 def test_no_key_is_401():

@@ -28,6 +28,8 @@ ANSWER_FIELDS = {
     "spending_limit_microcredits",
     "period",
     "period_spend_microcredits",
+    "period_reserved_microcredits",
+    "reservation_id",
     "rate_limit",
     "allowed_models",
     "model",

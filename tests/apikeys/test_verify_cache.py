@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from apikeys import keyformat, services, verification
 from apikeys.models import ApiKey
+from billing import catalog
 from billing.models import Wallet
 from orgs.services import org_delete
 from tests.accounts.factories import UserFactory
@@ -94,7 +95,8 @@ def test_a_top_up_lets_an_insufficient_key_through_at_once(internal, owner, capt
         fund(org, 50)
     answer = verify(internal, plaintext, model="gpt-5.5")
     assert answer.status_code == 200, answer.content
-    assert answer.json()["wallet"]["available_microcredits"] == 200 * CREDIT
+    # Available = balance − held − reserved: this very call reserved its default estimate.
+    assert answer.json()["wallet"]["available_microcredits"] == 200 * CREDIT - _default("gpt-5.5")
 
 
 @pytest.mark.django_db
@@ -109,7 +111,13 @@ def test_usage_that_takes_the_balance_below_the_minimum_is_seen_at_once(internal
     error = assert_envelope(
         verify(internal, plaintext, model="gpt-5.5"), 402, "insufficient_credits"
     )
-    assert error["available_microcredits"] == 100 * CREDIT
+    # The first verification's reservation (never reported) still counts.
+    assert error["available_microcredits"] == 100 * CREDIT - _default("gpt-5.5")
+
+
+def _default(model: str) -> int:
+    """What a verification of ``model`` without an estimate reserves."""
+    return verification.reservation_estimate(catalog.resolve(model), estimate=None)
 
 
 @pytest.mark.django_db

@@ -59,7 +59,7 @@ def test_crossing_the_threshold_emails_the_personal_owner_once(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         debit(personal, 2)  # 19 left: crossed
 
-    assert len(callbacks) == 1
+    assert len(_alerts(callbacks)) == 1
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == [personal.organization.personal_for.email]
@@ -138,7 +138,7 @@ def test_a_captured_hold_can_cross_the_threshold_too(personal, django_capture_on
 def test_a_retried_task_sends_once(personal, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         debit(personal, 85)
-    assert len(callbacks) == 1 and mail.outbox == []
+    assert len(_alerts(callbacks)) == 1 and mail.outbox == []
 
     assert tasks.send_low_balance_email(personal.pk) is True
     assert tasks.send_low_balance_email(personal.pk) is False  # the broker redelivered it
@@ -220,3 +220,9 @@ def test_concurrent_debits_across_the_threshold_send_one_email():
     assert reload(wallet).balance_microcredits == 20 * CREDIT
     assert len(mail.outbox) == 1
     assert reload(wallet).low_balance_alert_count == 1
+
+
+def _alerts(callbacks) -> list:
+    """The on-commit callbacks of the low-balance check (the ledger's other listeners, such
+    as the reservation counters' refresh, register their own)."""
+    return [c for c in callbacks if "low_balance" in c.__qualname__]

@@ -1,0 +1,629 @@
+"""Credit reservations: the hard cap under a burst (docs/inference-plane.md, "Reservations").
+
+Verification reserves a call's worst-case cost against the key's month cap and the
+owner's available balance in ONE atomic step (a Redis Lua script: no database round trip,
+every web worker and gateway node sees the same counters); usage ingestion settles the
+reservation after its transaction commits; unreported reservations expire.
+
+Counters (µcr), under ``<cache prefix>:rsv:``:
+
+* ``ks:<key pk>:<YYYY-MM>`` the key's month spend as PostgreSQL knows it, ``kr:…`` what is
+  reserved against it; ``wa:<org pk>`` the wallet's ``balance − held``, ``wr:<org pk>`` what
+  is reserved against it;
+* ``r:<id>`` one reservation (key, org, period, amount), ``exp`` a sorted set of ids by
+  expiry (ms);
+* ``kg:<key pk>`` / ``wg:<org pk>`` generations, bumped whenever PostgreSQL moved the
+  number behind a counter; ``seen:<key pk>`` set once the key's counters were built.
+
+PostgreSQL stays the truth. After commit, a spend or a debit moves its counter by the same
+amount (when the counter exists) and a credit deletes it, bumping its generation in the
+same script; a missing counter is rebuilt from PostgreSQL with a guarded SET that refuses
+when the generation moved meanwhile, so a rebuild never writes a value read before a
+commit whose move it then missed.
+
+After Redis lost its data the in-flight reservations are unknown: a capped key whose
+counters are rebuilt for the first time (no ``seen:`` marker) and that verified within the
+TTL starts with a *recovery* reservation of its whole remaining cap, expiring a TTL after
+its last use. The cost: such keys are refused for up to ``RESERVATION_TTL_SECONDS`` (+60 s)
+after a Redis flush; caps still hold.
+
+Without ``REDIS_URL`` (``make run``, the SQLite tests) an in-process store with the same
+interface (a lock and dicts) does the same within one process.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+#: What a verification's reservation step answers.
+OK = "ok"
+OVER_CAP = "cap"
+NO_CREDITS = "credits"
+MISSING_KEY = "missing_key"
+MISSING_WALLET = "missing_wallet"
+
+REBUILD_ATTEMPTS = 10  # PostgreSQL may move a counter while it is rebuilt: read again
+LAZY_EXPIRE = 5  # expired reservations a verification releases in passing
+SPEND_COUNTER_SECONDS = 40 * 24 * 3600
+
+
+class Unavailable(Exception):
+    """The reservation store does not answer."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: str
+    reservation_id: str | None = None
+    spent: int = 0
+    key_reserved: int = 0  # after this reservation
+    available: int = 0  # wallet balance − held (PostgreSQL's number)
+    wallet_reserved: int = 0  # after this reservation
+
+
+def _prefix() -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:rsv:"
+
+
+def names(prefix: str, key_pk: int, org_pk: int, period: str) -> dict[str, str]:
+    return {
+        "ks": f"{prefix}ks:{key_pk}:{period}",
+        "kr": f"{prefix}kr:{key_pk}:{period}",
+        "wa": f"{prefix}wa:{org_pk}",
+        "wr": f"{prefix}wr:{org_pk}",
+        "kg": f"{prefix}kg:{key_pk}",
+        "wg": f"{prefix}wg:{org_pk}",
+        "seen": f"{prefix}seen:{key_pk}",
+    }
+
+
+# --- Lua ---------------------------------------------------------------------------------
+
+_EXPIRE_LUA = """
+local function expire(prefix, now, limit)
+  local ids = redis.call('ZRANGEBYSCORE', prefix .. 'exp', '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(ids) do
+    local r = redis.call('HMGET', prefix .. 'r:' .. id, 'k', 'o', 'p', 'a')
+    if r[1] then
+      redis.call('DECRBY', prefix .. 'kr:' .. r[1] .. ':' .. r[3], r[4])
+      redis.call('DECRBY', prefix .. 'wr:' .. r[2], r[4])
+      redis.call('DEL', prefix .. 'r:' .. id)
+    end
+    redis.call('ZREM', prefix .. 'exp', id)
+  end
+  return #ids
+end
+"""
+
+# KEYS: ks kr wa wr; ARGV: prefix capped cap amount min_available now_ms expiry_ms
+#       key_pk org_pk period id
+RESERVE_LUA = (
+    _EXPIRE_LUA
+    + """
+local prefix = ARGV[1]
+expire(prefix, ARGV[6], 5)
+local capped = ARGV[2] == '1'
+local cap, amount, minimum = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local spent = redis.call('GET', KEYS[1])
+if capped and not spent then return {'missing_key'} end
+local available = redis.call('GET', KEYS[3])
+if not available then return {'missing_wallet'} end
+spent = tonumber(spent or '0')
+available = tonumber(available)
+local kres = tonumber(redis.call('GET', KEYS[2]) or '0')
+local wres = tonumber(redis.call('GET', KEYS[4]) or '0')
+if capped and (spent + kres >= cap or spent + kres + amount > cap) then
+  return {'cap', spent, kres, available, wres}
+end
+if available - wres < minimum or available - wres - amount < 0 then
+  return {'credits', spent, kres, available, wres}
+end
+if amount > 0 then
+  kres = redis.call('INCRBY', KEYS[2], amount)
+  wres = redis.call('INCRBY', KEYS[4], amount)
+  redis.call('HSET', prefix .. 'r:' .. ARGV[11], 'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10],
+             'a', amount)
+  redis.call('ZADD', prefix .. 'exp', ARGV[7], ARGV[11])
+end
+return {'ok', spent, kres, available, wres}
+"""
+)
+
+# ARGV: prefix, n, id1..idn, then per counter its amount ; KEYS: counters to move, each
+# with its generation right after it. A counter moves by its amount when it exists (0: it is
+# deleted instead), and its generation is bumped either way. Returns the released amounts
+# (0 for an unknown or already settled id).
+SETTLE_LUA = """
+local prefix, n = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 1, n do
+  local id = ARGV[2 + i]
+  local r = redis.call('HMGET', prefix .. 'r:' .. id, 'k', 'o', 'p', 'a')
+  if r[1] then
+    redis.call('DECRBY', prefix .. 'kr:' .. r[1] .. ':' .. r[3], r[4])
+    redis.call('DECRBY', prefix .. 'wr:' .. r[2], r[4])
+    redis.call('DEL', prefix .. 'r:' .. id)
+    redis.call('ZREM', prefix .. 'exp', id)
+    out[i] = tonumber(r[4])
+  else
+    out[i] = 0
+  end
+end
+for i = 1, #KEYS, 2 do
+  local amount = tonumber(ARGV[2 + n + (i + 1) / 2])
+  if amount == 0 then
+    redis.call('DEL', KEYS[i])
+  elseif redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('INCRBY', KEYS[i], amount)
+  end
+  redis.call('INCR', KEYS[i + 1])
+end
+return out
+"""
+
+EXPIRE_LUA = _EXPIRE_LUA + "return expire(ARGV[1], ARGV[2], tonumber(ARGV[3]))"
+
+# KEYS: reserved counters seen by a scan; ARGV: prefix, fix (1/0). Sums the live records
+# (all in the expiry set) per counter and compares, atomically: a reservation cannot slip
+# between the count and the fix. Returns {name, value, truth, ...} for each drift.
+RECOUNT_LUA = """
+local prefix, fix = ARGV[1], ARGV[2] == '1'
+local truth, seen = {}, {}
+for _, name in ipairs(KEYS) do truth[name] = 0; seen[#seen + 1] = name end
+for _, id in ipairs(redis.call('ZRANGE', prefix .. 'exp', 0, -1)) do
+  local r = redis.call('HMGET', prefix .. 'r:' .. id, 'k', 'o', 'p', 'a')
+  if r[1] then
+    for _, name in ipairs({prefix .. 'kr:' .. r[1] .. ':' .. r[3], prefix .. 'wr:' .. r[2]}) do
+      if truth[name] == nil then truth[name] = 0; seen[#seen + 1] = name end
+      truth[name] = truth[name] + tonumber(r[4])
+    end
+  end
+end
+local out = {}
+for _, name in ipairs(seen) do
+  local value = tonumber(redis.call('GET', name) or '0')
+  if value ~= truth[name] then
+    out[#out + 1] = name; out[#out + 1] = value; out[#out + 1] = truth[name]
+    if fix then redis.call('SET', name, truth[name]) end
+  end
+end
+return out
+"""
+
+# KEYS: counter generation ; ARGV: expected generation, value, ttl seconds (0: none)
+SET_GUARDED_LUA = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'NX')
+end
+return 1
+"""
+
+# KEYS: kr seen ; ARGV: prefix id key org period amount expiry_ms
+RECOVER_LUA = """
+if redis.call('SET', KEYS[2], '1', 'NX') and tonumber(ARGV[6]) > 0 then
+  redis.call('INCRBY', KEYS[1], ARGV[6])
+  redis.call('INCRBY', ARGV[1] .. 'wr:' .. ARGV[4], ARGV[6])
+  redis.call('HSET', ARGV[1] .. 'r:' .. ARGV[2], 'k', ARGV[3], 'o', ARGV[4], 'p', ARGV[5],
+             'a', ARGV[6])
+  redis.call('ZADD', ARGV[1] .. 'exp', ARGV[7], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        import redis  # noqa: PLC0415 - only with REDIS_URL
+
+        self.redis = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        self._errors = (redis.RedisError, OSError)
+        self._reserve = self.redis.register_script(RESERVE_LUA)
+        self._settle = self.redis.register_script(SETTLE_LUA)
+        self._expire = self.redis.register_script(EXPIRE_LUA)
+        self._set_guarded = self.redis.register_script(SET_GUARDED_LUA)
+        self._recover = self.redis.register_script(RECOVER_LUA)
+        self._recount = self.redis.register_script(RECOUNT_LUA)
+
+    def recount(self, prefix: str, counters: list[str], fix: bool) -> list[tuple[str, int, int]]:
+        out = self._call(self._recount, keys=counters, args=[prefix, "1" if fix else "0"])
+        return [(out[i].decode(), int(out[i + 1]), int(out[i + 2])) for i in range(0, len(out), 3)]
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except self._errors as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def reserve(self, n: dict, args: list) -> list:
+        return self._call(self._reserve, keys=[n["ks"], n["kr"], n["wa"], n["wr"]], args=args)
+
+    def settle(self, prefix: str, ids: list[str], moves: list[tuple[str, str, int]]) -> list:
+        keys = [name for counter, gen, _amount in moves for name in (counter, gen)]
+        args = [prefix, len(ids), *ids, *(amount for _c, _g, amount in moves)]
+        return self._call(self._settle, keys=keys, args=args)
+
+    def expire(self, prefix: str, now_ms: int, limit: int) -> int:
+        return self._call(self._expire, keys=[], args=[prefix, now_ms, limit])
+
+    def mget(self, keys: list[str]) -> list:
+        values = self._call(self.redis.mget, keys)
+        return [v.decode() if isinstance(v, bytes) else v for v in values]
+
+    def set_guarded(self, counter: str, gen_key: str, gen: str, value: int, ttl: int) -> bool:
+        return bool(self._call(self._set_guarded, keys=[counter, gen_key], args=[gen, value, ttl]))
+
+    def recover(self, n: dict, args: list) -> bool:
+        return bool(self._call(self._recover, keys=[n["kr"], n["seen"]], args=args))
+
+    def scan(self, pattern: str) -> list[str]:
+        return [k.decode() for k in self._call(self.redis.scan_iter, pattern, count=1000)]
+
+    def hgetall(self, name: str) -> dict:
+        raw = self._call(self.redis.hgetall, name)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def set(self, name: str, value: int) -> None:
+        self._call(self.redis.set, name, value)
+
+    def reset(self) -> None:
+        names_ = self.scan(_prefix() + "*")
+        if names_:
+            self._call(self.redis.delete, *names_)
+
+
+class MemoryStore:
+    """The same operations in one process, under one lock (dev and the SQLite tests)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: dict[str, int | str] = {}
+        self.records: dict[str, dict] = {}
+        self.expiry: dict[str, int] = {}
+
+    def _get(self, name: str) -> int:
+        return int(self.values.get(name, 0))
+
+    def _incr(self, name: str, amount: int) -> int:
+        self.values[name] = self._get(name) + amount
+        return self.values[name]
+
+    def _expire_locked(self, prefix: str, now_ms: int, limit: int) -> int:
+        due = sorted((at, id_) for id_, at in self.expiry.items() if at <= now_ms)[:limit]
+        for _at, id_ in due:
+            self._release_locked(prefix, id_)
+        return len(due)
+
+    def _release_locked(self, prefix: str, id_: str) -> int:
+        self.expiry.pop(id_, None)
+        r = self.records.pop(id_, None)
+        if r is None:
+            return 0
+        self._incr(f"{prefix}kr:{r['k']}:{r['p']}", -r["a"])
+        self._incr(f"{prefix}wr:{r['o']}", -r["a"])
+        return r["a"]
+
+    def reserve(self, n: dict, args: list) -> list:
+        prefix, capped, cap, amount, minimum, now_ms, expiry_ms, key, org, period, id_ = args
+        with self.lock:
+            self._expire_locked(prefix, int(now_ms), LAZY_EXPIRE)
+            if capped == "1" and n["ks"] not in self.values:
+                return [MISSING_KEY]
+            if n["wa"] not in self.values:
+                return [MISSING_WALLET]
+            spent, kres = self._get(n["ks"]), self._get(n["kr"])
+            available, wres = self._get(n["wa"]), self._get(n["wr"])
+            cap, amount, minimum = int(cap), int(amount), int(minimum)
+            state = [spent, kres, available, wres]
+            if capped == "1" and (spent + kres >= cap or spent + kres + amount > cap):
+                return [OVER_CAP, *state]
+            if available - wres < minimum or available - wres - amount < 0:
+                return [NO_CREDITS, *state]
+            if amount > 0:
+                kres, wres = self._incr(n["kr"], amount), self._incr(n["wr"], amount)
+                self.records[id_] = {"k": key, "o": org, "p": period, "a": amount}
+                self.expiry[id_] = int(expiry_ms)
+            return [OK, spent, kres, available, wres]
+
+    def settle(self, prefix: str, ids: list[str], moves: list[tuple[str, str, int]]) -> list:
+        with self.lock:
+            out = [self._release_locked(prefix, id_) for id_ in ids]
+            for counter, gen, amount in moves:
+                if amount == 0:
+                    self.values.pop(counter, None)
+                elif counter in self.values:
+                    self._incr(counter, amount)
+                self._incr(gen, 1)
+            return out
+
+    def expire(self, prefix: str, now_ms: int, limit: int) -> int:
+        with self.lock:
+            return self._expire_locked(prefix, now_ms, limit)
+
+    def mget(self, keys: list[str]) -> list:
+        with self.lock:
+            return [None if k not in self.values else str(self.values[k]) for k in keys]
+
+    def set_guarded(self, counter: str, gen_key: str, gen: str, value: int, ttl: int) -> bool:
+        with self.lock:
+            if str(self.values.get(gen_key, "0")) != gen:
+                return False
+            self.values.setdefault(counter, int(value))
+            return True
+
+    def recover(self, n: dict, args: list) -> bool:
+        prefix, id_, key, org, period, amount, expiry_ms = args
+        with self.lock:
+            if n["seen"] in self.values:
+                return False
+            self.values[n["seen"]] = 1
+            if int(amount) <= 0:
+                return False
+            self._incr(n["kr"], int(amount))
+            self._incr(f"{prefix}wr:{org}", int(amount))
+            self.records[id_] = {"k": key, "o": org, "p": period, "a": int(amount)}
+            self.expiry[id_] = int(expiry_ms)
+            return True
+
+    def recount(self, prefix: str, counters: list[str], fix: bool) -> list[tuple[str, int, int]]:
+        with self.lock:
+            truth = dict.fromkeys(counters, 0)
+            for r in self.records.values():
+                for name in (f"{prefix}kr:{r['k']}:{r['p']}", f"{prefix}wr:{r['o']}"):
+                    truth[name] = truth.get(name, 0) + r["a"]
+            out = []
+            for name, total in truth.items():
+                value = self._get(name)
+                if value != total:
+                    out.append((name, value, total))
+                    if fix:
+                        self.values[name] = total
+            return out
+
+    def scan(self, pattern: str) -> list[str]:
+        start = pattern.rstrip("*")
+        with self.lock:
+            found = [k for k in self.values if k.startswith(start)]
+            found += [f"{_prefix()}r:{id_}" for id_ in self.records]
+            return found
+
+    def hgetall(self, name: str) -> dict:
+        id_ = name.rsplit("r:", 1)[1]
+        with self.lock:
+            r = self.records.get(id_)
+            return {k: str(v) for k, v in r.items()} if r else {}
+
+    def set(self, name: str, value: int) -> None:
+        with self.lock:
+            self.values[name] = int(value)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.values.clear()
+            self.records.clear()
+            self.expiry.clear()
+
+
+_store: RedisStore | MemoryStore | None = None
+_store_lock = threading.Lock()
+
+
+def store() -> RedisStore | MemoryStore:
+    global _store
+    if _store is None:
+        with _store_lock:
+            if _store is None:
+                url = getattr(settings, "RESERVATIONS_REDIS_URL", "") or settings.REDIS_URL
+                _store = RedisStore(url) if url else MemoryStore()
+    return _store
+
+
+def use_store(new) -> None:
+    """Replace the process's store (tests: another Redis db, or a fresh memory store)."""
+    global _store
+    _store = new
+
+
+def new_id() -> str:
+    return "rsv_" + secrets.token_urlsafe(12)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --- what verification, ingestion and the beat tasks call --------------------------------
+
+
+def _spend_from_db(key_pk: int, period: str) -> int:
+    from .models import KeyMonthSpend  # noqa: PLC0415 - keeps the store importable alone
+
+    return (
+        KeyMonthSpend.objects.filter(key_id=key_pk, period=period)
+        .values_list("spend_microcredits", flat=True)
+        .first()
+        or 0
+    )
+
+
+def _available_from_db(org_pk: int) -> int:
+    from billing.selectors import wallet_balances  # noqa: PLC0415
+
+    return wallet_balances(organization_id=org_pk)["available_microcredits"]
+
+
+def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int | None) -> None:
+    """Counters missing: read PostgreSQL and SET them, unless PostgreSQL moved meanwhile
+    (the generation changed): then the next attempt reads again."""
+    s = store()
+    key_gen, wallet_gen, seen = s.mget([n["kg"], n["wg"], n["seen"]])
+    capped = cap is not None
+    if capped:
+        s.set_guarded(
+            n["ks"], n["kg"], key_gen or "0", _spend_from_db(key_pk, period), SPEND_COUNTER_SECONDS
+        )
+    s.set_guarded(n["wa"], n["wg"], wallet_gen or "0", _available_from_db(org_pk), 0)
+    if capped and not seen:
+        _recover(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
+
+
+def _recover(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int) -> None:
+    """First build of a capped key's counters since Redis started with no data: if the key
+    verified within the TTL, calls reserved before the loss may still be in flight, and
+    their reservations are gone. Reserve the whole remaining cap until a TTL after its last
+    verification (``last_verified_at`` is written at most once a minute: + 60 s)."""
+    from .models import ApiKey  # noqa: PLC0415
+
+    ttl = settings.RESERVATION_TTL_SECONDS
+    verified = ApiKey.objects.filter(pk=key_pk).values_list("last_verified_at", flat=True).first()
+    amount, expiry = 0, 0
+    if verified is not None:
+        expiry = int(verified.timestamp() * 1000) + (ttl + 60) * 1000
+        if expiry > now_ms():
+            amount = max(0, cap - _spend_from_db(key_pk, period))
+    args = [_prefix(), f"recover_{key_pk}_{new_id()}", key_pk, org_pk, period, amount, expiry]
+    store().recover(n, args)
+
+
+def reserve(
+    *, key_pk: int, org_pk: int, period: str, cap: int | None, amount: int, minimum: int
+) -> Outcome:
+    """Reserve ``amount`` µcr for one call against the key's cap (when it has one) and the
+    wallet's available balance (which must also stay ≥ ``minimum``). Raises Unavailable."""
+    prefix = _prefix()
+    n = names(prefix, key_pk, org_pk, period)
+    ttl_ms = settings.RESERVATION_TTL_SECONDS * 1000
+    for attempt in range(REBUILD_ATTEMPTS):
+        now = now_ms()
+        id_ = new_id()
+        args = [
+            prefix,
+            "1" if cap is not None else "0",
+            cap or 0,
+            amount,
+            minimum,
+            now,
+            now + ttl_ms,
+            key_pk,
+            org_pk,
+            period,
+            id_,
+        ]
+        answer = store().reserve(n, args)
+        status = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
+        if status in (MISSING_KEY, MISSING_WALLET):
+            if attempt == REBUILD_ATTEMPTS - 1:
+                break
+            _rebuild(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
+            continue
+        spent, kres, available, wres = (int(v) for v in answer[1:5])
+        return Outcome(
+            status=status,
+            reservation_id=id_ if status == OK and amount > 0 else None,
+            spent=spent,
+            key_reserved=kres,
+            available=available,
+            wallet_reserved=wres,
+        )
+    raise Unavailable("the reservation counters could not be rebuilt")
+
+
+def amounts(ids: list[str]) -> dict[str, int]:
+    """The reserved amount of each live reservation among ``ids`` (absent: unknown)."""
+    if not ids:
+        return {}
+    prefix = _prefix()
+    s = store()
+    found = {}
+    for id_ in ids:
+        record = s.hgetall(f"{prefix}r:{id_}")
+        if record:
+            found[id_] = int(record["a"])
+    return found
+
+
+def settle(
+    *,
+    ids: list[str],
+    spend: dict[tuple[int, str], int] | None = None,
+    wallets: dict[int, int] | None = None,
+) -> list[int]:
+    """After a commit that moved money: release the reservations (each once: the first
+    settlement deletes the record) and move the counters PostgreSQL moved, in one script.
+    ``spend`` is µcr added per (key pk, month); ``wallets`` the change of available balance
+    per organization pk. Spend and debits move an existing counter (a counter rebuilt
+    after the commit counts them twice until reconciled: refused calls, never an
+    overshoot); a credit (> 0) or 0 deletes it, rebuilt from PostgreSQL. Returns the
+    released amounts (0 for an unknown or already settled id)."""
+    prefix = _prefix()
+    moves = [(f"{prefix}ks:{k}:{p}", f"{prefix}kg:{k}", v) for (k, p), v in (spend or {}).items()]
+    for org, delta in (wallets or {}).items():
+        moves.append((f"{prefix}wa:{org}", f"{prefix}wg:{org}", delta if delta < 0 else 0))
+    return [int(v) for v in store().settle(prefix, list(ids), moves)]
+
+
+def expire_due(limit: int = 1000) -> int:
+    """Release the reservations past their expiry; returns how many."""
+    return int(store().expire(_prefix(), now_ms(), limit))
+
+
+def reconcile(*, fix: bool = False) -> list[str]:
+    """What drifted between the counters and PostgreSQL: each key's month spend, each
+    wallet's balance − held, and every reserved counter against the sum of its live
+    reservation records. With ``fix``, a drifted spend or balance counter is dropped (the
+    next verification rebuilds it from PostgreSQL) and a reserved counter is set to its
+    records' sum, in the same atomic step that counted them. Raises Unavailable."""
+    prefix = _prefix()
+    s = store()
+    drift: list[str] = []
+    counters = s.scan(prefix + "*")
+    values = dict(zip(counters, s.mget(counters), strict=True)) if counters else {}
+    for name, raw in sorted(values.items()):
+        rest = name[len(prefix) :]
+        kind, _, ident = rest.partition(":")
+        if raw is None or kind not in ("ks", "wa"):
+            continue
+        value = int(raw)
+        if kind == "ks":
+            key_pk, period = ident.split(":")
+            truth = _spend_from_db(int(key_pk), period)
+        else:
+            truth = _available_from_db(int(ident))
+        if value != truth:
+            drift.append(f"{rest}: counter {value}, truth {truth}")
+            if fix:
+                gen = f"{prefix}{'kg' if kind == 'ks' else 'wg'}:{ident.split(':')[0]}"
+                s.settle(prefix, [], [(name, gen, 0)])
+    reserved_counters = [name for name in values if name[len(prefix) :].startswith(("kr:", "wr:"))]
+    for name, value, truth in sorted(s.recount(prefix, sorted(reserved_counters), fix)):
+        drift.append(f"{name[len(prefix) :]}: counter {value}, truth {truth}")
+    return drift
+
+
+def reserved(*, key_pk: int, org_pk: int, period: str) -> tuple[int, int]:
+    """What is reserved now against the key's month and against the wallet (0, 0 when the
+    store does not answer: PostgreSQL's numbers are then shown alone)."""
+    n = names(_prefix(), key_pk, org_pk, period)
+    try:
+        key_reserved, wallet_reserved = store().mget([n["kr"], n["wr"]])
+    except Unavailable:
+        return 0, 0
+    return int(key_reserved or 0), int(wallet_reserved or 0)
+
+
+def wallet_reserved(*, organization_id: int) -> int:
+    """µcr reserved against the owner's wallet by calls in flight (0 when the store does not
+    answer)."""
+    try:
+        (value,) = store().mget([f"{_prefix()}wr:{organization_id}"])
+    except Unavailable:
+        return 0
+    return int(value or 0)
