@@ -404,7 +404,7 @@ def usage_filter_options(*, organization: Organization) -> dict:
     since = timezone.now() - timedelta(days=MAX_RANGE_DAYS)
     seen = UsageEvent.objects.filter(organization=organization, occurred_at__gte=since)
     return {
-        "keys": list(ApiKey.objects.filter(organization=organization).order_by("name")),
+        "api_keys": list(ApiKey.objects.filter(organization=organization).order_by("name")),
         "models": sorted(set(seen.values_list("model", flat=True).distinct())),
         "endpoints": sorted(set(seen.values_list("endpoint", flat=True).distinct())),
     }
