@@ -93,6 +93,7 @@ FIELD_LABELS = {
     "max_cost_microcredits": gettext_lazy("Cost at most"),
     "request_id": gettext_lazy("Request id"),
     "rows": gettext_lazy("Rows"),
+    "timezone": gettext_lazy("Timezone"),
 }
 
 #: What an empty value means, per field (a cap of None is no cap, not "none").
