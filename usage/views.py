@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from billing import catalog
+from billing.models import CatalogModel
 from hypereal_site.api.errors import ApplicationError
 from orgs.access import context_view
 from orgs.context import Context
@@ -25,7 +26,8 @@ PALETTE = (
     "#7c3aed", "#65a30d", "#dc2626", "#94a3b8",
 )  # fmt: skip
 OTHER = ""  # the "other models" bucket's key
-STACKED_MODELS = 4
+TOP = selectors.TOP_MODELS  # slices of the donut before "other"
+STACKED_MODELS = 4  # models stacked in the daily bars before "other"
 
 
 def _permille(part: int, whole: int) -> int:
@@ -64,9 +66,6 @@ def donut(rows: list[dict], total: int) -> list[dict]:
     return slices
 
 
-TOP = selectors.TOP_MODELS
-
-
 def bars(days: list[dict], stacked: list[str], colors: dict[str, str]) -> dict:
     """Daily bars (viewBox 0 0 <10·days> 100), each stacked by ``stacked`` then "other"."""
     peak = max((d["cost"] for d in days), default=0)
@@ -93,7 +92,8 @@ def bars(days: list[dict], stacked: list[str], colors: dict[str, str]) -> dict:
     return {"days": out, "width": max(len(days), 1) * 10, "peak": peak}
 
 
-def key_bars(rows: list[dict], total: int) -> list[dict]:
+def key_bars(rows: list[dict]) -> list[dict]:
+    """Horizontal bars (viewBox 0 0 100 <10·keys>), the biggest spender full width."""
     peak = max((r["cost"] for r in rows), default=0)
     return [
         dict(r, y=i * 10 + 1, width=_num(r["cost"] * 100_000 // peak if peak else 0))
@@ -173,7 +173,7 @@ def usage_dashboard(request: HttpRequest, context: Context) -> HttpResponse:
             "stacked": [{"model": m, "color": colors[m]} for m in stacked],
             "has_other_stack": len(by_model) > STACKED_MODELS,
             "trend": bars(daily, stacked, colors),
-            "by_key": key_bars(by_key, totals["cost"]),
+            "by_key": key_bars(by_key),
             "key_chart_height": max(len(by_key), 1) * 10,
             "other_color": PALETTE[-1],
             "top": selectors.usage_top_expensive(f),
@@ -200,6 +200,7 @@ def usage_dashboard(request: HttpRequest, context: Context) -> HttpResponse:
 def usage_request_detail(request: HttpRequest, context: Context, request_id: str) -> HttpResponse:
     event = selectors.usage_event_get(organization=context.organization, request_id=request_id)
     row = catalog.resolve(event.model)
+    pricing = CatalogModel.Pricing(row["pricing"]).label if row else ""
     return render(
         request,
         "usage/request.html",
@@ -208,5 +209,6 @@ def usage_request_detail(request: HttpRequest, context: Context, request_id: str
             "e": event,
             "tz": selectors.viewer_zone(request.user),
             "catalog_row": row,
+            "pricing": pricing,
         },
     )
