@@ -6,12 +6,14 @@ from decimal import Decimal
 
 import pytest
 
+from hypereal_site.csvstream import _python_rows, csv_rows
 from orgs.models import AuditEvent
 from orgs.permissions import Role
 from tests.apikeys.factories import join, key_make, personal, team
 from tests.site.pages import in_org
 from tests.usage.analytics import ev
 from usage.models import UsageEvent
+from usage.selectors import USAGE_CSV_COLUMNS, usage_events, usage_filter_parse
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +100,22 @@ def test_export_refuses_bad_parameters_and_other_tenants_keys(user, client_for):
     response, _rows = download(client, f"?key={their_key.public_id}")
     assert response.status_code == 404
     assert not AuditEvent.objects.filter(action="usage.exported").exists()
+
+
+def test_copy_and_iterator_write_the_same_bytes(user):
+    """On PostgreSQL the export comes from COPY; it must match the Python path byte for
+    byte, cost_usd and formula cells included (elsewhere both sides are the iterator)."""
+    org = personal(user)
+    key, _ = key_make(org=org, actor=user, name='@evil,"quoted"\nname')
+    for cost in (0, 1, 1234, 999_999_999_999, 100_000_000):
+        ev(key, cost=cost, provider="=cmd", model="m,1")
+    events = usage_events(usage_filter_parse(organization=org, params={})).order_by(
+        "occurred_at", "pk"
+    )
+    produced = "".join(
+        p.decode() if isinstance(p, bytes) else p for p in csv_rows(events, USAGE_CSV_COLUMNS)
+    )
+    _header, _, body = produced.partition("\n")
+    assert body == "".join(_python_rows(events, USAGE_CSV_COLUMNS))
+    usd = [r[-1] for r in csv.reader(io.StringIO(body))]
+    assert usd == ["0.00000000", "0.00000001", "0.00001234", "9999.99999999", "1.00000000"]
