@@ -169,6 +169,8 @@ class UsageApi(ContextApi):
 
 class UsageExportApi(ContextApi):
     permissions = {"GET": Perm.USAGE_EXPORT}
+    # No HEAD: every export is audited, and a HEAD would record one that nobody received.
+    http_method_names = ["get", "options"]
 
     @extend_schema(
         parameters=_PARAMETERS,

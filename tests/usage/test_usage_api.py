@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.db.models import Count, Sum
 
+from billing.models import LedgerEntry
 from orgs.permissions import Role
-from tests.apikeys.factories import join, key_make, personal, team
+from tests.apikeys.factories import event, fund, join, key_make, personal, team
 from tests.site.pages import in_org
 from tests.usage.analytics import ev
 from usage.models import UsageEvent
@@ -240,3 +241,27 @@ def test_signed_out_is_401(client):
     response = client.get("/api/api-usage")
     assert response.status_code in (401, 403)
     assert "error" in response.json()
+
+
+def test_sums_equal_the_ledgers_debits_for_ingested_events(owner, internal, client_for):
+    """Events reported through the gateway's endpoint, then read at once (real time): the
+    API's totals, costByModel and daily all equal the ledger's usage debits."""
+    org = personal(owner)
+    fund(org, 10_000)
+    key, _ = key_make(org=org, actor=owner)
+    batch = [
+        event(key, model="gpt-5.5", input_tokens=1000 + i, output_tokens=7 * i) for i in range(5)
+    ] + [event(key, model="claude-3-5-sonnet-20241022", endpoint="messages", input_tokens=3)]
+    response = internal.post("/internal/v1/usage", {"events": batch}, format="json")
+    assert response.status_code == 200 and response.json()["accepted"] == 6
+    debits = -LedgerEntry.objects.filter(
+        wallet__organization=org, kind=LedgerEntry.Kind.USAGE
+    ).aggregate(s=Sum("amount_microcredits"))["s"]
+    assert debits > 0
+    _r, body = get(client_for(owner), "?days=1")
+    exact = Decimal(debits).scaleb(-6)
+    assert body["totals"]["costCredits"] == exact
+    assert sum(r["costCredits"] for r in body["costByModel"]) == exact
+    assert sum(r["costCredits"] for r in body["daily"]) == exact
+    assert sum(r["costCredits"] for r in body["logs"]) == exact
+    assert body["totals"]["requests"] == 6

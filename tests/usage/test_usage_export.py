@@ -119,3 +119,9 @@ def test_copy_and_iterator_write_the_same_bytes(user):
     assert body == "".join(_python_rows(events, USAGE_CSV_COLUMNS))
     usd = [r[-1] for r in csv.reader(io.StringIO(body))]
     assert usd == ["0.00000000", "0.00000001", "0.00001234", "9999.99999999", "1.00000000"]
+
+
+def test_head_is_not_an_export(user, client_for):
+    response = client_for(user).head("/api/api-usage/export")
+    assert response.status_code == 405
+    assert not AuditEvent.objects.filter(action="usage.exported").exists()
