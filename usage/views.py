@@ -89,7 +89,13 @@ def bars(days: list[dict], stacked: list[str], colors: dict[str, str]) -> dict:
                 }
             )
         out.append(dict(d, x=i * 10 + 1, segments=segments))
-    return {"days": out, "width": max(len(days), 1) * 10, "peak": peak}
+    return {
+        "days": out,
+        "width": max(len(days), 1) * 10,
+        "peak": peak,
+        "first": days[0]["date"] if days else None,
+        "last": days[-1]["date"] if days else None,
+    }
 
 
 def key_bars(rows: list[dict]) -> list[dict]:
