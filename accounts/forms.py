@@ -1,5 +1,8 @@
+from zoneinfo import available_timezones
+
 from django import forms
 from django.contrib.auth import authenticate
+from django.utils.translation import gettext_lazy
 
 from .models import User
 
@@ -31,5 +34,16 @@ class AccountDeleteForm(forms.Form):
         return value
 
 
+def _zone_choices() -> list[tuple[str, str]]:
+    return [(z, z.replace("_", " ")) for z in sorted(available_timezones())]
+
+
 class ProfileForm(forms.Form):
     name = forms.CharField(label="Display name", max_length=150, required=False)
+    timezone = forms.ChoiceField(
+        label=gettext_lazy("Timezone"),
+        choices=_zone_choices,
+        initial="UTC",
+        required=False,  # left out: unchanged
+        help_text=gettext_lazy("Your days on the usage page and in the usage API."),
+    )

@@ -45,6 +45,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May sign in to the Django admin.")
     date_joined = models.DateTimeField(default=timezone.now)
+    #: An IANA zone name (checked against zoneinfo by the account form): the viewer's days
+    #: on the usage page and in ``/api/api-usage``'s ``daily``.
+    timezone = models.CharField(max_length=64, default="UTC")
 
     objects = UserManager()
 

@@ -27,22 +27,28 @@ def user_deletion_blockers(*, user: User) -> list[str]:
 
 
 @transaction.atomic
-def user_update(*, user: User, actor: User, name: str) -> User:
-    """Change the profile; audited in the user's personal account (the log that follows
-    the person rather than a team)."""
+def user_update(*, user: User, actor: User, name: str, timezone: str | None = None) -> User:
+    """Change the profile (name, and the timezone when given: an IANA name the caller
+    checked); audited in the user's personal account (the log that follows the person
+    rather than a team)."""
     name = name.strip()
-    before = user.name
-    if name == before:
+    before, after = {}, {}
+    if name != user.name:
+        before["name"], after["name"] = user.name, name
+        user.name = name
+    if timezone is not None and timezone != user.timezone:
+        before["timezone"], after["timezone"] = user.timezone, timezone
+        user.timezone = timezone
+    if not after:
         return user
-    user.name = name
-    user.save(update_fields=["name"])
+    user.save(update_fields=list(after))
     audit_record(
         organization=personal_org_get_or_create(user=user),
         actor=actor,
         action="account.profile_updated",
         target=target_of(user),
-        before={"name": before},
-        after={"name": name},
+        before=before,
+        after=after,
     )
     return user
 

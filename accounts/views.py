@@ -60,10 +60,16 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     user = request.user
     # Not ``request.POST or None``: an empty POST is falsy and would skip validation.
     form = ProfileForm(
-        request.POST if request.method == "POST" else None, initial={"name": user.name}
+        request.POST if request.method == "POST" else None,
+        initial={"name": user.name, "timezone": user.timezone},
     )
     if request.method == "POST" and form.is_valid():
-        services.user_update(user=user, actor=user, name=form.cleaned_data["name"])
+        services.user_update(
+            user=user,
+            actor=user,
+            name=form.cleaned_data["name"],
+            timezone=form.cleaned_data["timezone"] or None,
+        )
         messages.success(request, "Profile saved.")
         return redirect("account_settings")
     return render(

@@ -25,7 +25,7 @@ from django.http import StreamingHttpResponse
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-Kind = Literal["text", "time", "json", "ip", "microcredits"]
+Kind = Literal["text", "time", "json", "ip", "microcredits", "usd"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ def _format(kind: Kind, value) -> str:
         return value.astimezone(UTC).isoformat()
     if kind == "microcredits":
         return f"{Decimal(value).scaleb(-6):.6f}"
+    if kind == "usd":  # µcr → USD (100 credits a dollar), exact to 1 µcr
+        return f"{Decimal(value).scaleb(-8):.8f}"
     if kind == "json":
         return neutralise(json.dumps(_jsonb_order(value), ensure_ascii=False))
     if kind == "ip":
@@ -80,6 +82,8 @@ def _sql(kind: Kind, column: str) -> str:
         )
     if kind == "microcredits":
         return f"to_char({column}::numeric / 1000000, 'FM9999999999999999990.000000')"
+    if kind == "usd":
+        return f"to_char({column}::numeric / 100000000, 'FM99999999999999990.00000000')"
     if kind == "json":
         return "NULLIF(" + _NEUTRALISE_SQL.format(f"{column}::text") + ", '')"
     if kind == "ip":

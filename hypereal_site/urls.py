@@ -20,6 +20,7 @@ api_patterns = [
     path("", include("accounts.api_urls")),
     path("", include("orgs.api_urls")),
     path("", include("apikeys.api_urls")),
+    path("", include("usage.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file (no inline script, as
     # the Content-Security-Policy requires); its template's one <style> block is allowed

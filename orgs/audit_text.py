@@ -52,6 +52,7 @@ ACTION_LABELS = {
     "rate_limit.set": gettext_lazy("Rate limit set"),
     "rate_limit.changed": gettext_lazy("Rate limit changed"),
     "rate_limit.removed": gettext_lazy("Rate limit removed"),
+    "usage.exported": gettext_lazy("Usage exported"),
 }
 
 FIELD_LABELS = {
@@ -84,6 +85,15 @@ FIELD_LABELS = {
     "credits": gettext_lazy("Credits"),
     "payment": gettext_lazy("Payment"),
     "reference": gettext_lazy("Reference"),
+    "from_at": gettext_lazy("From"),
+    "to_at": gettext_lazy("To"),
+    "min_latency_ms": gettext_lazy("Latency at least (ms)"),
+    "max_latency_ms": gettext_lazy("Latency at most (ms)"),
+    "min_cost_microcredits": gettext_lazy("Cost at least"),
+    "max_cost_microcredits": gettext_lazy("Cost at most"),
+    "request_id": gettext_lazy("Request id"),
+    "rows": gettext_lazy("Rows"),
+    "timezone": gettext_lazy("Timezone"),
 }
 
 #: What an empty value means, per field (a cap of None is no cap, not "none").

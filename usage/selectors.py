@@ -1,10 +1,21 @@
 """Reads of usage events for the console's pages (the usage issue builds on these)."""
 
-from datetime import UTC, datetime
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from apikeys.models import ApiKey
+from billing.money import parse_credits
+from hypereal_site.api.errors import ApplicationError
+from hypereal_site.csvstream import Column
 from orgs.models import Organization
 
 from .models import UsageEvent
@@ -31,3 +42,391 @@ def usage_total_requests(*, organization: Organization) -> int:
 def usage_seen(*, organization: Organization) -> bool:
     """Whether any request of the organization's keys has ever been recorded."""
     return UsageEvent.objects.filter(organization=organization).exists()
+
+
+# --- analytics: the /usage page, /api/api-usage and its export ------------------------------
+#
+# One filter (``UsageFilter``) parsed once from query parameters by ``usage_filter_parse``
+# and read by the page, the API and the export alike. Today every figure aggregates the raw
+# events (real time by construction); the functions below take the filter and return plain
+# rows, so pre-aggregated rollups plus the raw tail can later replace the queries behind
+# them without touching their callers.
+
+#: The ranges a page or an API may ask for, in days.
+MAX_RANGE_DAYS = 366
+DEFAULT_RANGE_DAYS = 30
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+TOP_MODELS = 8
+STATUS_CLASSES = {"2xx": (200, 299), "4xx": (400, 499), "5xx": (500, 599)}
+
+#: Every query parameter the usage API takes; anything else is refused (a typo such as
+#: ``minCosts`` must never silently widen an export).
+PARAMETERS = frozenset(
+    {
+        "days",
+        "from",
+        "to",
+        "key",
+        "model",
+        "endpoint",
+        "status",
+        "minLatencyMs",
+        "maxLatencyMs",
+        "minCost",
+        "maxCost",
+        "q",
+        "cursor",
+        "limit",
+    }
+)
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    organization: Organization
+    start: datetime  # inclusive
+    end: datetime  # exclusive
+    tz: ZoneInfo
+    days: int | None = None  # set when the range came from ``days``
+    key: ApiKey | None = None
+    model: str = ""
+    endpoint: str = ""
+    status: str = ""
+    min_latency_ms: int | None = None
+    max_latency_ms: int | None = None
+    min_cost: int | None = None  # µcr
+    max_cost: int | None = None  # µcr
+    q: str = ""
+
+    def describe(self) -> dict:
+        """The range and the filters in use, as the export's audit event stores them."""
+        out: dict = {"from_at": self.start.isoformat(), "to_at": self.end.isoformat()}
+        for name, value in (
+            ("days", self.days),
+            ("key", self.key.public_id if self.key else ""),
+            ("model", self.model),
+            ("endpoint", self.endpoint),
+            ("status", self.status),
+            ("min_latency_ms", self.min_latency_ms),
+            ("max_latency_ms", self.max_latency_ms),
+            ("min_cost_microcredits", self.min_cost),
+            ("max_cost_microcredits", self.max_cost),
+            ("request_id", self.q),
+        ):
+            if value not in ("", None):
+                out[name] = value
+        return out
+
+
+def _bad(message: str) -> ApplicationError:
+    return ApplicationError("invalid_parameter", message, status=400)
+
+
+def _int_param(params, name: str, *, low: int, high: int) -> int | None:
+    text = (params.get(name) or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise _bad(
+            _("%(name)s must be a whole number from %(low)s to %(high)s.")
+            % {"name": name, "low": low, "high": high}
+        )
+    return int(text)
+
+
+def _cost_param(params, name: str) -> int | None:
+    text = (params.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return parse_credits(text)
+    except ValueError as exc:
+        raise _bad(f"{name}: {exc}") from None
+
+
+def _instant_param(params, name: str, tz: ZoneInfo, *, end: bool) -> datetime | None:
+    """A date (a whole day in the viewer's zone; ``to`` includes its day) or a datetime
+    (naive means the viewer's zone)."""
+    text = (params.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text) if len(text) == 10 else None
+        moment = None if day else datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad(
+            _("%(name)s must be a date (YYYY-MM-DD) or an ISO 8601 time.") % {"name": name}
+        ) from None
+    if day is not None:
+        if day < date(2000, 1, 1) or day > date(2999, 12, 30):
+            raise _bad(_("%(name)s is out of range.") % {"name": name})
+        if end:
+            day += timedelta(days=1)
+        return datetime.combine(day, time.min, tzinfo=tz)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment
+
+
+def viewer_zone(user) -> ZoneInfo:
+    """The signed-in person's zone (account page), UTC when unset or no longer known."""
+    try:
+        return ZoneInfo(getattr(user, "timezone", "") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def usage_filter_parse(
+    *,
+    organization: Organization,
+    params,
+    tz: ZoneInfo | str = "UTC",
+    now: datetime | None = None,
+    strict: bool = True,
+) -> UsageFilter:
+    """The range and filters of the query parameters, or ``ApplicationError`` (400; a key
+    of another tenant is 404). ``strict`` refuses unknown parameters (the API)."""
+    if isinstance(tz, str):
+        tz = ZoneInfo(tz)
+    if strict:
+        unknown = sorted(set(params) - PARAMETERS)
+        if unknown:
+            raise _bad(_("Unknown parameter: %(names)s.") % {"names": ", ".join(unknown)})
+    now = now or timezone.now()
+    days = _int_param(params, "days", low=1, high=MAX_RANGE_DAYS)
+    start = _instant_param(params, "from", tz, end=False)
+    end = _instant_param(params, "to", tz, end=True)
+    if days is not None and (start or end):
+        raise _bad(_("Give either days or from/to, not both."))
+    if start or end:
+        end = end or now
+        start = start or end - timedelta(days=DEFAULT_RANGE_DAYS)
+        if start >= end:
+            raise _bad(_("from must be before to."))
+        if end - start > timedelta(days=MAX_RANGE_DAYS + 1):
+            raise _bad(_("A range spans at most %(days)s days.") % {"days": MAX_RANGE_DAYS})
+    else:
+        days = days or DEFAULT_RANGE_DAYS
+        start, end = now - timedelta(days=days), now
+    status = (params.get("status") or "").strip().lower()
+    if (
+        status
+        and status not in STATUS_CLASSES
+        and not (status.isdigit() and 100 <= int(status) <= 599)
+    ):
+        raise _bad(_("status must be 2xx, 4xx, 5xx or a status code."))
+    key = None
+    key_id = (params.get("key") or "").strip()
+    if key_id:
+        key = ApiKey.objects.filter(organization=organization, public_id=key_id).first()
+        if key is None:
+            raise ApplicationError("not_found", _("No such key."), status=404)
+    return UsageFilter(
+        organization=organization,
+        start=start,
+        end=end,
+        tz=tz,
+        days=days,
+        key=key,
+        model=(params.get("model") or "").strip()[:100],
+        endpoint=(params.get("endpoint") or "").strip()[:32],
+        status=status,
+        min_latency_ms=_int_param(params, "minLatencyMs", low=0, high=2**31 - 1),
+        max_latency_ms=_int_param(params, "maxLatencyMs", low=0, high=2**31 - 1),
+        min_cost=_cost_param(params, "minCost"),
+        max_cost=_cost_param(params, "maxCost"),
+        q=(params.get("q") or "").strip()[:128],
+    )
+
+
+def usage_limit_parse(params) -> int:
+    return _int_param(params, "limit", low=1, high=MAX_LIMIT) or DEFAULT_LIMIT
+
+
+def usage_events(f: UsageFilter) -> QuerySet[UsageEvent]:
+    """The filtered events of the tenant (no order)."""
+    qs = UsageEvent.objects.filter(
+        organization=f.organization, occurred_at__gte=f.start, occurred_at__lt=f.end
+    )
+    if f.key is not None:
+        qs = qs.filter(key=f.key)
+    if f.model:
+        qs = qs.filter(model=f.model)
+    if f.endpoint:
+        qs = qs.filter(endpoint=f.endpoint)
+    if f.status in STATUS_CLASSES:
+        qs = qs.filter(status_code__range=STATUS_CLASSES[f.status])
+    elif f.status:
+        qs = qs.filter(status_code=int(f.status))
+    if f.min_latency_ms is not None:
+        qs = qs.filter(latency_ms__gte=f.min_latency_ms)
+    if f.max_latency_ms is not None:
+        qs = qs.filter(latency_ms__lte=f.max_latency_ms)
+    if f.min_cost is not None:
+        qs = qs.filter(cost_microcredits__gte=f.min_cost)
+    if f.max_cost is not None:
+        qs = qs.filter(cost_microcredits__lte=f.max_cost)
+    if f.q:
+        qs = qs.filter(request_id=f.q)
+    return qs
+
+
+# Keyset pagination: newest first by (occurred_at, id); the cursor is the last row's pair,
+# opaque to clients (URL-safe base64 of "<iso time>|<id>").
+
+
+def cursor_encode(event: UsageEvent) -> str:
+    raw = f"{event.occurred_at.astimezone(UTC).isoformat()}|{event.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, pk = raw.split("|")
+        occurred = datetime.fromisoformat(moment)
+        if occurred.tzinfo is None or not pk.isdigit():
+            raise ValueError
+        return occurred, int(pk)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise _bad(_("The cursor is not valid; start again without it.")) from None
+
+
+def usage_log_page(
+    f: UsageFilter, *, cursor: str = "", limit: int = DEFAULT_LIMIT
+) -> tuple[list[UsageEvent], str | None]:
+    """One page of the log, newest first, after ``cursor``; and the next page's cursor."""
+    qs = usage_events(f).select_related("key")
+    if cursor:
+        occurred, pk = cursor_decode(cursor)
+        qs = qs.filter(Q(occurred_at__lt=occurred) | Q(occurred_at=occurred, pk__lt=pk))
+    rows = list(qs.order_by("-occurred_at", "-pk")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, cursor_encode(rows[-1]) if more and rows else None
+
+
+def usage_top_expensive(f: UsageFilter, *, count: int = 10) -> list[UsageEvent]:
+    qs = usage_events(f).select_related("key")
+    return list(qs.order_by("-cost_microcredits", "-occurred_at", "-pk")[:count])
+
+
+def usage_totals(f: UsageFilter) -> dict:
+    row = usage_events(f).aggregate(
+        requests=Count("pk"),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        images=Sum("images"),
+        seconds=Sum("seconds"),
+        clips=Sum("clips"),
+        cost=Sum("cost_microcredits"),
+    )
+    return {name: value or 0 for name, value in row.items()}
+
+
+def usage_cost_by_model(f: UsageFilter) -> list[dict]:
+    """``[{model, requests, cost}]``, most expensive first."""
+    rows = (
+        usage_events(f)
+        .values("model")
+        .annotate(requests=Count("pk"), cost=Sum("cost_microcredits"))
+        .order_by("-cost", "model")
+    )
+    return [{"model": r["model"], "requests": r["requests"], "cost": r["cost"] or 0} for r in rows]
+
+
+def usage_cost_by_key(f: UsageFilter) -> list[dict]:
+    """``[{key_id, key_name, requests, cost}]``, most expensive first."""
+    rows = (
+        usage_events(f)
+        .values("key__public_id", "key__name")
+        .annotate(requests=Count("pk"), cost=Sum("cost_microcredits"))
+        .order_by("-cost", "key__name")
+    )
+    return [
+        {
+            "key_id": r["key__public_id"],
+            "key_name": r["key__name"],
+            "requests": r["requests"],
+            "cost": r["cost"] or 0,
+        }
+        for r in rows
+    ]
+
+
+def _local_days(f: UsageFilter) -> list[date]:
+    first = f.start.astimezone(f.tz).date()
+    last = (f.end - timedelta(microseconds=1)).astimezone(f.tz).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def usage_daily(f: UsageFilter, *, split_models: list[str] | None = None) -> list[dict]:
+    """``[{date, requests, cost, models: {model: cost}}]`` for every day of the range in the
+    viewer's zone (zero-filled). ``TruncDate(tzinfo=…)`` is ``AT TIME ZONE`` on PostgreSQL
+    and zoneinfo on SQLite: exact for any zone, half-hour offsets and DST included."""
+    day = TruncDate("occurred_at", tzinfo=f.tz)
+    out = {d: {"date": d, "requests": 0, "cost": 0, "models": {}} for d in _local_days(f)}
+    rows = (
+        usage_events(f)
+        .annotate(day=day)
+        .values("day", "model")
+        .annotate(requests=Count("pk"), cost=Sum("cost_microcredits"))
+        .order_by()
+    )
+    wanted = set(split_models or ())
+    for r in rows:
+        bucket = out.setdefault(
+            r["day"], {"date": r["day"], "requests": 0, "cost": 0, "models": {}}
+        )
+        bucket["requests"] += r["requests"]
+        bucket["cost"] += r["cost"] or 0
+        name = r["model"] if r["model"] in wanted else ""
+        bucket["models"][name] = bucket["models"].get(name, 0) + (r["cost"] or 0)
+    return [out[d] for d in sorted(out)]
+
+
+def usage_event_get(*, organization: Organization, request_id: str) -> UsageEvent:
+    """One event of the tenant by its request id (404 for anyone else's)."""
+    event = (
+        UsageEvent.objects.select_related("key")
+        .filter(organization=organization, request_id=request_id)
+        .first()
+    )
+    if event is None:
+        raise Http404("No such request.")
+    return event
+
+
+def usage_filter_options(*, organization: Organization) -> dict:
+    """What the page's filters offer: the tenant's keys, and the models and endpoints seen
+    in the last ``MAX_RANGE_DAYS`` days."""
+    since = timezone.now() - timedelta(days=MAX_RANGE_DAYS)
+    seen = UsageEvent.objects.filter(organization=organization, occurred_at__gte=since)
+    return {
+        "api_keys": list(ApiKey.objects.filter(organization=organization).order_by("name")),
+        "models": sorted(set(seen.values_list("model", flat=True).distinct())),
+        "endpoints": sorted(set(seen.values_list("endpoint", flat=True).distinct())),
+    }
+
+
+#: The export's columns (the issue's names), oldest row first.
+USAGE_CSV_COLUMNS = (
+    Column("created_at", "occurred_at", "time"),
+    Column("request_id", "request_id"),
+    Column("key_id", "key__public_id"),
+    Column("key_name", "key__name"),
+    Column("endpoint", "endpoint"),
+    Column("model", "model"),
+    Column("provider", "provider"),
+    Column("status_code", "status_code"),
+    Column("latency_ms", "latency_ms"),
+    Column("input_tokens", "input_tokens"),
+    Column("output_tokens", "output_tokens"),
+    Column("images", "images"),
+    Column("seconds", "seconds"),
+    Column("clips", "clips"),
+    Column("requests", "requests"),
+    Column("cost_credits", "cost_microcredits", "microcredits"),
+    Column("cost_usd", "cost_microcredits", "usd"),
+)
