@@ -87,4 +87,4 @@ class StaffAdjustmentForm(forms.Form):
 
 
 class StatementMonthForm(forms.Form):
-    month = forms.RegexField(regex=r"^2\d{3}-(0[1-9]|1[0-2])$", required=False)
+    month = forms.RegexField(regex=r"^\d{4}-(0[1-9]|1[0-2])$", required=False)

@@ -1,6 +1,6 @@
 from datetime import UTC, date, datetime
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from accounts.models import User
 from orgs.models import Organization
@@ -198,3 +198,14 @@ def intent_cheapest(name: str) -> CatalogModel | None:
     intent is unknown or has no active candidate."""
     candidates = CatalogModel.objects.filter(intents__name=name, active=True)
     return min(candidates, key=lambda m: (_call_price_microcredits(m), m.model_id), default=None)
+
+
+def catalog_models_public(*, family: str = "", query: str = "") -> QuerySet[CatalogModel]:
+    """Active models for the public pricing page, narrowed to a family (ignored when
+    unknown) and a search in the id or the display name."""
+    models = CatalogModel.objects.filter(active=True).prefetch_related("aliases")
+    if family in CatalogModel.Family.values:
+        models = models.filter(family=family)
+    if query:
+        models = models.filter(Q(model_id__icontains=query) | Q(display_name__icontains=query))
+    return models

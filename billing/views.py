@@ -5,12 +5,10 @@ from urllib.parse import urlsplit
 import stripe
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
@@ -231,6 +229,8 @@ def _statement_month(request: HttpRequest) -> date | None:
         return None
     text = form.cleaned_data.get("month") or timezone.now().strftime("%Y-%m")
     year, month = (int(x) for x in text.split("-"))
+    if year < 1:  # "0000-01" is shaped like a month but no date has it
+        return None
     return date(year, month, 1)
 
 
@@ -257,11 +257,12 @@ def _statement_unavailable(
     )
 
 
-@context_view(Perm.BILLING_VIEW)
-@require_GET
-def billing_statement(request: HttpRequest, context: Context) -> HttpResponse:
-    wallet = selectors.wallet_for(organization=context.organization)
-    first = selectors.wallet_first_month(wallet=wallet)
+def _statement_month_or_page(
+    request: HttpRequest, context: Context, *, first: date
+) -> date | HttpResponse:
+    """The month asked for, or the console page saying why it has no statement: malformed
+    (400), not begun yet or before the account's first month (404). The page and its CSV
+    share it, so neither invents a statement for a month the account never had."""
     month = _statement_month(request)
     today = timezone.now().date()
     if month is None:
@@ -293,6 +294,18 @@ def billing_statement(request: HttpRequest, context: Context) -> HttpResponse:
             first=first,
             status=404,
         )
+    return month
+
+
+@context_view(Perm.BILLING_VIEW)
+@require_GET
+def billing_statement(request: HttpRequest, context: Context) -> HttpResponse:
+    wallet = selectors.wallet_for(organization=context.organization)
+    first = selectors.wallet_first_month(wallet=wallet)
+    month = _statement_month_or_page(request, context, first=first)
+    if isinstance(month, HttpResponse):
+        return month
+    today = timezone.now().date()
     statement = selectors.wallet_statement(wallet=wallet, month=month)
     prev_month = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
     next_month = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
@@ -324,10 +337,12 @@ _STATEMENT_COLUMNS = (
 @context_view(Perm.BILLING_VIEW)
 @require_GET
 def billing_statement_csv(request: HttpRequest, context: Context) -> HttpResponse:
-    month = _statement_month(request)
-    if month is None:
-        return HttpResponseBadRequest("month must look like 2026-05")
     wallet = selectors.wallet_for(organization=context.organization)
+    month = _statement_month_or_page(
+        request, context, first=selectors.wallet_first_month(wallet=wallet)
+    )
+    if isinstance(month, HttpResponse):
+        return month
     statement = selectors.wallet_statement(wallet=wallet, month=month)
     start, end = statement["start"], statement["end"]
     name = context.organization.slug or "personal"
@@ -374,11 +389,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
     """Public pricing: active models, unit and price in credits and USD, by family."""
     family = request.GET.get("family", "")
     query = request.GET.get("q", "").strip()
-    models = CatalogModel.objects.filter(active=True).prefetch_related("aliases")
-    if family in CatalogModel.Family.values:
-        models = models.filter(family=family)
-    if query:
-        models = models.filter(Q(model_id__icontains=query) | Q(display_name__icontains=query))
+    models = selectors.catalog_models_public(family=family, query=query)
     return render(
         request,
         "billing/models.html",

@@ -115,6 +115,9 @@ def test_deleting_an_account_revokes_its_keys_at_once(
     assert {"key.revoked", "account.deleted"} <= actions
 
 
-def test_statement_month_outside_any_sane_year_is_a_400(client_for, user):
-    for month in ("0000-01", "0001-01", "9999-12"):
-        assert client_for(user).get(f"/billing/statement?month={month}").status_code == 400
+def test_statement_month_outside_any_sane_year_is_a_friendly_4xx(client_for, user):
+    """No year 0 exists (400); years 1 and 9999 are real months outside the account (404)."""
+    expected = {"0000-01": 400, "0001-01": 404, "9999-12": 404}
+    for month, status in expected.items():
+        for path in ("/billing/statement", "/billing/statement.csv"):
+            assert client_for(user).get(f"{path}?month={month}").status_code == status

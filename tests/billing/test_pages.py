@@ -273,17 +273,36 @@ def test_statement_csv_sums_to_closing_minus_opening(user, in_context, months, m
         assert movements[0]["time"] == "2026-02-01T00:00:00+00:00"
 
 
-@pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-01", "abc", "2026-00", "2026-01-01"])
+@pytest.mark.parametrize(
+    "month", ["2026-13", "2026-1", "26-01", "abc", "2026-00", "2026-01-01", "0000-01"]
+)
 @pytest.mark.parametrize("path", ["/billing/statement", "/billing/statement.csv"])
 def test_invalid_month_is_a_400(user, in_context, path, month):
     response = in_context(user).get(f"{path}?month={month}")
     assert response.status_code == 400
     html = response.content.decode()
     assert 'class="sidenav"' in html  # the console page, never a bare body
-    if path.endswith(".csv"):
-        assert "month must look like 2026-05" in html
-    else:
-        assert "Pick a month as year and month" in html
+    assert "Pick a month as year and month" in html
+
+
+@pytest.mark.parametrize("path", ["/billing/statement", "/billing/statement.csv"])
+@pytest.mark.parametrize(
+    "month, reason",
+    [
+        ("2025-12", "There is no statement for 2025-12"),
+        ("1999-12", "There is no statement for 1999-12"),
+        ("9999-12", "9999-12 has not begun yet"),
+    ],
+)
+def test_a_month_outside_the_account_has_no_statement_nor_csv(
+    user, in_context, months, path, month, reason
+):
+    """The CSV never invents opening and closing rows for a month the account never had."""
+    response = in_context(user).get(f"{path}?month={month}")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    html = unescape(response.content.decode())
+    assert 'class="sidenav"' in html and reason in html
 
 
 def test_a_month_before_the_account_is_a_friendly_page(user, in_context, months):
@@ -320,7 +339,8 @@ def test_statement_follows_billing_view(user, team_of, join, in_context, role, s
     org = team_of(user)
     client = in_context(join(org, role), org)
     assert client.get("/billing/statement").status_code == status
-    assert client.get("/billing/statement.csv?month=2026-01").status_code == status
+    this_month = f"{timezone.now():%Y-%m}"
+    assert client.get(f"/billing/statement.csv?month={this_month}").status_code == status
 
 
 # --- the low-balance alert form -------------------------------------------------------------------
