@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apikeys.selectors import apikey_active_count, apikey_exists
@@ -70,7 +71,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
             name=form.cleaned_data["name"],
             timezone=form.cleaned_data["timezone"] or None,
         )
-        messages.success(request, "Profile saved.")
+        messages.success(request, _("Profile saved."))
         return redirect("account_settings")
     return render(
         request,
@@ -97,6 +98,6 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, "Your account has been deleted.")
+            messages.success(request, _("Your account has been deleted."))
             return redirect("account_login")
     return render(request, "accounts/delete.html", {"form": form, "blockers": blockers})

@@ -6,28 +6,28 @@ from billing.money import credits_text
 
 
 class KeyForm(forms.Form):
-    name = forms.CharField(label="Name", max_length=100, help_text="e.g. prod-eu")
+    name = forms.CharField(label=_("Name"), max_length=100, help_text=_("e.g. prod-eu"))
     # µcr once cleaned; who may raise or remove it is the service's rule (KEYS_CAP_RAISE).
     spending_limit = CreditsField(
-        label="Monthly spending limit (credits)",
+        label=_("Monthly spending limit (credits)"),
         required=False,
         min_microcredits=1,
-        help_text="100 credits = 1 USD. Emails at 80% and 100%. Leave empty for no limit.",
+        help_text=_("100 credits = 1 USD. Emails at 80% and 100%. Leave empty for no limit."),
     )
     auto_disable = forms.BooleanField(
-        label="Disable the key when it reaches the limit", required=False
+        label=_("Disable the key when it reaches the limit"), required=False
     )
     expires_at = forms.DateTimeField(
-        label="Expires (UTC)",
+        label=_("Expires (UTC)"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )
     allowed_models = forms.CharField(
-        label="Allowed models",
+        label=_("Allowed models"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Comma or newline separated model ids. Empty: every model.",
+        help_text=_("Comma or newline separated model ids. Empty: every model."),
     )
 
     def __init__(self, *args, may_raise_caps: bool = True, default_limit: int | None = None, **kw):
@@ -55,11 +55,11 @@ class KeyForm(forms.Form):
 
 class RotateForm(forms.Form):
     grace_hours = forms.IntegerField(
-        label="Keep the old secret working for (hours)",
+        label=_("Keep the old secret working for (hours)"),
         min_value=0,
         max_value=24,
         initial=0,
-        help_text="0 to 24. Lets deployed clients switch before the old key dies.",
+        help_text=_("0 to 24. Lets deployed clients switch before the old key dies."),
     )
 
 

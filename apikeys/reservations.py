@@ -455,7 +455,7 @@ def _spend_from_db(key_pk: int, period: str) -> int:
 
 
 def _available_from_db(org_pk: int) -> int:
-    from billing.selectors import wallet_balances  # noqa: PLC0415
+    from billing.selectors import wallet_balances  # noqa: PLC0415 - the store stays importable alone
 
     return wallet_balances(organization_id=org_pk)["available_microcredits"]
 
@@ -480,7 +480,7 @@ def _recover(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int) -> Non
     verified within the TTL, calls reserved before the loss may still be in flight, and
     their reservations are gone. Reserve the whole remaining cap until a TTL after its last
     verification (``last_verified_at`` is written at most once a minute: + 60 s)."""
-    from .models import ApiKey  # noqa: PLC0415
+    from .models import ApiKey  # noqa: PLC0415 - the store stays importable alone
 
     ttl = settings.RESERVATION_TTL_SECONDS
     verified = ApiKey.objects.filter(pk=key_pk).values_list("last_verified_at", flat=True).first()

@@ -6,6 +6,7 @@ from django.template.loader import render_to_string
 from billing.money import format_credits
 from hypereal_site.notify import send_once
 
+from . import reservations
 from .models import KeyAlert
 from .selectors import key_alert_recipients
 
@@ -57,8 +58,6 @@ def reservation_alert(key_pk: int, period: str, spend_and_reserved: int) -> int:
 @shared_task
 def expire_reservations() -> int:
     """Release the reservations nobody reported within RESERVATION_TTL_SECONDS."""
-    from . import reservations  # noqa: PLC0415
-
     released = 0
     while (count := reservations.expire_due(1000)) > 0:
         released += count
@@ -71,6 +70,4 @@ def expire_reservations() -> int:
 def reconcile_reservations() -> int:
     """Compare the reservation counters with PostgreSQL; fix what drifted (see
     ``manage.py caps_check``). Returns how many counters were wrong."""
-    from . import reservations  # noqa: PLC0415
-
     return len(reservations.reconcile(fix=True))

@@ -185,7 +185,7 @@ def key_edit(request: HttpRequest, public_id: str, context: Context) -> HttpResp
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, "Key settings saved.")
+            messages.success(request, _("Key settings saved."))
             return redirect("apikeys_detail", public_id=key.public_id)
     return _detail(request, context, key, status=400, edit_form=form)
 
@@ -215,10 +215,16 @@ def key_rotate(request: HttpRequest, public_id: str, context: Context) -> HttpRe
 def key_revoke(request: HttpRequest, public_id: str, context: Context) -> HttpResponse:
     key = selectors.apikey_get(organization=context.organization, public_id=public_id)
     if request.POST.get("confirm") != key.name:
-        messages.error(request, f"Type the key's name ({key.name}) to revoke it.")
+        messages.error(
+            request, _("Type the key's name (%(name)s) to revoke it.") % {"name": key.name}
+        )
         return redirect("apikeys_detail", public_id=key.public_id)
     services.apikey_revoke(key=key, actor=request.user)
-    messages.success(request, f"Key {key.name} ({key.masked}) was revoked. It stops working now.")
+    messages.success(
+        request,
+        _("Key %(name)s (%(masked)s) was revoked. It stops working now.")
+        % {"name": key.name, "masked": key.masked},
+    )
     if request.htmx:
         return HttpResponseClientRedirect("/manage-api-keys")
     return redirect("apikeys_list")
@@ -233,7 +239,7 @@ def key_enable(request: HttpRequest, public_id: str, context: Context) -> HttpRe
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Key {key.name} is active again.")
+        messages.success(request, _("Key %(name)s is active again.") % {"name": key.name})
     return redirect("apikeys_detail", public_id=key.public_id)
 
 

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from .money import credits_input, credits_text
 
@@ -59,9 +60,12 @@ class TopUpForm(forms.Form):
         amount = self.cleaned_data["amount_usd"]
         low, high = settings.TOPUP_MIN_USD, settings.TOPUP_MAX_USD
         if amount < low:
-            raise forms.ValidationError(f"The minimum top-up is ${low} ({low * 100} credits).")
+            raise forms.ValidationError(
+                _("The minimum top-up is $%(usd)s (%(credits)s credits).")
+                % {"usd": low, "credits": low * 100}
+            )
         if amount > high:
-            raise forms.ValidationError(f"The maximum top-up is ${high:,}.")
+            raise forms.ValidationError(_("The maximum top-up is $%(usd)s.") % {"usd": f"{high:,}"})
         return amount
 
     @property

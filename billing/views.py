@@ -214,10 +214,10 @@ def billing_alerts(request: HttpRequest, context: Context) -> HttpResponse:
             value = form.cleaned_data["threshold"]
             messages.success(
                 request,
-                "Low-balance alert turned off."
+                _("Low-balance alert turned off.")
                 if value is None
-                else f"We will email you when the balance drops below {format_credits(value)} "
-                "credits.",
+                else _("We will email you when the balance drops below %(credits)s credits.")
+                % {"credits": format_credits(value)},
             )
             return redirect("billing_overview")
     return _overview(request, context, status=400, threshold_form=form)

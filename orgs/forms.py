@@ -1,5 +1,6 @@
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.translation import gettext_lazy as _
 
 from .audit import FILTER_EARLIEST, FILTER_LATEST
 from .permissions import Role
@@ -42,20 +43,20 @@ class TransferForm(forms.Form):
 
 
 class DeleteOrgForm(forms.Form):
-    confirm_slug = forms.CharField(label="Type the organization's slug to confirm")
+    confirm_slug = forms.CharField(label=_("Type the organization's slug to confirm"))
 
 
 class AuditFilterForm(forms.Form):
-    action = forms.CharField(label="Action", required=False, max_length=64)
-    actor = forms.CharField(label="Actor email", required=False, max_length=254)
+    action = forms.CharField(label=_("Action"), required=False, max_length=64)
+    actor = forms.CharField(label=_("Actor email"), required=False, max_length=254)
     since = forms.DateField(
-        label="From",
+        label=_("From"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         validators=_AUDIT_DATE_RANGE,
     )
     until = forms.DateField(
-        label="To (inclusive)",
+        label=_("To (inclusive)"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         validators=_AUDIT_DATE_RANGE,
@@ -64,5 +65,5 @@ class AuditFilterForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
-            self.add_error("until", "The end date is before the start date.")
+            self.add_error("until", _("The end date is before the start date."))
         return data

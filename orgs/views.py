@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hypereal_site.api.errors import ApplicationError
@@ -100,7 +101,7 @@ def org_create(request: HttpRequest) -> HttpResponse:
             apply_validation_error(form, exc)
         else:
             context_switch(request, public_id=org.public_id)
-            messages.success(request, f"{org.name} is ready. You are its owner.")
+            messages.success(request, _("%(org)s is ready. You are its owner.") % {"org": org.name})
             return _back()
     return _settings_page(request, current_context(request), status=400, create_form=form)
 
@@ -120,7 +121,7 @@ def org_update(request: HttpRequest, context: Context) -> HttpResponse:
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
-            messages.success(request, "Organization settings saved.")
+            messages.success(request, _("Organization settings saved."))
             return _back()
     return _settings_page(request, context, status=400, update_form=form)
 
@@ -142,7 +143,9 @@ def invitation_create(request: HttpRequest, context: Context) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Invitation sent to {invitation.email}.")
+            messages.success(
+                request, _("Invitation sent to %(email)s.") % {"email": invitation.email}
+            )
             return _back()
     return _settings_page(request, context, status=400, invite_form=form)
 
@@ -187,7 +190,7 @@ def member_role(request: HttpRequest, public_id: str, context: Context) -> HttpR
     member = selectors.member_get(organization=context.organization, public_id=public_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a valid role.")
+        messages.error(request, _("Choose a valid role."))
         return _back()
     role = form.cleaned_data["role"]
     return _run(
@@ -218,7 +221,7 @@ def org_leave(request: HttpRequest, context: Context) -> HttpResponse:
         messages.error(request, exc.message)
         return _back()
     context_switch(request, public_id=None)
-    messages.success(request, f"You left {org.name}.")
+    messages.success(request, _("You left %(org)s.") % {"org": org.name})
     return redirect("dashboard")
 
 
@@ -261,7 +264,7 @@ def org_delete(request: HttpRequest, context: Context) -> HttpResponse:
             apply_validation_error(form, exc)
         else:
             context_switch(request, public_id=None)
-            messages.success(request, f"{org.name} was deleted.")
+            messages.success(request, _("%(org)s was deleted.") % {"org": org.name})
             return redirect("dashboard")
     return render(
         request,
@@ -338,9 +341,9 @@ def context_switch_view(request: HttpRequest) -> HttpResponse:
     context = context_switch(request, public_id=target)
     messages.info(
         request,
-        "Switched to your personal account."
+        _("Switched to your personal account.")
         if context.is_personal
-        else f"Switched to {context.organization.name}.",
+        else _("Switched to %(org)s.") % {"org": context.organization.name},
     )
     next_url = request.POST.get("next") or reverse("dashboard")
     if not next_url.startswith("/") or next_url.startswith("//"):
@@ -379,8 +382,8 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         context_switch(request, public_id=membership.organization.public_id)
         messages.success(
             request,
-            f"Welcome to {membership.organization.name}. Your role: "
-            f"{membership.get_role_display()}.",
+            _("Welcome to %(org)s. Your role: %(role)s.")
+            % {"org": membership.organization.name, "role": membership.get_role_display()},
         )
         return redirect("dashboard")
     if status_now == "accepted":
@@ -389,7 +392,10 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         ):
             # The person who accepted opens the link again: nothing to do, take them in.
             context_switch(request, public_id=invitation.organization.public_id)
-            messages.info(request, f"You are already a member of {invitation.organization.name}.")
+            messages.info(
+                request,
+                _("You are already a member of %(org)s.") % {"org": invitation.organization.name},
+            )
             return redirect("dashboard")
         error = "This invitation has already been used."
         return render(request, "orgs/invitation.html", {**page, "error": error}, status=409)
