@@ -12,7 +12,8 @@ from orgs.access import account_view, public_view
 from orgs.context import current_context
 from orgs.permissions import Perm
 from orgs.role_text import roles_sentence
-from usage.selectors import usage_month_summary, usage_seen
+from usage.selectors import usage_month_summary, usage_recent_daily, usage_seen, viewer_zone
+from usage.views import bars
 
 from . import selectors, services
 from .forms import AccountDeleteForm, ProfileForm
@@ -33,6 +34,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     org = context.organization
     can_view_billing = context.allows(Perm.BILLING_VIEW)
     wallet = wallet_for(organization=org) if can_view_billing else None
+    spark = None
+    if context.allows(Perm.USAGE_VIEW):
+        tz = viewer_zone(request.user)
+        days = usage_recent_daily(organization=org, tz=tz)
+        spark = bars(days, [], {})
+        spark["zone"] = tz.key
+        spark["total"] = sum(d["cost"] for d in days)
+        spark["peak_day"] = max(days, key=lambda d: d["cost"]) if spark["peak"] else None
     return render(
         request,
         "accounts/dashboard.html",
@@ -43,6 +52,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "balance_roles": roles_sentence(Perm.BILLING_VIEW),
             "active_keys": apikey_active_count(organization=org),
             "month": usage_month_summary(organization=org),
+            "spark": spark,
             "min_call_microcredits": TOKEN_ENDPOINT_MIN_BALANCE,
             "steps": {
                 "email": selectors.user_has_verified_email(user=request.user),

@@ -386,6 +386,22 @@ def usage_daily(f: UsageFilter, *, split_models: list[str] | None = None) -> lis
     return [out[d] for d in sorted(out)]
 
 
+def usage_recent_daily(
+    *, organization: Organization, tz: ZoneInfo, days: int = 30, now: datetime | None = None
+) -> list[dict]:
+    """``usage_daily`` for the last ``days`` whole days in ``tz``, today included (the
+    dashboard's sparkline): the same buckets ``/usage`` draws for that range."""
+    today = (now or timezone.now()).astimezone(tz).date()
+    first = today - timedelta(days=days - 1)
+    f = UsageFilter(
+        organization=organization,
+        start=datetime.combine(first, time.min, tzinfo=tz),
+        end=datetime.combine(today + timedelta(days=1), time.min, tzinfo=tz),
+        tz=tz,
+    )
+    return usage_daily(f)
+
+
 def usage_event_get(*, organization: Organization, request_id: str) -> UsageEvent:
     """One event of the tenant by its request id (404 for anyone else's)."""
     event = (

@@ -1,7 +1,8 @@
 """The dashboard's figures are the database's own, for the context it is looked at in."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -155,3 +156,84 @@ def test_the_viewers_checklist_names_who_may_act_from_the_table(client_for):
     assert f"{roles_sentence(Perm.BILLING_MANAGE)} can top up." in html
     assert f"{roles_sentence(Perm.KEYS_MANAGE)} can create one." in html
     assert roles_sentence(Perm.BILLING_MANAGE) == "Owners and billing members"
+
+
+SPARK_ROW = re.compile(
+    r'<tr data-date="([\d-]+)"><th scope="row">[^<]*</th><td>(\d+)</td><td data-cost="(\d+)">'
+)
+SPARK_BAR = re.compile(
+    r'<rect class="sparkline__bar"[^>]*height="([\d.]+)" data-date="([\d-]+)">'
+    r"<title>([^<]*)</title>"
+)
+
+
+def sparkline(html: str) -> str:
+    match = re.search(
+        r'<figure class="sparkline" data-testid="sparkline">(.*?)</figure>', html, re.S
+    )
+    assert match, "no sparkline on the dashboard"
+    return match.group(1)
+
+
+def test_sparkline_days_are_the_databases_daily_sums_in_the_viewers_zone(user, client_for):
+    user.timezone = "Asia/Kolkata"  # +05:30: a half-hour offset, local days differ from UTC's
+    user.save(update_fields=["timezone"])
+    tz = ZoneInfo("Asia/Kolkata")
+    org = personal(user)
+    key, _ = key_make(org=org, actor=user, name="spark")
+    now = datetime.now(UTC)
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=29)
+    boundary = datetime.combine(today - timedelta(days=5), time.min, tzinfo=tz)
+    for moment, cost in (
+        (boundary - timedelta(seconds=1), 1_000_000),  # the local day before
+        (boundary + timedelta(seconds=1), 2_000_000),  # the local day itself
+        (boundary + timedelta(hours=3), 500),
+        (now - timedelta(days=12), 7_250_000),
+        (now - timedelta(days=12, minutes=5), 3),
+        (datetime.combine(first, time.min, tzinfo=tz) - timedelta(seconds=1), 80_000_000),
+    ):
+        usage_event(key, cost_microcredits=cost, occurred_at=moment)
+    stranger = UserFactory()
+    other_key, _ = key_make(org=team(stranger, "Elsewhere"), actor=stranger, name="theirs")
+    usage_event(other_key, cost_microcredits=55_000_000, occurred_at=boundary + timedelta(hours=1))
+
+    html = sparkline(client_for(user).get("/dashboard").content.decode())
+
+    expected = {(first + timedelta(days=i)).isoformat(): [0, 0] for i in range(30)}
+    window = UsageEvent.objects.filter(
+        organization=org, occurred_at__gte=datetime.combine(first, time.min, tzinfo=tz)
+    )
+    for occurred, cost in window.values_list("occurred_at", "cost_microcredits"):
+        expected[occurred.astimezone(tz).date().isoformat()][0] += 1
+        expected[occurred.astimezone(tz).date().isoformat()][1] += cost
+    shown = {day: [int(n), int(cost)] for day, n, cost in SPARK_ROW.findall(html)}
+    assert shown == expected
+    assert expected[(boundary - timedelta(days=1)).date().isoformat()] == [1, 1_000_000]
+    assert expected[boundary.date().isoformat()] == [2, 2_000_500]  # not the other tenant's
+
+    spent = {day: cost for day, (_, cost) in expected.items() if cost}
+    bars = SPARK_BAR.findall(html)
+    assert {day for _, day, _ in bars} == set(spent)
+    for _height, day, title in bars:
+        assert title == f"{day}: {credits(spent[day])} credits"
+    peak_day = max(spent, key=spent.get)
+    assert [h for h, day, _ in bars if day == peak_day] == ["100.000"]
+    total = sum(spent.values())
+    assert total == 10_250_503
+    assert f"last 30 days: {credits(total)} credits</title>" in html
+    assert f"the most was {credits(spent[peak_day])} credits on {peak_day}." in html
+
+
+def test_sparkline_without_usage_has_no_bars(client_for):
+    fresh = UserFactory()
+    personal(fresh)
+    response = client_for(fresh).get("/dashboard")
+    assert response.status_code == 200
+    html = sparkline(response.content.decode())
+    assert "<rect" not in html
+    rows = SPARK_ROW.findall(html)
+    assert len(rows) == 30
+    assert {(n, cost) for _, n, cost in rows} == {("0", "0")}
+    assert "No spend in the last 30 days (UTC)." in html
+    assert "last 30 days: 0.00 credits</title>" in html
