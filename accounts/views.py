@@ -12,8 +12,8 @@ from orgs.access import account_view, public_view
 from orgs.context import current_context
 from orgs.permissions import Perm
 from orgs.role_text import roles_sentence
+from usage.charts import bars
 from usage.selectors import usage_month_summary, usage_recent_daily, usage_seen, viewer_zone
-from usage.views import bars
 
 from . import selectors, services
 from .forms import AccountDeleteForm, ProfileForm
