@@ -248,8 +248,8 @@ def org_transfer_ownership(
 
 
 def _verifications_changed(org: Organization) -> None:
-    """Membership changes refresh the organization's cached key verifications (issue 5's
-    rule: the gateway never acts on an answer built before the team changed)."""
+    """Membership changes refresh the organization's cached key verifications (the rule:
+    the gateway never acts on an answer built before the team changed)."""
     members_changed.send(sender=Organization, organization_id=org.pk)
 
 
