@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "billing",
     "usage",
     "infra",
+    "sso",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Corporate single sign-on: verified domains, SAML and OIDC connections, sign-in."""
