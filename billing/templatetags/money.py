@@ -9,6 +9,9 @@ from billing.money import format_credits, format_usd
 
 register = template.Library()
 
+#: One US cent: 1 credit (100 credits = 1 USD).
+MICROCREDITS_PER_CENT = MICROCREDITS_PER_CREDIT
+
 
 @register.filter
 def credits(amount_microcredits: int | None, places: int = 2) -> str:
@@ -41,7 +44,18 @@ def credits(amount_microcredits: int | None, places: int = 2) -> str:
 
 @register.filter
 def usd(amount_microcredits: int | None) -> str:
-    return "" if amount_microcredits is None else format_usd(int(amount_microcredits))
+    """Dollars with cents; like ``credits``, a non-zero amount under one cent reads
+    "< $0.01" with its exact credits in a ``title`` instead of a misleading "$0.00"."""
+    if amount_microcredits in (None, ""):
+        return ""
+    amount = int(amount_microcredits)
+    if amount == 0 or abs(amount) >= MICROCREDITS_PER_CENT:
+        return format_usd(amount)
+    return format_html(
+        '<span class="money-tiny" title="{}">{}&lt;&nbsp;$0.01</span>',
+        _("%(amount)s credits") % {"amount": format_credits(amount, 6).rstrip("0")},
+        "-" if amount < 0 else "",
+    )
 
 
 @register.filter
