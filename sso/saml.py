@@ -218,7 +218,8 @@ def sp_metadata(provider_id: str) -> str:
     connection = SamlConnection(
         provider_id=provider_id, idp_entity_id="", idp_sso_url="", idp_certificates=()
     )
-    return _settings(connection, sp_only=True).get_sp_metadata().decode()
+    metadata = _settings(connection, sp_only=True).get_sp_metadata()
+    return metadata.decode() if isinstance(metadata, bytes) else metadata
 
 
 def parse_idp_metadata(xml: str | bytes, *, entity_id: str | None = None) -> IdpMetadata:
