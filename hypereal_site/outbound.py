@@ -168,7 +168,7 @@ class _Target:
     host: str
     port: int
     path: str  # path + query
-    ip: IPAddress
+    ips: tuple[IPAddress, ...]  # every address the name resolved to, all checked
 
 
 def check_url(url: str) -> _Target:
@@ -201,11 +201,11 @@ def check_url(url: str) -> _Target:
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    return _Target(scheme=parts.scheme, host=host, port=port, path=path, ip=addresses[0])
+    return _Target(scheme=parts.scheme, host=host, port=port, path=path, ips=tuple(addresses))
 
 
-def _pool(target: _Target, timeout: urllib3.Timeout):
-    ip = str(target.ip)
+def _pool(target: _Target, ip: IPAddress, timeout: urllib3.Timeout):
+    ip = str(ip)
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
             ip,
@@ -276,38 +276,51 @@ def fetch_json(url: str, **kwargs):
 
 
 def _send(target, *, method, headers, body, max_bytes, deadline) -> OutboundResponse:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise _timeout(target)
-    pool = _pool(target, urllib3.Timeout(connect=remaining, read=remaining))
     request_headers = {
         "User-Agent": USER_AGENT,
         "Accept-Encoding": "identity",
         **(headers or {}),
         "Host": _host_header(target),
     }
-    try:
-        raw = pool.urlopen(
-            method,
-            target.path,
-            body=body,
-            headers=request_headers,
-            redirect=False,
-            preload_content=False,
-            assert_same_host=False,
-        )
-    except SSLError as exc:
-        raise OutboundError(
-            "tls", _("The TLS connection to %(host)s failed.") % {"host": target.host}
-        ) from exc
-    except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
-        raise _timeout(target) from exc
-    except (NewConnectionError, ProtocolError, urllib3.exceptions.HTTPError, OSError) as exc:
-        if isinstance(getattr(exc, "__context__", None), TimeoutError):
+    # Each checked address in turn (an IPv6 answer first on a v4-only path, say), until one
+    # accepts the connection; nothing but the checked addresses is ever dialled.
+    for index, ip in enumerate(target.ips):
+        last = index == len(target.ips) - 1
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _timeout(target)
+        pool = _pool(target, ip, urllib3.Timeout(connect=remaining, read=remaining))
+        try:
+            raw = pool.urlopen(
+                method,
+                target.path,
+                body=body,
+                headers=request_headers,
+                redirect=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
+            break
+        except NewConnectionError as exc:  # refused, unreachable (a ConnectTimeoutError too)
+            pool.close()
+            if not last:
+                continue
+            raise OutboundError(
+                "connect", _("%(host)s could not be reached.") % {"host": target.host}
+            ) from exc
+        except SSLError as exc:
+            pool.close()
+            raise OutboundError(
+                "tls", _("The TLS connection to %(host)s failed.") % {"host": target.host}
+            ) from exc
+        except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
+            pool.close()
             raise _timeout(target) from exc
-        raise OutboundError(
-            "connect", _("%(host)s could not be reached.") % {"host": target.host}
-        ) from exc
+        except (ProtocolError, urllib3.exceptions.HTTPError, OSError) as exc:
+            pool.close()
+            raise OutboundError(
+                "connect", _("%(host)s could not be reached.") % {"host": target.host}
+            ) from exc
     try:
         declared = raw.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
