@@ -63,6 +63,10 @@ USER_AGENT = "Hypereal-Console/1 (+outbound)"
 _CHUNK = 64 * 1024
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_RFC1918_AND_ULA = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
 
 
 class OutboundError(Exception):
@@ -111,6 +115,8 @@ def address_refusal(ip: IPAddress, *, allow_private: bool | None = None) -> str 
     if isinstance(ip, ipaddress.IPv6Address):
         # ::ffff:10.0.0.1 and the like reach the IPv4 address: judge that one.
         mapped = ip.ipv4_mapped or ip.sixtofour
+        if mapped is None and ip in _NAT64:  # 64:ff9b::10.0.0.1 reaches 10.0.0.1
+            mapped = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if mapped is not None:
             return address_refusal(mapped, allow_private=allow_private)
         if ip.teredo is not None:
@@ -126,16 +132,7 @@ def address_refusal(ip: IPAddress, *, allow_private: bool | None = None) -> str 
     if ip.is_private or not ip.is_global:
         # is_private covers RFC 1918, ULA, and the documentation/benchmark ranges; shared
         # address space (100.64/10) and the reserved ranges are neither private nor global.
-        rfc1918_or_ula = any(
-            ip in net
-            for net in (
-                ipaddress.ip_network("10.0.0.0/8"),
-                ipaddress.ip_network("172.16.0.0/12"),
-                ipaddress.ip_network("192.168.0.0/16"),
-                ipaddress.ip_network("fc00::/7"),
-            )
-            if net.version == ip.version
-        )
+        rfc1918_or_ula = any(ip in net for net in _RFC1918_AND_ULA if net.version == ip.version)
         if allow_private and rfc1918_or_ula:
             return None
         return "private" if rfc1918_or_ula else "reserved"
@@ -333,7 +330,8 @@ def _send(target, *, method, headers, body, max_bytes, deadline) -> OutboundResp
                 raise _timeout(target)
             if raw.connection is not None and raw.connection.sock is not None:
                 raw.connection.sock.settimeout(remaining)
-            chunk = raw.read(min(_CHUNK, max_bytes + 1 - size), decode_content=True)
+            # read1: whatever one receive brings, so the deadline is checked between them.
+            chunk = raw.read1(min(_CHUNK, max_bytes + 1 - size), decode_content=True)
             if not chunk:
                 break
             size += len(chunk)

@@ -17,6 +17,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # before answering
     drip: float = 0.0  # between body bytes (a slow-drip server)
+    declare_length: bool = True  # False: no Content-Length, the body ends when we close
 
 
 class HttpStub:
@@ -41,7 +42,11 @@ class HttpStub:
                 time.sleep(route.delay)
                 try:
                     self.send_response(route.status)
-                    headers = {"Content-Length": str(len(route.body)), **route.headers}
+                    if route.declare_length:
+                        headers = {"Content-Length": str(len(route.body)), **route.headers}
+                    else:
+                        headers = {"Connection": "close", **route.headers}
+                        self.close_connection = True
                     for name, value in headers.items():
                         self.send_header(name, value)
                     self.end_headers()
@@ -65,7 +70,9 @@ class HttpStub:
             scheme = "https"
         self.port = self.server.server_address[1]
         self.base_url = f"{scheme}://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def url(self, path: str) -> str:
