@@ -11,7 +11,7 @@ def libxml2_mismatch() -> str | None:
     try:
         import lxml.etree  # noqa: PLC0415 - the check is the import itself
         import xmlsec  # noqa: PLC0415 - the check is the import itself
-    except Exception as exc:  # noqa: BLE001 - xmlsec raises a bare Exception on a mismatch
+    except Exception as exc:
         return f"lxml/xmlsec could not be imported: {exc}"
     ours = lxml.etree.LIBXML_VERSION
     theirs = tuple(xmlsec.get_libxml_version())

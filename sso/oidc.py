@@ -208,7 +208,9 @@ def signing_key(jwks_uri: str, kid: str | None, alg: str) -> jwt.PyJWK:
     ):
         found = _find_key(_fetch_jwks(jwks_uri), kid, alg)
     if found is None:
-        raise OidcError("unknown_key", _("The ID token is signed with a key the provider does not publish."))
+        raise OidcError(
+            "unknown_key", _("The ID token is signed with a key the provider does not publish.")
+        )
     try:
         return jwt.PyJWK(found, algorithm=alg)
     except jwt.PyJWTError as exc:
@@ -371,17 +373,12 @@ def verify_id_token(
     if isinstance(nbf, int | float) and nbf - CLOCK_SKEW_SECONDS > now:
         raise OidcError("issued_in_future", _("The ID token is not valid yet."))
     received = claims.get("nonce")
-    if not isinstance(received, str) or not hmac.compare_digest(
-        received.encode(), nonce.encode()
-    ):
+    if not isinstance(received, str) or not hmac.compare_digest(received.encode(), nonce.encode()):
         raise OidcError("nonce", _("The ID token does not answer this sign-in (nonce)."))
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email:
         raise OidcError("email_unverified", _("The ID token carries no email address."))
     # True, or the string "true" that some providers send.
     if claims.get("email_verified") not in (True, "true"):
-        raise OidcError(
-            "email_unverified", _("The provider has not verified this email address.")
-        )
+        raise OidcError("email_unverified", _("The provider has not verified this email address."))
     return claims
-

@@ -42,7 +42,7 @@ def _fails(reason, url, **kwargs) -> OutboundError:
 # --- Addresses ------------------------------------------------------------------------------
 
 NEVER = [
-    "0.0.0.0",
+    "0.0.0.0",  # noqa: S104 - an address to refuse, nothing binds to it
     "169.254.169.254",  # cloud metadata services
     "224.0.0.1",
     "255.255.255.255",
@@ -246,7 +246,11 @@ def test_an_https_to_http_redirect_is_refused(settings, monkeypatch):
     """Without the setting a redirect to http:// is a downgrade and refused."""
     settings.ALLOW_PRIVATE_OUTBOUND = False
     target = outbound._Target(
-        scheme="https", host="idp.example.com", port=443, path="/", ips=(ipaddress.ip_address("93.184.216.34"),)
+        scheme="https",
+        host="idp.example.com",
+        port=443,
+        path="/",
+        ips=(ipaddress.ip_address("93.184.216.34"),),
     )
     answers = iter(
         [

@@ -54,7 +54,9 @@ def node_idps_installed() -> str:
         timeout=600,
         check=False,
     )
-    assert result.returncode == 0, f"scripts/ensure-test-idps failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"scripts/ensure-test-idps failed:\n{result.stdout}\n{result.stderr}"
+    )
     node = shutil.which("node")
     assert node, "node is not on PATH after scripts/ensure-test-idps"
     return node
@@ -85,7 +87,9 @@ class _Server:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                pytest.fail(f"{name} was not ready at {ready_url} in {START_TIMEOUT}s:\n{self.log_text()}")
+                pytest.fail(
+                    f"{name} was not ready at {ready_url} in {START_TIMEOUT}s:\n{self.log_text()}"
+                )
             time.sleep(0.2)
 
     def log_text(self) -> str:
@@ -103,7 +107,9 @@ class _Server:
         self._log_file.close()
 
 
-def _self_signed(common_name: str, *, days: int = 365) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+def _self_signed(
+    common_name: str, *, days: int = 365
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
@@ -236,9 +242,8 @@ class OidcIdp:
             form = {"prompt": prompt}
             if prompt == "login":
                 form |= {"login": account, "password": "any"}
-            answer = session.post(
-                urljoin(url, unescape(action.group(1))), data=form, allow_redirects=False, timeout=10
-            )
+            target = urljoin(url, unescape(action.group(1)))
+            answer = session.post(target, data=form, allow_redirects=False, timeout=10)
             assert answer.status_code in (302, 303), answer.text[:2000]
             url = urljoin(url, answer.headers["location"])
         raise AssertionError("the provider never redirected back")

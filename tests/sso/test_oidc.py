@@ -114,9 +114,7 @@ def test_the_provider_refuses_a_code_without_the_right_verifier(oidc_idp, connec
     request = oidc.authorization_request(connection, provider)
     answer = oidc_idp.log_in(request.url, "alice")
     with pytest.raises(oidc.OidcError) as caught:
-        oidc.exchange_code(
-            connection, provider, code=answer["code"], code_verifier="x" * 64
-        )
+        oidc.exchange_code(connection, provider, code=answer["code"], code_verifier="x" * 64)
     assert caught.value.reason == "token"
 
 
@@ -127,9 +125,9 @@ def test_a_real_token_with_another_nonce_is_refused(oidc_idp, connection, provid
 
 def test_a_real_token_for_an_unverified_email_is_refused(oidc_idp, connection, provider):
     request, tokens = _sign_in(oidc_idp, connection, provider, account="mallory")
-    assert jwt.decode(tokens.id_token, options={"verify_signature": False})[
-        "email_verified"
-    ] is False
+    assert (
+        jwt.decode(tokens.id_token, options={"verify_signature": False})["email_verified"] is False
+    )
     _refused(connection, provider, tokens.id_token, "email_unverified", nonce=request.nonce)
 
 
@@ -270,7 +268,12 @@ def test_an_unknown_kid_refreshes_the_jwks_once(oidc_idp, connection, provider, 
 
 def test_discovery_at_a_private_address_is_refused_without_the_setting(settings, oidc_idp):
     settings.ALLOW_PRIVATE_OUTBOUND = False
-    for issuer in (oidc_idp.issuer, "https://10.0.0.7", "https://[fd00::1]", "https://169.254.169.254"):
+    for issuer in (
+        oidc_idp.issuer,
+        "https://10.0.0.7",
+        "https://[fd00::1]",
+        "https://169.254.169.254",
+    ):
         with pytest.raises(oidc.OidcError) as caught:
             oidc.discover(issuer)
         assert caught.value.reason in ("private_address", "scheme"), issuer
@@ -296,7 +299,10 @@ def _document(issuer: str, **changes) -> bytes:
     [
         (Route(body=b"<html>not json</html>"), "json"),
         (Route(status=500, body=b"oops"), "status"),
-        (Route(status=302, headers={"Location": "http://169.254.169.254/latest"}), "private_address"),
+        (
+            Route(status=302, headers={"Location": "http://169.254.169.254/latest"}),
+            "private_address",
+        ),
         (Route(body=b"[1, 2]"), "json"),
     ],
     ids=["not-json", "status", "redirect-to-metadata-service", "not-an-object"],

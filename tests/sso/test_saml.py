@@ -216,9 +216,7 @@ def test_a_response_signed_by_another_key_is_refused(saml_idp, connection, real)
 
 def test_sha1_signatures_are_refused(saml_idp, connection, real):
     response, request_id = real
-    sha1 = _resign(
-        saml_idp, response, sign_algorithm=C.RSA_SHA1, digest_algorithm=C.SHA1
-    )
+    sha1 = _resign(saml_idp, response, sign_algorithm=C.RSA_SHA1, digest_algorithm=C.SHA1)
     _refused(connection, sha1, request_id, "algorithm")
 
 
@@ -263,9 +261,7 @@ def test_a_wrong_recipient_is_refused(saml_idp, connection, real):
         for scd in doc.xpath("//saml:SubjectConfirmationData", namespaces=NS):
             scd.set("Recipient", f"{saml.acs_url(connection.provider_id)}-evil")
 
-    _refused(
-        connection, _resign(saml_idp, response, readdress), request_id, "subject_confirmation"
-    )
+    _refused(connection, _resign(saml_idp, response, readdress), request_id, "subject_confirmation")
 
 
 def test_a_wrong_issuer_is_refused(saml_idp, connection, real):
@@ -363,9 +359,7 @@ def test_idp_metadata_with_two_certificates_keeps_both(saml_idp):
     _, new_cert = _self_signed("rollover")
     key_descriptor = doc.find(".//md:KeyDescriptor", NS)
     second = etree.fromstring(etree.tostring(key_descriptor))
-    second.find(".//ds:X509Certificate", NS).text = "".join(
-        _pem(new_cert).splitlines()[1:-1]
-    )
+    second.find(".//ds:X509Certificate", NS).text = "".join(_pem(new_cert).splitlines()[1:-1])
     key_descriptor.addnext(second)
     encryption_only = etree.fromstring(etree.tostring(second))
     encryption_only.set("use", "encryption")
