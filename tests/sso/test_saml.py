@@ -370,18 +370,23 @@ def test_idp_metadata_with_two_certificates_keeps_both(saml_idp):
 
 
 @pytest.mark.parametrize(
-    "xml",
+    ("xml", "complaint"),
     [
-        b"not xml",
-        b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"/>',
-        b'<!DOCTYPE r [<!ENTITY a "a">]><r>&a;</r>',
+        (b"not xml", "not a valid XML document"),
+        (
+            b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"/>',
+            "describes no identity provider",
+        ),
+        # Refused by the parser itself (no DTD, no entities), not for lack of an IdP:
+        (b'<!DOCTYPE r [<!ENTITY a "a">]><r>&a;</r>', "not a valid XML document"),
     ],
     ids=["not-xml", "no-idp", "dtd"],
 )
-def test_bad_idp_metadata_is_refused(xml):
+def test_bad_idp_metadata_is_refused(xml, complaint):
     with pytest.raises(saml.SamlError) as caught:
         saml.parse_idp_metadata(xml)
     assert caught.value.reason == "metadata"
+    assert complaint in caught.value.message
 
 
 def test_metadata_at_a_private_address_is_refused_without_the_setting(settings):
