@@ -61,6 +61,7 @@ DEFAULT_MAX_BYTES = 1_000_000
 DEFAULT_TIMEOUT = 10.0
 USER_AGENT = "Hypereal-Console/1 (+outbound)"
 _CHUNK = 64 * 1024
+_CREDENTIALS = {"authorization", "cookie", "proxy-authorization"}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -250,7 +251,13 @@ def fetch(
             location = response.headers.get("location")
             if not location:
                 break
-            url = urljoin(url, location)
+            next_url = urljoin(url, location)
+            if urlsplit(next_url).hostname != target.host:
+                # Credentials are for the host they were given to.
+                headers = {
+                    k: v for k, v in (headers or {}).items() if k.lower() not in _CREDENTIALS
+                }
+            url = next_url
             continue
         break
     else:
@@ -331,7 +338,8 @@ def _send(target, *, method, headers, body, max_bytes, deadline) -> OutboundResp
             if raw.connection is not None and raw.connection.sock is not None:
                 raw.connection.sock.settimeout(remaining)
             # read1: whatever one receive brings, so the deadline is checked between them.
-            chunk = raw.read1(min(_CHUNK, max_bytes + 1 - size), decode_content=True)
+            # Never decompressed (we ask for identity): no gzip bomb past max_bytes.
+            chunk = raw.read1(min(_CHUNK, max_bytes + 1 - size), decode_content=False)
             if not chunk:
                 break
             size += len(chunk)

@@ -270,6 +270,28 @@ def test_an_https_to_http_redirect_is_refused(settings, monkeypatch):
     _fails("scheme", "https://idp.example.com/")
 
 
+def test_credentials_do_not_follow_a_redirect_to_another_host(stub, loopback):
+    stub.routes["/a"] = Route(status=302, headers={"Location": f"http://localhost:{stub.port}/b"})
+    stub.routes["/b"] = Route(body=b"ok")
+    outbound.fetch(stub.url("/a"), headers={"Authorization": "Bearer s3cret", "X-Trace": "1"})
+    first, second = stub.requests
+    assert first["headers"]["Authorization"] == "Bearer s3cret"
+    assert "Authorization" not in second["headers"]
+    assert second["headers"]["X-Trace"] == "1"
+
+
+def test_a_compressed_body_is_never_inflated(stub, loopback):
+    import gzip  # noqa: PLC0415 - only this test compresses
+
+    bomb = gzip.compress(b"{}" + b" " * 5_000_000)
+    stub.routes["/gz"] = Route(body=bomb, headers={"Content-Encoding": "gzip"})
+    response = outbound.fetch(stub.url("/gz"), max_bytes=100_000)
+    assert response.body == bomb
+    with pytest.raises(OutboundError) as caught:
+        response.json()
+    assert caught.value.reason == "json"
+
+
 def test_endless_redirects_stop(stub, loopback):
     stub.routes["/loop"] = Route(status=302, headers={"Location": "/loop"})
     _fails("status", stub.url("/loop"))
