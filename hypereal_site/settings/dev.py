@@ -12,5 +12,3 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Try a top-up without Stripe (README, "Try a top-up without Stripe").
 LOCAL_CHECKOUT = env.bool("LOCAL_CHECKOUT", default=DEBUG and not STRIPE_SECRET_KEY)
-# Reach an IdP running on this machine or a local container (hypereal_site/outbound.py).
-ALLOW_PRIVATE_OUTBOUND = env.bool("ALLOW_PRIVATE_OUTBOUND", default=DEBUG)
