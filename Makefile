@@ -6,7 +6,7 @@ VENV_PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
-.PHONY: run test install install-dev lint format chromium clean
+.PHONY: run test install install-dev lint format chromium test-idps clean
 
 # uv lives in its own tiny virtualenv so that `uv sync` may manage .venv freely.
 $(UV):
@@ -26,11 +26,14 @@ run: install  ## SQLite, eager Celery, demo data, http://127.0.0.1:$(PORT)
 	$(VENV_PY) manage.py load_demo --port $(PORT)
 	$(VENV_PY) manage.py runserver $(RUNSERVER_ARGS) 127.0.0.1:$(PORT)
 
-test: install-dev chromium  ## the whole suite (DATABASE_URL/REDIS_URL select PostgreSQL/Redis)
+test: install-dev chromium test-idps  ## the whole suite (DATABASE_URL/REDIS_URL select PostgreSQL/Redis)
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
 chromium:
 	@bash scripts/ensure-chromium
+
+test-idps:  ## the SAML and OIDC identity providers the SSO tests run on loopback (npm ci)
+	@bash scripts/ensure-test-idps
 
 lint: install-dev  ## ruff, the import contracts (pyproject.toml), no missing migration
 	.venv/bin/ruff check .
@@ -43,4 +46,4 @@ format: install-dev
 	.venv/bin/ruff format .
 
 clean:
-	rm -rf .venv .tools staticfiles .pytest_cache
+	rm -rf .venv .tools staticfiles .pytest_cache tests/sso/idp/node_modules

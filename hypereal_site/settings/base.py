@@ -25,6 +25,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The canonical public base URL. Links in emails and SSO endpoints are built from it,
 # never from the request's Host header (which a client controls).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# hypereal_site/outbound.py (every fetch from the internet) refuses http:// and any address
+# that is not public. On, it lets development reach an IdP on loopback or a private network
+# over http; production.py refuses it.
+ALLOW_PRIVATE_OUTBOUND = env.bool("ALLOW_PRIVATE_OUTBOUND", default=False)
 SITE_NAME = env("SITE_NAME", default="Hypereal Console")
 
 INSTALLED_APPS = [

@@ -21,6 +21,12 @@ if len(SECRET_KEY) < 50:
 if env.bool("LOCAL_CHECKOUT", default=False):
     raise ImproperlyConfigured("LOCAL_CHECKOUT is a development tool; it cannot be turned on here.")
 LOCAL_CHECKOUT = False
+# Outbound fetches (hypereal_site/outbound.py) reach public https:// addresses only.
+if env.bool("ALLOW_PRIVATE_OUTBOUND", default=False):
+    raise ImproperlyConfigured(
+        "ALLOW_PRIVATE_OUTBOUND is a development tool; it cannot be turned on here."
+    )
+ALLOW_PRIVATE_OUTBOUND = False
 
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto, set SECURE_PROXY_SSL_HEADER.
 if env.bool("USE_X_FORWARDED_PROTO", default=False):

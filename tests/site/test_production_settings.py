@@ -57,6 +57,7 @@ def test_start_up_fails_naming_a_missing_variable(production_env, missing):
     [
         ("SECRET_KEY", "too-short", "SECRET_KEY must be at least 50 characters"),
         ("SITE_URL", "http://console.example.com", "SITE_URL must be an https:// URL"),
+        ("ALLOW_PRIVATE_OUTBOUND", "true", "ALLOW_PRIVATE_OUTBOUND is a development tool"),
     ],
 )
 def test_start_up_fails_on_an_unsafe_value(production_env, variable, value, complaint):
