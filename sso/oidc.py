@@ -108,8 +108,9 @@ class TokenResponse:
 
 
 def redirect_uri(provider_id: str) -> str:
-    """The callback registered at the IdP: the same per-provider URL as the SAML ACS."""
-    return f"{settings.SITE_URL}/api/auth/sso/{provider_id}"
+    """The callback registered at the IdP (the SAML ACS is the same path without
+    ``/callback``)."""
+    return f"{settings.SITE_URL}/api/auth/sso/{provider_id}/callback"
 
 
 def _outbound(call, *args, **kwargs):

@@ -280,7 +280,7 @@ def oidc_idp(node_idps_installed, tmp_path_factory) -> OidcIdp:
         "client": {
             "client_id": client_id,
             "client_secret": client_secret,
-            "redirect_uris": [f"{settings.SITE_URL}/api/auth/sso/{provider_id}"],
+            "redirect_uris": [f"{settings.SITE_URL}/api/auth/sso/{provider_id}/callback"],
         },
         "accounts": {
             "alice": {"email": "alice@corp.example", "email_verified": True},
