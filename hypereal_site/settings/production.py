@@ -6,8 +6,10 @@ Start-up fails with a clear message when a required variable is missing
 
 from django.core.exceptions import ImproperlyConfigured
 
+from hypereal_site.crypto import parse_keys
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import DEVELOPMENT_FIELD_ENCRYPTION_KEY, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")  # no default: a missing secret stops start-up
@@ -21,6 +23,15 @@ if len(SECRET_KEY) < 50:
 if env.bool("LOCAL_CHECKOUT", default=False):
     raise ImproperlyConfigured("LOCAL_CHECKOUT is a development tool; it cannot be turned on here.")
 LOCAL_CHECKOUT = False
+# Encrypted secrets: no development default, no malformed key, never the public dev key.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
+if not FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("Set the FIELD_ENCRYPTION_KEYS environment variable")
+if DEVELOPMENT_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS holds the public development key; generate a key of your own."
+    )
+parse_keys(FIELD_ENCRYPTION_KEYS)  # ImproperlyConfigured names a malformed key
 
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto, set SECURE_PROXY_SSL_HEADER.
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
