@@ -314,13 +314,13 @@ def domain_recheck(*, domain_id: int) -> str:
         else:
             outcome = "in-grace"
         domain.save(update_fields=fields)
-        if outcome in ("grace-started", "unverified"):
-            key_moment = domain.missing_since if outcome == "grace-started" else now
-            transaction.on_commit(
-                lambda: _email_owners(
-                    domain_id=domain.pk, kind=outcome, moment=key_moment.isoformat()
-                )
-            )
+    # Mail after commit, from this process (the beat's task). While the grace period lasts
+    # every re-check asks again and ``send_once`` sends only the first time, so a failed
+    # send is retried by the next check.
+    if outcome in ("grace-started", "in-grace"):
+        _email_owners(domain_id=domain.pk, kind="missing", moment=domain.missing_since.isoformat())
+    elif outcome == "unverified":
+        _email_owners(domain_id=domain.pk, kind="unverified", moment=now.isoformat())
     return outcome
 
 
