@@ -20,7 +20,7 @@ from tests.logcapture import capture_json_logs
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "oidc-client-secret-Zq81xV"  # noqa: S105 - a test value, looked for in outputs
+SECRET = "oidc-client-secret-Zq81xV"
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
 
