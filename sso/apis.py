@@ -230,7 +230,11 @@ class DomainInputSerializer(serializers.Serializer):
 class ConnectionListCreateApi(OrgApi):
     permissions = {"GET": Perm.SSO_MANAGE, "POST": Perm.SSO_MANAGE}
 
-    @extend_schema(responses={200: dict}, summary="SSO connections of the organization")
+    @extend_schema(
+        operation_id="orgs_sso_list",
+        responses={200: dict},
+        summary="SSO connections of the organization",
+    )
     def get(self, request: Request, org_id: str) -> Response:
         connections = selectors.org_connections(organization=self.organization)
         return Response({"connections": [connection_payload(c) for c in connections]})
@@ -304,7 +308,11 @@ class ConnectionDetailApi(OrgApi):
 class DomainListCreateApi(OrgApi):
     permissions = {"GET": Perm.SSO_MANAGE, "POST": Perm.SSO_MANAGE}
 
-    @extend_schema(responses={200: dict}, summary="Claimed domains with their TXT records")
+    @extend_schema(
+        operation_id="orgs_domains_list",
+        responses={200: dict},
+        summary="Claimed domains with their TXT records",
+    )
     def get(self, request: Request, org_id: str) -> Response:
         domains = selectors.org_domains(organization=self.organization)
         return Response({"domains": [domain_payload(d) for d in domains]})
