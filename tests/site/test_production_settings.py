@@ -36,7 +36,8 @@ def production_env(tmp_path) -> dict[str, str]:
         "ALLOWED_HOSTS": "console.example.com",
         "SITE_URL": "https://console.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'production.sqlite3'}",
-        "FIELD_ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
+        # Two keys, as during a rotation: the list form is what production parses.
+        "FIELD_ENCRYPTION_KEYS": ",".join(Fernet.generate_key().decode() for _ in range(2)),
     }
 
 
