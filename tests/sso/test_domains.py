@@ -2,12 +2,13 @@
 verified owner per domain, the daily re-check with its grace period, and the sign-in side's
 selector that only verified domains feed."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from hypereal_site.api.errors import ApplicationError
@@ -285,3 +286,50 @@ def test_a_deleted_organization_routes_nothing(org, owner, nameserver):
     verified(org, owner, nameserver)
     org_delete(organization=org, actor=owner, confirm_slug=org.slug)
     assert sso_connection_for_email("ada@example.com") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_organizations_verifying_at_once_one_wins(nameserver):
+    """Both see no verified owner, both write: the unique constraint lets one through and the
+    other gets domain_taken (PostgreSQL makes the second writer wait for the first). The test
+    branches on the vendor for the loser's error and checks the rows either way."""
+    contenders = []
+    for name in ("Acme", "Globex"):
+        user = UserFactory()
+        org = team(user, name)
+        domain = claim(org, user)
+        nameserver.publish(
+            domain.record_name, *nameserver.records.get(domain.record_name, []), domain.token
+        )
+        contenders.append((domain, user))
+    barrier = threading.Barrier(len(contenders))
+    results: list[str] = []
+
+    def verify(domain, user):
+        try:
+            barrier.wait(timeout=10)
+            services.domain_verify(domain=domain, actor=user)
+            results.append("verified")
+        except ApplicationError as exc:
+            results.append(exc.type)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            results.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=verify, args=c) for c in contenders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(results) == 2 and results.count("verified") == 1, results
+    loser = next(r for r in results if r != "verified")
+    if connection.vendor == "postgresql":
+        assert loser == "domain_taken"
+    else:  # SQLite's shared in-memory test database refuses the second writer outright
+        assert loser in (
+            "domain_taken",
+            "OperationalError('database table is locked: sso_ssodomain')",
+        )
+    assert SsoDomain.objects.filter(name="example.com", verified_at__isnull=False).count() == 1
