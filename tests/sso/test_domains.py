@@ -312,7 +312,7 @@ def test_two_organizations_verifying_at_once_one_wins(nameserver):
             results.append("verified")
         except ApplicationError as exc:
             results.append(exc.type)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:
             results.append(repr(exc))
         finally:
             connection.close()
