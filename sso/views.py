@@ -141,6 +141,10 @@ def _service_fields(form) -> dict:
 
 
 def _form_page(request, context, form, connection_type, connection=None, status=200):
+    if connection is not None and "client_secret" in form.fields:
+        form.fields["client_secret"].help_text = _(
+            "Stored encrypted and never shown. Leave empty to keep the one stored."
+        )
     return render(
         request,
         "sso/connection.html",
