@@ -648,3 +648,27 @@ def connection_delete(*, connection: SsoConnection, actor: User) -> None:
         before=_audit_view(connection),
     )
     connection.delete()
+
+
+def org_sso_close(*, organization: Organization, actor: User | None) -> None:
+    """An organization is closing (``orgs.signals.organization_closing``, inside its
+    transaction): its connections go and its domain claims are released, so a verified
+    domain does not stay locked to an organization nobody can use."""
+    for connection in SsoConnection.objects.select_for_update().filter(organization=organization):
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action="sso.connection_deleted",
+            target=_connection_target(connection),
+            before=_audit_view(connection),
+        )
+        connection.delete()
+    for domain in SsoDomain.objects.select_for_update().filter(organization=organization):
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action="sso.domain_removed",
+            target=_domain_target(domain),
+            before={"domain": display_domain(domain.name), "verified": domain.is_verified},
+        )
+        domain.delete()

@@ -281,11 +281,19 @@ def test_a_rivals_pending_claim_never_routes(org, owner, nameserver):
     assert sso_connection_for_email("ada@example.com") == mine
 
 
-def test_a_deleted_organization_routes_nothing(org, owner, nameserver):
+def test_a_deleted_organization_routes_nothing_and_releases_its_domains(org, owner, nameserver):
     _connection(org, owner)
     verified(org, owner, nameserver)
     org_delete(organization=org, actor=owner, confirm_slug=org.slug)
     assert sso_connection_for_email("ada@example.com") is None
+    assert not SsoConnection.objects.exists() and not SsoDomain.objects.exists()
+    actions = set(AuditEvent.objects.filter(organization=org).values_list("action", flat=True))
+    assert {"sso.connection_deleted", "sso.domain_removed"} <= actions
+
+    # The domain is free for its real owner to verify.
+    rival_owner = UserFactory()
+    mine = verified(team(rival_owner, "Globex"), rival_owner, nameserver)
+    assert mine.status == "verified"
 
 
 @pytest.mark.django_db(transaction=True)
