@@ -73,8 +73,11 @@ def _renamed(exc: ValidationError) -> ValidationError:
 # --- output ---------------------------------------------------------------------------
 
 
-def domain_payload(domain: SsoDomain) -> dict:
+def domain_payload(domain: SsoDomain, provider_id: str | None = None) -> dict:
+    """``provider_id``: the connection's, when the caller already has it (no extra query)."""
     record = selectors.txt_record(domain)
+    if provider_id is None and domain.connection_id:
+        provider_id = domain.connection.provider_id
     return {
         "domain": display_domain(domain.name),
         "asciiDomain": domain.name,
@@ -82,7 +85,7 @@ def domain_payload(domain: SsoDomain) -> dict:
         "verifiedAt": domain.verified_at,
         "missingSince": domain.missing_since,
         "txtRecord": {"name": record.name, "type": record.type, "value": record.value},
-        "connection": domain.connection.provider_id if domain.connection_id else None,
+        "connection": provider_id,
         "lastCheck": {
             "result": domain.last_check_result or None,
             "detail": domain.last_check_detail,
@@ -105,7 +108,7 @@ def connection_payload(connection: SsoConnection) -> dict:
             m.public_id for m in selectors.break_glass_owners(connection=connection)
         ],
         "idpInitiated": connection.idp_initiated,
-        "domains": [domain_payload(d) for d in connection.domains.all()],
+        "domains": [domain_payload(d, connection.provider_id) for d in connection.domains.all()],
         "check": {
             # null: the save-time check has not run (it is not pretended to have passed).
             "status": connection.check_status or None,

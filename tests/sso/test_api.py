@@ -6,6 +6,9 @@ import json
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from hypereal_site import crypto
 from orgs.models import AuditEvent, Membership
@@ -37,7 +40,8 @@ def oidc_body(**extra) -> dict:
 
 
 def create(client, org, body=None):
-    return client.post(f"/api/orgs/{org.public_id}/sso", body or oidc_body(), format="json")
+    body = {k: v for k, v in (body or oidc_body()).items() if v is not None}
+    return client.post(f"/api/orgs/{org.public_id}/sso", body, format="json")
 
 
 @pytest.fixture
@@ -211,8 +215,6 @@ def test_another_tenants_org_and_connection_are_404(org, owner, api):
 
 
 def test_signed_out_is_401(org):
-    from rest_framework.test import APIClient  # noqa: PLC0415 - a client with no session
-
     assert_envelope(APIClient().get(f"/api/orgs/{org.public_id}/sso"), 401, "not_authenticated")
 
 
@@ -404,3 +406,20 @@ def test_removing_a_claim_audits_it(org, owner, api):
 def test_the_database_refuses_owner_as_the_default_role(org):
     with pytest.raises(IntegrityError), transaction.atomic():
         SsoConnection.objects.create(organization=org, type="saml", default_role=Role.OWNER)
+
+
+def test_listing_connections_costs_the_same_for_one_or_many(org, owner, api):
+    client = api(owner)
+    create(client, org, oidc_body(domain="one.example.com"))
+    url = f"/api/orgs/{org.public_id}/sso"
+    client.get(url)  # session and organization lookups warmed alike
+    with CaptureQueriesContext(db) as one:
+        client.get(url)
+    for n in range(4):
+        create(
+            client, org, oidc_body(domains=[f"{n}.example.com", f"{n}.example.org"], domain=None)
+        )
+    with CaptureQueriesContext(db) as many:
+        response = client.get(url)
+    assert len(response.json()["connections"]) == 5
+    assert len(many) == len(one)
