@@ -50,9 +50,11 @@ class _ConnectionForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def __init__(self, *args, owners=(), **kwargs) -> None:
+    def __init__(self, *args, owners=(), creating: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["break_glass_owners"].choices = [(m.public_id, m.user.email) for m in owners]
+        if creating:  # enforcement is set on an existing connection, with its break-glass owners
+            del self.fields["enforce"], self.fields["break_glass_owners"]
 
     def clean_domains(self) -> list[str]:
         names = [d.strip() for d in self.cleaned_data["domains"].split(",") if d.strip()]

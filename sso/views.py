@@ -172,11 +172,12 @@ def connection_new(request: HttpRequest, context: Context) -> HttpResponse:
     form_class = connection_form_class(connection_type)
     owners = selectors.org_owner_members(organization=context.organization)
     if request.method == "GET":
-        return _form_page(request, context, form_class(owners=owners), connection_type)
-    form = form_class(request.POST, owners=owners)
+        return _form_page(
+            request, context, form_class(owners=owners, creating=True), connection_type
+        )
+    form = form_class(request.POST, owners=owners, creating=True)
     if form.is_valid():
         data = _service_fields(form)
-        data.pop("break_glass_owners", None)
         try:
             connection = services.connection_create(
                 organization=context.organization,

@@ -191,3 +191,9 @@ def test_another_tenants_connection_is_a_404(org, owner, web):
     assert client.post(f"/settings/organization/sso/{pid}/delete").status_code == 404
     assert client.post("/settings/organization/sso/domains/example.com/verify").status_code == 404
     assert SsoConnection.objects.exists()
+
+
+def test_the_create_form_leaves_enforcement_for_later(org, owner, web):
+    html = web(owner, org).get("/settings/organization/sso/new?type=oidc").content.decode()
+    assert 'name="oidc_issuer"' in html and 'name="client_secret"' in html
+    assert 'name="enforce"' not in html and 'name="break_glass_owners"' not in html
