@@ -7,6 +7,7 @@ is write-only: answers say whether one is set, never what it is.
 """
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -192,7 +193,7 @@ class ConnectionFieldsSerializer(serializers.Serializer):
 
     def validate(self, data):
         if "domain" in data and "domains" in data:
-            raise serializers.ValidationError({"domain": "Give domain or domains, not both."})
+            raise serializers.ValidationError({"domain": _("Give domain or domains, not both.")})
         return data
 
 
@@ -200,7 +201,7 @@ class ConnectionCreateSerializer(ConnectionFieldsSerializer):
     def validate(self, data):
         data = super().validate(data)
         if "domain" not in data and "domains" not in data:
-            raise serializers.ValidationError({"domain": "This field is required."})
+            raise serializers.ValidationError({"domain": _("This field is required.")})
         return data
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from hypereal_site.crypto import EncryptedTextField
 from hypereal_site.ids import base62, new_public_id
@@ -30,10 +31,10 @@ def new_domain_token() -> str:
 
 class SsoDomain(models.Model):
     class CheckResult(models.TextChoices):
-        FOUND = "found", "Record found"
-        MISSING = "missing", "Record not found"
-        LOOKUP_FAILED = "lookup_failed", "DNS look-up failed"
-        TAKEN = "taken", "Verified by another organization"
+        FOUND = "found", _("Record found")
+        MISSING = "missing", _("Record not found")
+        LOOKUP_FAILED = "lookup_failed", _("DNS look-up failed")
+        TAKEN = "taken", _("Verified by another organization")
 
     public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
     organization = models.ForeignKey(
@@ -97,12 +98,12 @@ class SsoDomain(models.Model):
 
 class SsoConnection(models.Model):
     class Type(models.TextChoices):
-        SAML = "saml", "SAML 2.0"
-        OIDC = "oidc", "OpenID Connect"
+        SAML = "saml", _("SAML 2.0")
+        OIDC = "oidc", _("OpenID Connect")
 
     class CheckStatus(models.TextChoices):
-        OK = "ok", "OK"
-        FAILED = "failed", "Failed"
+        OK = "ok", _("OK")
+        FAILED = "failed", _("Failed")
 
     provider_id = models.CharField(
         max_length=32, unique=True, default=new_provider_id, editable=False
