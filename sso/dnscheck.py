@@ -1,11 +1,11 @@
 """TXT look-ups for domain verification, with dnspython.
 
-``settings.DNS_RESOLVER`` (``host:port``, IPv6 as ``[::1]:53``) names the server to ask;
+``settings.DNS_RESOLVER`` (an IP address and a port, IPv6 as ``[::1]:53``) names the server to ask;
 empty means the system's resolvers (``/etc/resolv.conf``). Nothing is cached here: a
 verification must see the record as it is now.
 """
 
-from dataclasses import dataclass
+import ipaddress
 
 import dns.exception
 import dns.name
@@ -19,16 +19,18 @@ class DnsLookupError(Exception):
     the record exists is unknown, unlike an answer that says it does not."""
 
 
-@dataclass(frozen=True)
-class TxtAnswer:
-    values: list[str]
-
-
 def _server(spec: str) -> tuple[str, int]:
     host, sep, port = spec.strip().rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ImproperlyConfigured(f"DNS_RESOLVER must be host:port, not {spec!r}.")
-    return host.strip("[]"), int(port)
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        host = ""
+    if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
+        raise ImproperlyConfigured(
+            f"DNS_RESOLVER must be an IP address and a port (127.0.0.1:53, [::1]:53), not {spec!r}."
+        )
+    return host, int(port)
 
 
 def _resolver() -> dns.resolver.Resolver:

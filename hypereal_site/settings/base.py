@@ -367,7 +367,7 @@ CELERY_BEAT_SCHEDULE["reconcile-reservations"] = {
 }
 
 # --- Single sign-on (docs/sso.md) ---------------------------------------------------------
-# The DNS server that answers domain verification look-ups, "host:port" ("" = the system's).
+# The DNS server that answers domain verification look-ups, "ip:port" ("" = the system's).
 DNS_RESOLVER = env("DNS_RESOLVER", default="")
 DNS_TIMEOUT_SECONDS = env.float("DNS_TIMEOUT_SECONDS", default=5.0)
 # A verified domain whose TXT record has gone stays verified this long (its owners are

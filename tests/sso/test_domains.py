@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from hypereal_site.api.errors import ApplicationError
 from orgs.models import AuditEvent
 from orgs.services import org_delete
-from sso import services, tasks
+from sso import dnscheck, services, tasks
 from sso.domainnames import email_domain, normalize_domain
 from sso.models import SsoConnection, SsoDomain
 from sso.selectors import sso_connection_for_email
@@ -341,3 +341,17 @@ def test_two_organizations_verifying_at_once_one_wins(nameserver):
             "OperationalError('database table is locked: sso_ssodomain')",
         )
     assert SsoDomain.objects.filter(name="example.com", verified_at__isnull=False).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "server"), [("127.0.0.1:53", ("127.0.0.1", 53)), ("[::1]:5353", ("::1", 5353))]
+)
+def test_dns_resolver_is_an_ip_and_a_port(spec, server):
+    assert dnscheck._server(spec) == server
+
+
+@pytest.mark.parametrize("spec", ["localhost:53", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:dns"])
+def test_a_bad_dns_resolver_setting_is_refused(spec, settings):
+    settings.DNS_RESOLVER = spec
+    with pytest.raises(ImproperlyConfigured, match="DNS_RESOLVER must be"):
+        dnscheck.txt_values("_hypereal-challenge.example.com")
