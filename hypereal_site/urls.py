@@ -19,6 +19,7 @@ admin.site.site_title = "Hypereal Console admin"
 api_patterns = [
     path("", include("accounts.api_urls")),
     path("", include("orgs.api_urls")),
+    path("", include("sso.api_urls")),
     path("", include("apikeys.api_urls")),
     path("", include("usage.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -47,6 +48,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("orgs.urls")),
+    path("", include("sso.urls")),
     path("", include("apikeys.urls")),
     path("", include("billing.urls")),
     path("", include("usage.urls")),

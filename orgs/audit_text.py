@@ -53,6 +53,15 @@ ACTION_LABELS = {
     "rate_limit.changed": gettext_lazy("Rate limit changed"),
     "rate_limit.removed": gettext_lazy("Rate limit removed"),
     "usage.exported": gettext_lazy("Usage exported"),
+    "sso.domain_claimed": gettext_lazy("Domain claimed"),
+    "sso.domain_removed": gettext_lazy("Domain claim removed"),
+    "sso.domain_verified": gettext_lazy("Domain verified"),
+    "sso.domain_record_missing": gettext_lazy("Domain verification record missing"),
+    "sso.domain_record_restored": gettext_lazy("Domain verification record back"),
+    "sso.domain_unverified": gettext_lazy("Domain no longer verified"),
+    "sso.connection_created": gettext_lazy("SSO connection created"),
+    "sso.connection_updated": gettext_lazy("SSO connection changed"),
+    "sso.connection_deleted": gettext_lazy("SSO connection deleted"),
 }
 
 FIELD_LABELS = {
@@ -94,6 +103,28 @@ FIELD_LABELS = {
     "request_id": gettext_lazy("Request id"),
     "rows": gettext_lazy("Rows"),
     "timezone": gettext_lazy("Timezone"),
+    "domain": gettext_lazy("Domain"),
+    "domains": gettext_lazy("Domains"),
+    "verified": gettext_lazy("Verified"),
+    "grace_days": gettext_lazy("Grace period (days)"),
+    "type": gettext_lazy("Type"),
+    "enabled": gettext_lazy("Enabled"),
+    "jit_enabled": gettext_lazy("Create accounts at first sign-in"),
+    "default_role": gettext_lazy("Default role"),
+    "group_role_mapping": gettext_lazy("Group roles"),
+    "enforce": gettext_lazy("SSO enforced"),
+    "break_glass_owners": gettext_lazy("Break-glass owners"),
+    "idp_initiated": gettext_lazy("IdP-initiated sign-in"),
+    "require_signed_assertions": gettext_lazy("Signed assertions required"),
+    "attribute_email": gettext_lazy("Email attribute"),
+    "attribute_first_name": gettext_lazy("First name attribute"),
+    "attribute_last_name": gettext_lazy("Last name attribute"),
+    "attribute_groups": gettext_lazy("Groups attribute"),
+    "metadata_url": gettext_lazy("Metadata URL"),
+    "metadata_xml_sha256": gettext_lazy("Metadata XML (fingerprint)"),
+    "oidc_issuer": gettext_lazy("Issuer"),
+    "oidc_client_id": gettext_lazy("Client id"),
+    "client_secret_set": gettext_lazy("Client secret set"),
 }
 
 #: What an empty value means, per field (a cap of None is no cap, not "none").
@@ -118,6 +149,8 @@ TARGET_LABELS = {
     "user": gettext_lazy("user"),
     "api_key": gettext_lazy("API key"),
     "service_token": gettext_lazy("service token"),
+    "sso_domain": gettext_lazy("domain"),
+    "sso_connection": gettext_lazy("SSO connection"),
 }
 
 _UNITS = ("_microcredits", "_cents", "_seconds")

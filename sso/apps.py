@@ -24,10 +24,18 @@ class SsoConfig(AppConfig):
     name = "sso"
     verbose_name = "Single sign-on"
 
-    def ready(self):
+    def ready(self) -> None:
         problem = libxml2_mismatch()
         if problem:
             raise ImproperlyConfigured(
                 f"SAML sign-in cannot verify signatures: {problem}. Install the lxml and "
                 "xmlsec versions pinned in pyproject.toml (make install)."
             )
+        from orgs.signals import organization_closing  # noqa: PLC0415 - needs the app registry
+
+        from . import receivers  # noqa: PLC0415 - needs the app registry (Django's ready())
+
+        organization_closing.connect(
+            receivers.close_sso_of_closing_organization,
+            dispatch_uid="sso.organization_closing",
+        )

@@ -31,6 +31,15 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 ALLOW_PRIVATE_OUTBOUND = env.bool("ALLOW_PRIVATE_OUTBOUND", default=False)
 SITE_NAME = env("SITE_NAME", default="Hypereal Console")
 
+# Secrets stored encrypted (hypereal_site/crypto.py): a comma-separated list of Fernet keys,
+# the first one encrypts, every one decrypts; `manage.py rotate_field_keys` re-encrypts with
+# the first. This default is a fixed development key, public by design: production.py
+# refuses to start without the variable and refuses this key.
+DEVELOPMENT_FIELD_ENCRYPTION_KEY = "aHlwZXJlYWwtZGV2ZWxvcG1lbnQtb25seS1maWVsZCE="
+FIELD_ENCRYPTION_KEYS = env.list(
+    "FIELD_ENCRYPTION_KEYS", default=[DEVELOPMENT_FIELD_ENCRYPTION_KEY]
+)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -359,6 +368,18 @@ CELERY_BEAT_SCHEDULE["expire-reservations"] = {
 CELERY_BEAT_SCHEDULE["reconcile-reservations"] = {
     "task": "apikeys.tasks.reconcile_reservations",
     "schedule": 300.0,
+}
+
+# --- Single sign-on (docs/sso.md) ---------------------------------------------------------
+# The DNS server that answers domain verification look-ups, "ip:port" ("" = the system's).
+DNS_RESOLVER = env("DNS_RESOLVER", default="")
+DNS_TIMEOUT_SECONDS = env.float("DNS_TIMEOUT_SECONDS", default=5.0)
+# A verified domain whose TXT record has gone stays verified this long (its owners are
+# emailed at the start), then is unverified if the record is still missing.
+SSO_DOMAIN_GRACE_DAYS = env.int("SSO_DOMAIN_GRACE_DAYS", default=7)
+CELERY_BEAT_SCHEDULE["sso-recheck-domains"] = {
+    "task": "sso.tasks.recheck_domains",
+    "schedule": 3600.0,  # hourly sweep; each domain is re-checked once a day
 }
 
 # --- Keys and the inference plane -------------------------------------------------------

@@ -6,8 +6,10 @@ Start-up fails with a clear message when a required variable is missing
 
 from django.core.exceptions import ImproperlyConfigured
 
+from hypereal_site.crypto import parse_keys
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import DEVELOPMENT_FIELD_ENCRYPTION_KEY, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")  # no default: a missing secret stops start-up
@@ -27,6 +29,15 @@ if env.bool("ALLOW_PRIVATE_OUTBOUND", default=False):
         "ALLOW_PRIVATE_OUTBOUND is a development tool; it cannot be turned on here."
     )
 ALLOW_PRIVATE_OUTBOUND = False
+# Encrypted secrets: no development default, no malformed key, never the public dev key.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
+if not FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("Set the FIELD_ENCRYPTION_KEYS environment variable")
+if DEVELOPMENT_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS holds the public development key; generate a key of your own."
+    )
+parse_keys(FIELD_ENCRYPTION_KEYS)  # ImproperlyConfigured names a malformed key
 
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto, set SECURE_PROXY_SSL_HEADER.
 if env.bool("USE_X_FORWARDED_PROTO", default=False):

@@ -20,3 +20,8 @@ WHITENOISE_AUTOREFRESH = True
 # Tests that revoke a key and verify again at once, across processes, see the shared cache
 # directly; the per-worker copies have tests of their own that turn them on.
 VERIFY_LOCAL_CACHE_SECONDS = 0
+# Tests never ask the network's DNS: a test that verifies a domain starts its own server on
+# loopback (tests/sso/dnsserver.py) and points DNS_RESOLVER at it; anything else is refused
+# at once by the discard port.
+DNS_RESOLVER = env("DNS_RESOLVER", default="127.0.0.1:9")
+DNS_TIMEOUT_SECONDS = 0.2

@@ -19,6 +19,7 @@ from apikeys.services import apikey_create, service_token_create
 from billing import ledger
 from hypereal_site.wsgi import application as django_application
 from orgs.services import invitation_create, personal_org_get_or_create
+from sso.services import connection_create as sso_connection_create
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, wallet_of
 from tests.orgs.factories import member_add, org_make
@@ -82,8 +83,19 @@ def credentials(db):
         expires_in_seconds=3600,
         key=key,
     )
+    connection = sso_connection_create(
+        organization=org,
+        actor=user,
+        type="oidc",
+        domains=["fuzz.example.com"],
+        oidc_issuer="https://login.example.com",
+        oidc_client_id="fuzz",
+        client_secret="fuzz-secret",
+    )
     ids = {
         "org_id": org.public_id,
+        "provider_id": connection.provider_id,
+        "domain": "fuzz.example.com",
         "member_id": member.public_id,
         "invitation_id": invitation.public_id,
         "key_id": key.public_id,

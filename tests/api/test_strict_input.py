@@ -10,6 +10,7 @@ from apikeys.services import apikey_create
 from orgs import services as org_services
 from orgs.models import AuditEvent
 from orgs.services import personal_org_get_or_create
+from sso import services as sso_services
 from tests.orgs.factories import member_add, org_make
 
 from .envelope import assert_envelope
@@ -51,11 +52,20 @@ def scene(user):
     key, _plaintext = apikey_create(
         organization=personal_org_get_or_create(user=user), actor=user, name="strict"
     )
+    connection = sso_services.connection_create(
+        organization=org,
+        actor=user,
+        type="saml",
+        domains=["strict.example.com"],
+        metadata_url="https://idp.example.com/metadata",
+    )
     return {
         "org_id": org.public_id,
         "member_id": developer.public_id,
         "invitation_id": invitation.public_id,
         "key_id": key.public_id,
+        "provider_id": connection.provider_id,
+        "domain": "strict.example.com",
     }
 
 

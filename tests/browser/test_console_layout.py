@@ -13,6 +13,7 @@ from django.test import Client
 from apikeys.services import apikey_update
 from orgs.permissions import PERMISSION_ROLES, Perm, Role
 from orgs.services import invitation_create
+from sso.services import connection_create
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, join, key_make, personal, team
 from tests.site.pages import in_org, usage_event
@@ -45,7 +46,24 @@ def seed() -> dict:
     for role in ("admin", "developer", "billing", "viewer"):
         users[role] = join(org, role, user=UserFactory(email=long_email(role), name="M" * 100))
     invitation_create(organization=org, actor=owner, email=long_email("invited"), role="viewer")
-    return {"org": org, "users": users, "key": key, "own_key": own_key}
+    # SSO at its longest: a 253-character domain, a second one, a connection routing both.
+    long_domain = ".".join(["d" * 63] * 3 + ["e" * 57]) + ".com"
+    connection = connection_create(
+        organization=org,
+        actor=owner,
+        type="oidc",
+        domains=[long_domain, "example.com"],
+        oidc_issuer="https://" + "i" * 60 + ".example.com/" + "p" * 100,
+        oidc_client_id="c" * 100,
+        client_secret="layout-secret",
+    )
+    return {
+        "org": org,
+        "users": users,
+        "key": key,
+        "own_key": own_key,
+        "connection": connection,
+    }
 
 
 def role_of(name: str) -> Role:
@@ -76,6 +94,9 @@ def pages(name: str, world: dict) -> list[tuple[str, str]]:
         ("organization", "/settings/organization"),
         ("members", "/settings/organization#members"),
         ("audit", "/settings/organization/audit"),
+        ("sso", "/settings/organization/sso"),
+        ("sso-new", "/settings/organization/sso/new?type=saml"),
+        ("sso-connection", f"/settings/organization/sso/{world['connection'].provider_id}"),
         ("account", "/settings/account"),
         ("mfa", "/accounts/2fa/"),
         ("sessions", "/accounts/sessions/"),

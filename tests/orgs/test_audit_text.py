@@ -19,7 +19,7 @@ from tests.apikeys.factories import join, key_make, team
 from tests.orgs.conftest import IP, UA
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("accounts", "apikeys", "billing", "orgs", "usage", "infra", "hypereal_site")
+APPS = ("accounts", "apikeys", "billing", "orgs", "usage", "infra", "sso", "hypereal_site")
 
 #: What each service stores, as it stores it (see the ``audit_record`` calls).
 PAYLOADS = {
@@ -112,6 +112,44 @@ PAYLOADS = {
         None,
         {"payment": "pay_1", "reference": "dp_1", "amount_cents": 2500},
     ),
+    "sso.domain_claimed": (None, {"domain": "example.com"}),
+    "sso.domain_removed": ({"domain": "example.com", "verified": True}, None),
+    "sso.domain_verified": (None, {"domain": "example.com"}),
+    "sso.domain_record_missing": (None, {"domain": "example.com", "grace_days": 7}),
+    "sso.domain_record_restored": (None, {"domain": "example.com"}),
+    "sso.domain_unverified": (
+        {"domain": "example.com", "verified": True},
+        {"verified": False, "reason": "No TXT record at the challenge name."},
+    ),
+    "sso.connection_created": (
+        None,
+        {
+            "type": "oidc",
+            "enabled": True,
+            "jit_enabled": False,
+            "default_role": "viewer",
+            "group_role_mapping": ["Engineering → developer"],
+            "enforce": False,
+            "idp_initiated": False,
+            "require_signed_assertions": True,
+            "attribute_email": "email",
+            "attribute_first_name": "firstName",
+            "attribute_last_name": "lastName",
+            "attribute_groups": "",
+            "metadata_url": "",
+            "metadata_xml_sha256": "",
+            "oidc_issuer": "https://login.example.com",
+            "oidc_client_id": "console",
+            "client_secret_set": True,
+            "domains": ["example.com"],
+            "break_glass_owners": [],
+        },
+    ),
+    "sso.connection_updated": (
+        {"enforce": False, "default_role": "viewer", "client_secret_set": True},
+        {"enforce": True, "default_role": "developer", "client_secret_set": True},
+    ),
+    "sso.connection_deleted": ({"type": "saml", "domains": ["example.com"]}, None),
 }
 
 RAW = re.compile(r"[a-z]+_[a-z_]+|microcredit|µcr|\bcents\b")

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 
 
@@ -45,6 +46,7 @@ def gunicorn(tmp_path: Path):
         "ALLOWED_HOSTS": "127.0.0.1",
         "SITE_URL": "https://console.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback; no proxy in front
         # Production serves hashed static files from a manifest: collect them as a deploy does.
         "STATIC_ROOT": str(tmp_path / "static"),

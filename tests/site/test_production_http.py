@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 
 # Run inside the production process: requests over plain HTTP through Django's test client
@@ -73,6 +74,7 @@ def production_env(tmp_path) -> dict[str, str]:
         "SITE_URL": "https://console.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'production.sqlite3'}",
         "LOG_LEVEL": "ERROR",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
 
 

@@ -8,7 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
+
+from hypereal_site.settings import base
 
 
 def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -33,6 +36,8 @@ def production_env(tmp_path) -> dict[str, str]:
         "ALLOWED_HOSTS": "console.example.com",
         "SITE_URL": "https://console.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'production.sqlite3'}",
+        # Two keys, as during a rotation: the list form is what production parses.
+        "FIELD_ENCRYPTION_KEYS": ",".join(Fernet.generate_key().decode() for _ in range(2)),
     }
 
 
@@ -43,7 +48,9 @@ def test_deploy_check_reports_no_issues(production_env):
     assert "WARNING" not in result.stderr.upper(), result.stderr
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "FIELD_ENCRYPTION_KEYS"]
+)
 def test_start_up_fails_naming_a_missing_variable(production_env, missing):
     del production_env[missing]
     result = _manage(["check"], production_env)
@@ -58,6 +65,13 @@ def test_start_up_fails_naming_a_missing_variable(production_env, missing):
         ("SECRET_KEY", "too-short", "SECRET_KEY must be at least 50 characters"),
         ("SITE_URL", "http://console.example.com", "SITE_URL must be an https:// URL"),
         ("ALLOW_PRIVATE_OUTBOUND", "true", "ALLOW_PRIVATE_OUTBOUND is a development tool"),
+        ("FIELD_ENCRYPTION_KEYS", "", "Set the FIELD_ENCRYPTION_KEYS environment variable"),
+        (
+            "FIELD_ENCRYPTION_KEYS",
+            base.DEVELOPMENT_FIELD_ENCRYPTION_KEY,
+            "FIELD_ENCRYPTION_KEYS holds the public development key",
+        ),
+        ("FIELD_ENCRYPTION_KEYS", "not-a-fernet-key", "key #1 is not a Fernet key"),
     ],
 )
 def test_start_up_fails_on_an_unsafe_value(production_env, variable, value, complaint):

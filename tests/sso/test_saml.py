@@ -22,7 +22,7 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from hypereal_site.outbound import OutboundError
 from sso import saml
-from tests.sso.conftest import _pem, _self_signed
+from tests.sso.idps import _pem, _self_signed
 
 NS = saml.NS
 
