@@ -53,6 +53,7 @@ ACTION_LABELS = {
     "rate_limit.changed": gettext_lazy("Rate limit changed"),
     "rate_limit.removed": gettext_lazy("Rate limit removed"),
     "usage.exported": gettext_lazy("Usage exported"),
+    "usage.expired": gettext_lazy("Usage past retention deleted"),
 }
 
 FIELD_LABELS = {
@@ -93,6 +94,8 @@ FIELD_LABELS = {
     "max_cost_microcredits": gettext_lazy("Cost at most"),
     "request_id": gettext_lazy("Request id"),
     "rows": gettext_lazy("Rows"),
+    "month": gettext_lazy("Month"),
+    "retention_days": gettext_lazy("Retention (days)"),
     "timezone": gettext_lazy("Timezone"),
 }
 
