@@ -154,16 +154,17 @@ def usage_partitions_ensure(*, start: datetime, end: datetime, using: str = "def
 
 
 def partitions_ensure_for(times, *, using: str = "default") -> None:
-    """Before writing events at ``times`` (aware datetimes): create the months that have no
-    partition yet. What this process already knows to exist costs no query, so the daily
-    task's months ahead make it free on ingestion's path; a month it did not foresee (a
-    beat that did not run) is created here, on demand, so no event is refused for it.
+    """Before writing events at ``times`` (UTC datetimes, as ``parse_event`` makes them):
+    create the months that have no partition yet. What this process already knows to exist
+    costs no query, so the daily task's months ahead make it free on ingestion's path; a
+    month it did not foresee (a beat that did not run) is created here, on demand, so no
+    event is refused for it.
 
     Run it outside the writing transaction: the creation is then committed (and
     remembered) at once and holds no lock while the batch is written."""
     if connections[using].vendor != "postgresql":
         return
-    wanted = {(t.astimezone(UTC).year, t.astimezone(UTC).month) for t in times} - _known
+    wanted = {(t.year, t.month) for t in times} - _known
     if not wanted:
         return
     connection = connections[using]
