@@ -103,8 +103,9 @@ def _python_rows(queryset: QuerySet, columns: Sequence[Column]) -> Iterator[str]
         yield writer.writerow([_format(c.kind, v) for c, v in zip(columns, row, strict=True)])
 
 
-def _copy_rows(queryset: QuerySet, columns: Sequence[Column]) -> Iterator[bytes]:
-    connection = connections[queryset.db]
+def copy_statement(queryset: QuerySet, columns: Sequence[Column]) -> tuple[str, tuple]:
+    """The ``COPY … TO STDOUT`` statement (and its parameters) printing ``queryset`` as the
+    CSV rows ``_python_rows`` would write (the export benchmark hands it to psql)."""
     inner, params = queryset.values_list(*[c.field for c in columns]).query.sql_with_params()
     names = [f"c{i}" for i in range(len(columns))]
     select = ", ".join(_sql(c.kind, f"sub.{n}") for c, n in zip(columns, names, strict=True))
@@ -115,6 +116,12 @@ def _copy_rows(queryset: QuerySet, columns: Sequence[Column]) -> Iterator[bytes]
         f"COPY (SELECT {select} FROM ({inner}) AS sub({', '.join(names)})) "  # noqa: S608
         "TO STDOUT (FORMAT csv)"
     )
+    return statement, params
+
+
+def _copy_rows(queryset: QuerySet, columns: Sequence[Column]) -> Iterator[bytes]:
+    connection = connections[queryset.db]
+    statement, params = copy_statement(queryset, columns)
     connection.ensure_connection()
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
         for block in copy:
