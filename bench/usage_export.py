@@ -22,11 +22,12 @@ the serving worker's peak memory stays under 200 MB. Both are measured in the sa
    and its resident memory before the first one.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hypereal_bench_export \\
-        .venv/bin/python bench/usage_export.py [--rows 1000000] [--rounds 3]
+        .venv/bin/python bench/usage_export.py [--rows 1000000] [--rounds 3] [--reuse]
 
 Needs PostgreSQL (created if missing, migrated), Redis (``REDIS_URL``, default
-redis://127.0.0.1:6379/9) and ``psql``. Each run makes a new user and its rows; drop the
-database to start afresh.
+redis://127.0.0.1:6379/9) and ``psql``. Each run makes a new user and its rows (``--reuse``
+exports the last run's rows again while they are all inside the 30 days); drop the database
+to start afresh.
 """
 
 import argparse
@@ -98,6 +99,25 @@ def fixtures(run: str, *, rows: int):
         )
         cursor.execute("ANALYZE usage_usageevent")
     print(f"  {rows:,} rows written in {time.perf_counter() - started:.1f} s")
+    return user, org
+
+
+def previous(*, rows: int):
+    """The latest earlier run's user and organization when all its rows are still inside
+    the export's 30 days, else None."""
+    from accounts.models import User  # noqa: PLC0415 — needs django.setup()
+    from orgs.services import personal_org_get_or_create  # noqa: PLC0415 — needs django.setup()
+    from usage.models import UsageEvent  # noqa: PLC0415 — needs django.setup()
+
+    user = User.objects.filter(email__startswith="bench-export-").order_by("-pk").first()
+    if user is None:
+        return None
+    org = personal_org_get_or_create(user=user)
+    since = datetime.now(UTC) - timedelta(days=30)
+    count = UsageEvent.objects.filter(organization=org, occurred_at__gte=since).count()
+    if count != rows:
+        return None
+    print(f"  reusing the {rows:,} rows of {user.email}")
     return user, org
 
 
@@ -187,6 +207,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--reuse", action="store_true", help="export the rows of an earlier run if complete"
+    )
     args = parser.parse_args()
 
     env = harness.prepare(
@@ -196,7 +219,8 @@ def main() -> int:
         return 2
     run = uuid.uuid4().hex[:10]
     print(f"load average {load()} at the start; {os.cpu_count()} CPUs")
-    user, org = fixtures(run, rows=args.rows)
+    found = previous(rows=args.rows) if args.reuse else None
+    user, org = found or fixtures(run, rows=args.rows)
     cookie = session_cookie(user)
     formatted, raw = statements(org)
     url = env["DATABASE_URL"]

@@ -19,6 +19,7 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Literal
 
+from django.core.exceptions import FieldError
 from django.db import connections
 from django.db.models import IntegerField, QuerySet
 from django.http import StreamingHttpResponse
@@ -108,22 +109,20 @@ def _python_rows(queryset: QuerySet, columns: Sequence[Column]) -> Iterator[str]
         yield writer.writerow([_format(c.kind, v) for c, v in zip(columns, row, strict=True)])
 
 
-def _integer_columns(query, count: int) -> list[bool]:
-    """Which selected columns are integers (from the model fields; all False when the
-    query selects anything but plain columns)."""
-    select = query.select
-    if len(select) != count or query.annotation_select or query.extra_select:
-        return [False] * count
-    return [isinstance(getattr(col, "output_field", None), IntegerField) for col in select]
-
-
 def copy_statement(queryset: QuerySet, columns: Sequence[Column]) -> tuple[str, tuple]:
     """The ``COPY … TO STDOUT`` statement (and its parameters) printing ``queryset`` as the
     CSV rows ``_python_rows`` would write (the export benchmark hands it to psql)."""
     query = queryset.values_list(*[c.field for c in columns]).query
-    inner, params = query.sql_with_params()
+    compiler = query.get_compiler(queryset.db)
+    inner, params = compiler.as_sql()
     names = [f"c{i}" for i in range(len(columns))]
-    integers = _integer_columns(query, len(columns))
+    # The selected expressions in output order (set up by as_sql): which are integers.
+    try:
+        integers = [isinstance(e.output_field, IntegerField) for e, _sql, _a in compiler.select]
+    except FieldError:  # an expression of no single type: printed as text
+        integers = []
+    if len(integers) != len(columns):
+        integers = [False] * len(columns)
     select = ", ".join(
         _sql(c.kind, f"sub.{n}", integer=i)
         for c, n, i in zip(columns, names, integers, strict=True)
