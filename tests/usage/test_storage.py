@@ -333,3 +333,30 @@ def test_the_command_lists_the_partitions():
         assert partition_name(month_floor(datetime.now(UTC))) in out.getvalue()
     else:
         assert "not partitioned" in out.getvalue()
+
+
+@pytest.fixture
+def restore_partitions():
+    """A transactional test really drops partitions: give the rest of the session its
+    months back afterwards (as the session's set-up made them)."""
+    yield
+    now = datetime.now(UTC)
+    partitions.usage_partitions_ensure(
+        start=month_add(month_floor(now), -14), end=month_add(now, 6)
+    )
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_retention_outside_a_transaction_detaches_concurrently(key, settings, restore_partitions):
+    """As the beat task runs it (autocommit): ``DETACH PARTITION … CONCURRENTLY``, then the
+    count, the drop and the audit event in one transaction."""
+    now, expired = retention_fixture(key, settings)
+    with CaptureQueriesContext(connection) as queries:
+        dropped = storage.usage_retention_apply(now=now)
+    assert {d.month: d.rows for d in dropped}[expired.strftime("%Y-%m")] == 3
+    detach = [q["sql"] for q in queries.captured_queries if "DETACH PARTITION" in q["sql"]]
+    assert detach and all(sql.endswith(" CONCURRENTLY") for sql in detach)
+    assert not table_exists(partition_name(expired))
+    assert set(UsageEvent.objects.values_list("request_id", flat=True)) == {"partial", "recent"}
+    assert AuditEvent.objects.filter(action="usage.expired").count() == len(dropped)

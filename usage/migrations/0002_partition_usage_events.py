@@ -86,7 +86,7 @@ def _swap(cursor, *, partitioned: bool) -> None:
         months = {row[0].replace(tzinfo=UTC) for row in cursor.fetchall()}
         now = datetime.now(UTC)
         month = month_floor(now - INGEST_WINDOW)
-        last = month_add(month_floor(now), settings.USAGE_PARTITIONS_AHEAD_MONTHS)
+        last = month_add(month_floor(now), getattr(settings, "USAGE_PARTITIONS_AHEAD_MONTHS", 3))
         while month <= last:
             months.add(month)
             month = month_add(month, 1)
