@@ -82,12 +82,13 @@ def is_partitioned(using: str = "default") -> bool:
 
 def partitions_list(using: str = "default") -> list[Partition]:
     """The monthly partitions, oldest first; ``attached`` False for a table of ours left
-    detached (a retention run interrupted between its detach and its drop)."""
+    detached (a retention run interrupted between its detach and its drop). One whose
+    concurrent detach was interrupted counts as attached (``partition_detach`` finishes it)."""
     if not is_partitioned(using):
         return []
     with connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT c.relname, i.inhrelid IS NOT NULL AND NOT i.inhdetachpending "
+            "SELECT c.relname, i.inhrelid IS NOT NULL "
             "FROM pg_class c LEFT JOIN pg_inherits i "
             "ON i.inhrelid = c.oid AND i.inhparent = %s::regclass "
             "WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace "

@@ -231,6 +231,19 @@ def test_retention_on_postgres_drops_the_partition_and_deletes_no_row(key, setti
     assert UsageEvent.objects.filter(request_id__in=["partial", "recent"]).count() == 2
 
 
+@postgres_only
+def test_retention_finishes_a_month_left_detached(settings):
+    """A run interrupted between its detach and its drop left the table behind: the next
+    run drops it (and audits it) like any expired month."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE usage_usageevent_y2019m01 (LIKE usage_usageevent)")
+    (left,) = [p for p in partitions.partitions_list() if p.name == "usage_usageevent_y2019m01"]
+    assert not left.attached
+    dropped = storage.usage_retention_apply()
+    assert "2019-01" in {d.month for d in dropped}
+    assert not table_exists("usage_usageevent_y2019m01")
+
+
 def test_retention_shorter_than_ingestions_window_is_refused(settings):
     settings.USAGE_RETENTION_DAYS = 60
     with pytest.raises(ImproperlyConfigured, match="USAGE_RETENTION_DAYS"):
