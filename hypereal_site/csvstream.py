@@ -1,8 +1,9 @@
 """One way to export CSV: ``stream_csv`` streams a queryset as CSV rows.
 
 On PostgreSQL the rows come from ``COPY (SELECT …) TO STDOUT`` through psycopg 3, formatted
-by the database and streamed block by block, so a year of audit events costs the web worker
-neither memory nor a Python loop per row. Elsewhere (SQLite in development and tests) an
+by the database and streamed in chunks of about 256 KiB, so a year of audit events costs the
+web worker no memory and no formatting: per row, only appending the bytes PostgreSQL sent
+(one statement, so one consistent snapshot). Elsewhere (SQLite in development and tests) an
 iterator formats the same columns the same way; a test holds both outputs equal.
 
 Every text cell a user could have typed is neutralised against formula injection (OWASP
