@@ -87,8 +87,11 @@ def free_port() -> int:
 class Gunicorn:
     """``gunicorn hypereal_site.wsgi`` on a free port; stopped by the pid it started."""
 
-    def __init__(self, env: dict[str, str], *, workers: int = 2, threads: int = 1) -> None:
+    def __init__(
+        self, env: dict[str, str], *, workers: int = 2, threads: int = 1, timeout: int = 30
+    ) -> None:
         self.port = free_port()
+        self.timeout = timeout  # gunicorn's: a sync worker silent this long is killed
         self.env = {**os.environ, **env}
         self.workers = workers
         self.threads = threads
@@ -115,6 +118,8 @@ class Gunicorn:
                 str(ROOT),
                 "--log-level",
                 "warning",
+                "--timeout",
+                str(self.timeout),
             ],
             env=self.env,
             stdout=self.log,

@@ -8,6 +8,13 @@ rows COPYed straight into scratch copies of the two tables ingestion writes
 indexes), one 500-row batch per transaction, from the same number of client threads.
 
     .venv/bin/python bench/ingest_throughput.py [--events 200000] [--threads 4]
+    .venv/bin/python bench/ingest_throughput.py --compare [--rounds 2]
+
+``--compare`` measures the monthly-partitioned table (the schema as migrated) against one
+plain table with the same columns and indexes, in the same run: it runs this benchmark
+alternately on DATABASE_URL and on a second database (its name + ``_plain``) whose
+``usage_usageevent`` is rebuilt as a plain table (``--layout plain``), round by round, and
+prints the medians side by side.
 
 Needs PostgreSQL (``DATABASE_URL``, default
 postgres://postgres@127.0.0.1:5432/hypereal_bench_ingest; created if missing, migrated)
@@ -20,6 +27,8 @@ import json
 import os
 import queue
 import random
+import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -55,13 +64,12 @@ def fixtures(run: str, *, owners: int, keys_per_owner: int):
     from accounts.models import User  # noqa: PLC0415 — needs django.setup()
     from apikeys.services import apikey_create, service_token_create  # noqa: PLC0415 — needs django.setup()
     from billing.ledger import ledger_post, wallet_get_or_create  # noqa: PLC0415 — needs django.setup()
-    from orgs.models import Organization  # noqa: PLC0415 — needs django.setup()
-    from orgs.services import personal_org_get_or_create  # noqa: PLC0415 — needs django.setup()
+    from orgs.services import org_create, personal_org_get_or_create  # noqa: PLC0415 — needs django.setup()
 
     user = User.objects.create_user(f"bench-{run}@example.com", password=None)
     orgs = [personal_org_get_or_create(user=user)]
-    for i in range(1, owners):
-        orgs.append(Organization.objects.create(name=f"bench {run} {i}", slug=f"b-{run}-{i}"))
+    for i in range(1, owners):  # the user owns them: keys without a cap are theirs to make
+        orgs.append(org_create(actor=user, name=f"bench {run} {i}", slug=f"b-{run}-{i}"))
     keys = []
     for org in orgs:
         ledger_post(
@@ -319,6 +327,83 @@ def check(run: str, orgs, keys, unique: dict, answers: list[dict], posted: int) 
     return problems
 
 
+def make_plain(url: str) -> bool:
+    """Rebuild ``usage_usageevent`` as one plain table with the same columns, constraints,
+    indexes and foreign keys as the partitioned one (``LIKE … INCLUDING ALL`` copies the
+    partitioned indexes as ordinary ones). True when it was rebuilt, False when it was plain
+    already. The migration history stays as it is (the code above it is the same)."""
+    with psycopg.connect(url) as conn, conn.transaction():
+        kind = conn.execute(
+            "SELECT relkind FROM pg_class WHERE oid = 'usage_usageevent'::regclass"
+        ).fetchone()[0]
+        if kind != "p":
+            return False
+        conn.execute("LOCK TABLE usage_usageevent IN ACCESS EXCLUSIVE MODE")
+        fks = conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'usage_usageevent'::regclass AND contype = 'f'"
+        ).fetchall()
+        conn.execute("ALTER TABLE usage_usageevent RENAME TO bench_partitioned")
+        conn.execute("CREATE TABLE usage_usageevent (LIKE bench_partitioned INCLUDING ALL)")
+        conn.execute("INSERT INTO usage_usageevent SELECT * FROM bench_partitioned")
+        conn.execute("DROP TABLE bench_partitioned")
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('usage_usageevent', 'id'), "
+            "coalesce(max(id), 0) + 1, false) FROM usage_usageevent"
+        )
+        for name, definition in fks:
+            conn.execute(f"ALTER TABLE usage_usageevent ADD CONSTRAINT {name} {definition}")
+    return True
+
+
+def compare(args) -> int:
+    """Run this benchmark alternately on the partitioned and the plain database."""
+    db = os.environ.get("DATABASE_URL", DEFAULT_DB)
+    plain = db + "_plain"
+    forwarded = [
+        f"--{name}={getattr(args, name.replace('-', '_'))}"
+        for name in ("events", "batch", "threads", "duplicates", "owners", "keys-per-owner")
+    ] + [f"--workers={args.workers}"]
+    results: dict[str, list[dict]] = {"partitioned": [], "plain": []}
+    for round_ in range(args.rounds):
+        for layout, url in (("partitioned", db), ("plain", plain)):
+            with open("/proc/loadavg") as f:
+                load = f.read().split()[0]
+            print(f"--- round {round_ + 1}, {layout} table (load {load})", flush=True)
+            out = subprocess.run(
+                [sys.executable, __file__, f"--layout={layout}", *forwarded],
+                env={**os.environ, "DATABASE_URL": url},
+                capture_output=True,
+                text=True,
+            )
+            print(out.stdout, end="")
+            print(out.stderr, end="", file=sys.stderr)
+            line = [x for x in out.stdout.splitlines() if x.startswith("BENCH_RESULT ")]
+            if out.returncode or not line:
+                print(f"{layout} run failed (exit {out.returncode})")
+                return 1
+            result = json.loads(line[-1].removeprefix("BENCH_RESULT "))
+            result["load"] = float(load)
+            results[layout].append(result)
+    print()
+    print(f"{'median of ' + str(args.rounds) + ' rounds':38} {'partitioned':>12} {'plain':>12}")
+    for name, label in (
+        ("api_rate", "events/s through the HTTP API"),
+        ("stored_rate", "rows/s stored by the API"),
+        ("copy_rate", "rows/s by raw COPY (physical limit)"),
+    ):
+        a = statistics.median(r[name] for r in results["partitioned"])
+        b = statistics.median(r[name] for r in results["plain"])
+        print(f"{label:38} {a:12,.0f} {b:12,.0f}")
+    ratio = statistics.median(r["api_rate"] for r in results["partitioned"]) / statistics.median(
+        r["api_rate"] for r in results["plain"]
+    )
+    print(f"{'partitioned / plain (events/s)':38} {ratio:12.1%}")
+    loads = [r["load"] for rs in results.values() for r in rs]
+    print(f"load average (1 min) at the rounds' starts: {min(loads):.1f}–{max(loads):.1f}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000, help="events posted in all")
@@ -328,13 +413,25 @@ def main() -> int:
     parser.add_argument("--owners", type=int, default=4)
     parser.add_argument("--keys-per-owner", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--compare", action="store_true", help="partitioned vs plain table")
+    parser.add_argument("--rounds", type=int, default=2, help="with --compare")
+    parser.add_argument(
+        "--layout",
+        choices=("partitioned", "plain"),
+        default="partitioned",
+        help="plain: rebuild usage_usageevent as one plain table first",
+    )
     args = parser.parse_args()
+    if args.compare:
+        return compare(args)
 
     env = harness.prepare(
         default_db=DEFAULT_DB, default_redis=DEFAULT_REDIS, cache_prefix="bench-ingest"
     )
     if env is None:
         return 2
+    if args.layout == "plain" and make_plain(env["DATABASE_URL"]):
+        print("usage_usageevent rebuilt as one plain table (same columns and indexes)")
     run = uuid.uuid4().hex[:10]
     orgs, keys, token = fixtures(run, owners=args.owners, keys_per_owner=args.keys_per_owner)
     batches, unique = make_batches(
@@ -381,6 +478,12 @@ def main() -> int:
     for problem in problems[:20]:
         print("  " + problem)
     print("target                               " + ("met" if api_rate >= 20_000 else "NOT met"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'usage_usageevent'::regclass")
+        layout = "partitioned" if cursor.fetchone()[0] == "p" else "plain"
+    print(f"usage_usageevent: {layout} table")
+    result = {"api_rate": api_rate, "stored_rate": stored_rate, "copy_rate": copy_rate}
+    print("BENCH_RESULT " + json.dumps({**result, "layout": layout}))
     return 1 if problems else 0
 
 

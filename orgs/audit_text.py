@@ -62,6 +62,7 @@ ACTION_LABELS = {
     "sso.connection_created": gettext_lazy("SSO connection created"),
     "sso.connection_updated": gettext_lazy("SSO connection changed"),
     "sso.connection_deleted": gettext_lazy("SSO connection deleted"),
+    "usage.expired": gettext_lazy("Usage past retention deleted"),
 }
 
 FIELD_LABELS = {
@@ -102,6 +103,8 @@ FIELD_LABELS = {
     "max_cost_microcredits": gettext_lazy("Cost at most"),
     "request_id": gettext_lazy("Request id"),
     "rows": gettext_lazy("Rows"),
+    "month": gettext_lazy("Month"),
+    "retention_days": gettext_lazy("Retention (days)"),
     "timezone": gettext_lazy("Timezone"),
     "domain": gettext_lazy("Domain"),
     "domains": gettext_lazy("Domains"),

@@ -4,6 +4,8 @@ Every test starts with an empty cache (allauth's rate limits and the verificatio
 live there) and an empty outbox.
 """
 
+from datetime import UTC, datetime
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -14,6 +16,7 @@ from apikeys.verification import local_copies
 from billing import catalog
 from billing.catalog_seed import seed
 from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
+from usage.partitions import month_add, month_floor, usage_partitions_ensure
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +75,13 @@ def _catalog_for_transactional_tests(request):
     request.getfixturevalue("transactional_db")
     seed()
     catalog.invalidate()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL usage events live in monthly partitions (no DEFAULT one): ingestion
+    creates a missing month itself, but tests also write events with the ORM at any date of
+    the last year. The test database gets those months (nothing on SQLite)."""
+    now = datetime.now(UTC)
+    with django_db_blocker.unblock():
+        usage_partitions_ensure(start=month_add(month_floor(now), -14), end=month_add(now, 6))

@@ -36,6 +36,7 @@ from hypereal_site.text import is_clean_text, text_problem
 from orgs.models import Organization
 
 from .models import UsageEvent
+from .partitions import partitions_ensure_for
 
 UNIT_FIELDS = ("input_tokens", "output_tokens", "images", "seconds", "clips", "requests")
 MAX_AGE = timedelta(days=90)
@@ -341,9 +342,16 @@ def price_event(event: Event, data: dict, models: dict | None = None) -> tuple[s
     return row["model_id"], cost
 
 
-@transaction.atomic(durable=True)
 def usage_ingest(*, events: list, reference: str = "") -> dict:
-    now = timezone.now()
+    """Parse the batch, make sure the months it falls in have their partition (on
+    PostgreSQL; before the batch's transaction, so a month created on demand is committed
+    at once and no event is refused for it), then store it in one durable transaction."""
+    parsed, rejected, in_batch_duplicates = _parse_batch(events, now=timezone.now())
+    partitions_ensure_for(e.occurred_at for e in parsed)
+    return _ingest_parsed(parsed, rejected, in_batch_duplicates, reference=reference)
+
+
+def _parse_batch(events: list, *, now: datetime) -> tuple[list[Event], list[dict], int]:
     rejected: list[dict] = []
     parsed: list[Event] = []
     seen: set[str] = set()
@@ -367,7 +375,13 @@ def usage_ingest(*, events: list, reference: str = "") -> dict:
             continue
         seen.add(event.request_id)
         parsed.append(event)
+    return parsed, rejected, in_batch_duplicates
 
+
+@transaction.atomic(durable=True)
+def _ingest_parsed(
+    parsed: list[Event], rejected: list[dict], in_batch_duplicates: int, *, reference: str
+) -> dict:
     keys = usage_keys_by_public_id({e.key_public_id for e in parsed})
     data = catalog.snapshot()
     models: dict = {}
@@ -403,13 +417,20 @@ def usage_ingest(*, events: list, reference: str = "") -> dict:
     }
 
 
-@transaction.atomic(durable=True)
 def hold_capture_with_event(*, hold, amount_microcredits: int, event: dict | None = None):
     """Capture a hold and, when given, record the job's usage event at the captured cost
-    (the hold's capture is the charge; the event is not charged again)."""
+    (the hold's capture is the charge; the event is not charged again). The event's
+    month gets its partition first, as in ``usage_ingest``."""
+    parsed = parse_event(0, event, now=timezone.now()) if event is not None else None
+    if parsed is not None:
+        partitions_ensure_for([parsed.occurred_at])
+    return _hold_capture(hold=hold, amount_microcredits=amount_microcredits, parsed=parsed)
+
+
+@transaction.atomic(durable=True)
+def _hold_capture(*, hold, amount_microcredits: int, parsed: Event | None):
     priced: list[Priced] = []
-    if event is not None:
-        parsed = parse_event(0, event, now=timezone.now())
+    if parsed is not None:
         key = usage_keys_by_public_id([parsed.key_public_id]).get(parsed.key_public_id)
         if key is None or (hold.key_id is not None and key["id"] != hold.key_id):
             raise EventError("unknown_key", "The event's key_id does not match the hold.")

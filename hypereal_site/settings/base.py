@@ -404,3 +404,21 @@ RATE_LIMIT_DEFAULT = {
 USAGE_BATCH_MAX = 1000
 # Events stamped further in the future than this are refused (clock skew allowance).
 USAGE_MAX_FUTURE_SECONDS = 300
+# Usage storage (docs/architecture.md "Usage storage"). On PostgreSQL usage events live in
+# monthly partitions, created this many months ahead by the daily beat task (ingestion
+# creates a missing one on demand). A month is dropped whole once all of it is older than
+# USAGE_RETENTION_DAYS (on SQLite its rows are deleted); it must exceed ingestion's 90 days.
+USAGE_PARTITIONS_AHEAD_MONTHS = 3
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=400)
+CELERY_BEAT_SCHEDULE["usage-partitions-ensure"] = {
+    "task": "usage.tasks.ensure_usage_partitions",
+    "schedule": 24 * 3600.0,
+}
+CELERY_BEAT_SCHEDULE["usage-retention"] = {
+    "task": "usage.tasks.apply_usage_retention",
+    "schedule": 24 * 3600.0,
+}
+CELERY_BEAT_SCHEDULE["usage-requests-prune"] = {
+    "task": "usage.tasks.prune_usage_requests",
+    "schedule": 3600.0,
+}

@@ -36,6 +36,7 @@ PAYLOADS = {
         {"requests_per_minute": 1200, "tokens_per_minute": 4_000_000, "note": "launch"},
     ),
     "rate_limit.removed": ({"requests_per_minute": 1200, "tokens_per_minute": 4_000_000}, None),
+    "usage.expired": (None, {"month": "2025-09", "rows": 120_000, "retention_days": 400}),
     "usage.exported": (
         None,
         {
