@@ -62,6 +62,7 @@ ACTION_LABELS = {
     "sso.connection_created": gettext_lazy("SSO connection created"),
     "sso.connection_updated": gettext_lazy("SSO connection changed"),
     "sso.connection_deleted": gettext_lazy("SSO connection deleted"),
+    "sso.break_glass_used": gettext_lazy("Break-glass password sign-in"),
 }
 
 FIELD_LABELS = {

@@ -672,3 +672,54 @@ def org_sso_close(*, organization: Organization, actor: User | None) -> None:
             before={"domain": display_domain(domain.name), "verified": domain.is_verified},
         )
         domain.delete()
+
+
+# --- break-glass use ------------------------------------------------------------------
+
+
+def break_glass_used(*, user: User, connections: list[SsoConnection], method: str) -> None:
+    """``user`` signed in with a password (and ``method``, their second factor) while SSO is
+    enforced, as a break-glass owner of ``connections``: one audit event per organization,
+    and its owners are emailed after commit (``send_once`` per sign-in)."""
+    moment = timezone.now()
+    with transaction.atomic():
+        for connection in connections:
+            audit_record(
+                organization=connection.organization,
+                actor=user,
+                action="sso.break_glass_used",
+                target=_connection_target(connection),
+                after={"email": user.email, "second_factor": method},
+            )
+            transaction.on_commit(
+                lambda c=connection: _email_break_glass(
+                    connection_id=c.pk, user_email=user.email, moment=moment.isoformat()
+                )
+            )
+
+
+def _email_break_glass(*, connection_id: int, user_email: str, moment: str) -> None:
+    connection = (
+        SsoConnection.objects.select_related("organization").filter(pk=connection_id).first()
+    )
+    if connection is None:
+        return
+    org = connection.organization
+    context = {
+        "organization": org,
+        "email": user_email,
+        "moment": moment,
+        "audit_url": f"{settings.SITE_URL}/settings/organization/audit",
+        "settings_url": f"{settings.SITE_URL}/settings/organization/sso/{connection.provider_id}",
+        "site_name": settings.SITE_NAME,
+    }
+    digest = hashlib.sha256(f"{user_email}|{moment}".encode()).hexdigest()[:16]
+    try:
+        send_once(
+            key=f"sso-break-glass:{connection.pk}:{digest}",
+            recipients=[u.email for u in org_owners(organization=org)],
+            subject=render_to_string("sso/email/break_glass_subject.txt", context).strip(),
+            body=render_to_string("sso/email/break_glass_message.txt", context),
+        )
+    except Exception:  # the sign-in has happened; a failed mail must not undo it
+        logger.exception("break-glass mail failed", extra={"connection": connection.pk})
