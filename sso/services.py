@@ -27,7 +27,7 @@ from orgs.models import Membership, Organization
 from orgs.permissions import Perm, Role, role_allows
 from orgs.selectors import membership_get, org_owners
 
-from . import dnscheck, selectors
+from . import checks, dnscheck, selectors
 from .domainnames import display_domain, normalize_domain
 from .models import SsoConnection, SsoDomain
 
@@ -36,6 +36,7 @@ logger = logging.getLogger("hypereal.sso")
 METADATA_XML_MAX = 200_000
 GROUP_MAPPING_MAX = 200
 _https = URLValidator(schemes=["https"])
+_http_or_https = URLValidator(schemes=["http", "https"])
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -91,8 +92,10 @@ def _clean_text(field: str, value, *, max_length: int, required: bool = False) -
 def _clean_https_url(field: str, value, *, required: bool) -> str:
     value = _clean_text(field, value, max_length=2000, required=required)
     if value:
+        # http:// only where outbound fetches may reach this machine (development, tests).
+        validator = _http_or_https if settings.ALLOW_PRIVATE_OUTBOUND else _https
         try:
-            _https(value)
+            validator(value)
         except ValidationError:
             raise ValidationError({field: _("Enter an https:// URL.")}) from None
     return value
@@ -528,7 +531,37 @@ def _check_enforcement(connection: SsoConnection) -> None:
         )
 
 
-@transaction.atomic
+def _run_check(values: dict):
+    """The save-time check of a connection described by ``values`` (the model's field names),
+    before any transaction: a CheckOutcome (OIDC) or a SamlMetadata (SAML), None when there
+    is nothing to check yet. Invalid SAML metadata raises the field's ValidationError."""
+    if values.get("type") == SsoConnection.Type.OIDC:
+        if not values.get("oidc_issuer"):
+            return None
+        return checks.oidc_check(values["oidc_issuer"])
+    if values.get("metadata_xml") or values.get("metadata_url"):
+        return checks.saml_check(
+            xml=values.get("metadata_xml") or "", url=values.get("metadata_url") or ""
+        )
+    return None
+
+
+def _apply_check(connection: SsoConnection, result) -> None:
+    if result is None:
+        connection.check_status, connection.check_reason, connection.checked_at = "", "", None
+        return
+    outcome = result
+    if isinstance(result, checks.SamlMetadata):
+        connection.saml_entity_id = result.entity_id[:1024]
+        connection.saml_sso_url = result.sso_url[:2000]
+        connection.saml_certificate = result.certificate
+        connection.saml_certificate_next = result.certificate_next
+        outcome = result.outcome
+    connection.check_status = outcome.status
+    connection.check_reason = outcome.stored_reason
+    connection.checked_at = timezone.now()
+
+
 def connection_create(
     *,
     organization: Organization,
@@ -538,8 +571,39 @@ def connection_create(
     client_secret: str | None = None,
     **fields,
 ) -> SsoConnection:
-    """A new connection routing ``domains`` (claimed here if new). Its check stays unset
-    (status "") until the save-time check runs; nothing here pretends it passed."""
+    """A new connection routing ``domains`` (claimed here if new), with its save-time check
+    (run first, outside the transaction)."""
+    cleaned = _clean_connection_fields({"type": type, **fields})
+    if (
+        type == SsoConnection.Type.SAML
+        and cleaned.get("metadata_xml")
+        and cleaned.get("metadata_url")
+    ):
+        result = None  # refused below as a combination error
+    else:
+        result = _run_check(cleaned)
+    return _connection_create(
+        organization=organization,
+        actor=actor,
+        type=type,
+        domains=domains,
+        client_secret=client_secret,
+        check=result,
+        **fields,
+    )
+
+
+@transaction.atomic
+def _connection_create(
+    *,
+    organization: Organization,
+    actor: User,
+    type: str,
+    domains,
+    client_secret: str | None,
+    check,
+    **fields,
+) -> SsoConnection:
     org = _lock_org(organization)
     _require_manager(organization=org, actor=actor)
     cleaned = _clean_connection_fields({"type": type, **fields})
@@ -559,6 +623,7 @@ def connection_create(
         raise ValidationError(
             {"enforce": _("Create the connection first, then name break-glass owners.")}
         )
+    _apply_check(connection, check)
     connection.save()
     _attach_domains(connection=connection, organization=org, actor=actor, names=names)
     audit_record(
@@ -571,7 +636,6 @@ def connection_create(
     return connection
 
 
-@transaction.atomic
 def connection_update(
     *,
     connection: SsoConnection,
@@ -581,8 +645,43 @@ def connection_update(
     client_secret: str | None = None,
     **fields,
 ) -> SsoConnection:
-    """Change any of the connection's settings. Changing what the check looked at (type,
-    metadata, issuer, client id, secret) clears the check's result."""
+    """Change any of the connection's settings. Changing what the check looks at (type,
+    metadata, issuer, client id, secret) runs the check again, before the transaction."""
+    cleaned = _clean_connection_fields(fields)
+    values = {f: getattr(connection, f) for f in _CHECKED_FIELDS}
+    values.update({k: v for k, v in cleaned.items() if k in _CHECKED_FIELDS})
+    if values["type"] == SsoConnection.Type.SAML:
+        if cleaned.get("metadata_xml") and "metadata_url" not in cleaned:
+            values["metadata_url"] = ""
+        if cleaned.get("metadata_url") and "metadata_xml" not in cleaned:
+            values["metadata_xml"] = ""
+    changed = any(values[f] != getattr(connection, f) for f in _CHECKED_FIELDS)
+    checked = None
+    if changed or (client_secret and values["type"] == SsoConnection.Type.OIDC):
+        if not (values.get("metadata_xml") and values.get("metadata_url")):
+            checked = (values, _run_check(values))
+    return _connection_update(
+        connection=connection,
+        actor=actor,
+        domains=domains,
+        break_glass_owners=break_glass_owners,
+        client_secret=client_secret,
+        checked=checked,
+        **fields,
+    )
+
+
+@transaction.atomic
+def _connection_update(
+    *,
+    connection: SsoConnection,
+    actor: User,
+    domains,
+    break_glass_owners,
+    client_secret: str | None,
+    checked,
+    **fields,
+) -> SsoConnection:
     org = _lock_org(connection.organization)
     _require_manager(organization=org, actor=actor)
     connection = SsoConnection.objects.select_for_update().get(pk=connection.pk)
@@ -608,7 +707,14 @@ def connection_update(
         connection.metadata_xml = connection.metadata_url = ""
     _check_combination(connection, secret_set=bool(connection.oidc_client_secret))
     if secret_changed or checked_before != [getattr(connection, f) for f in _CHECKED_FIELDS]:
-        connection.check_status, connection.check_reason, connection.checked_at = "", "", None
+        # The check ran on what is being saved, unless the row changed meanwhile: then
+        # its result is cleared rather than attached to values it did not look at.
+        if checked is not None and all(
+            checked[0][f] == getattr(connection, f) for f in _CHECKED_FIELDS
+        ):
+            _apply_check(connection, checked[1])
+        else:
+            _apply_check(connection, None)
     connection.updated_at = timezone.now()
     connection.save()
     if domains is not None:
