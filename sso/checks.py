@@ -76,15 +76,17 @@ def _declared_algorithms(xml: bytes) -> set[str]:
     }
 
 
+def _fetch(url: str) -> bytes:
+    """https only, public addresses only, size and time limits, redirects re-checked."""
+    return outbound.fetch(url, max_bytes=saml.MAX_METADATA_BYTES).body
+
+
 def saml_check(*, xml: str = "", url: str = "") -> SamlMetadata:
     """Parse the metadata (fetching ``url`` if no ``xml``); a ValidationError on the field
     given when it cannot be fetched or read."""
     field = "metadata_xml" if xml else "metadata_url"
     try:
-        if xml:
-            body = xml.encode()
-        else:
-            body = outbound.fetch(url, max_bytes=saml.MAX_METADATA_BYTES).body
+        body = xml.encode() if xml else _fetch(url)
         parsed = saml.parse_idp_metadata(body)
     except outbound.OutboundError as exc:
         raise ValidationError(

@@ -657,9 +657,10 @@ def connection_update(
             values["metadata_xml"] = ""
     changed = any(values[f] != getattr(connection, f) for f in _CHECKED_FIELDS)
     checked = None
-    if changed or (client_secret and values["type"] == SsoConnection.Type.OIDC):
-        if not (values.get("metadata_xml") and values.get("metadata_url")):
-            checked = (values, _run_check(values))
+    secret_given = bool(client_secret) and values["type"] == SsoConnection.Type.OIDC
+    both_sources = bool(values.get("metadata_xml") and values.get("metadata_url"))
+    if (changed or secret_given) and not both_sources:
+        checked = (values, _run_check(values))
     return _connection_update(
         connection=connection,
         actor=actor,

@@ -18,7 +18,7 @@ def _key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def certificate(name: str = "idp", *, days: int = 365, sha1: bool = False) -> x509.Certificate:
+def certificate(name: str = "idp", *, days: int = 365) -> x509.Certificate:
     """Valid from yesterday for ``days`` days (negative: already expired)."""
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
@@ -31,7 +31,7 @@ def certificate(name: str = "idp", *, days: int = 365, sha1: bool = False) -> x5
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(now + dt.timedelta(days=days))
-        .sign(_key(), hashes.SHA1() if sha1 else hashes.SHA256())  # noqa: S303 - the SHA-1 case under test
+        .sign(_key(), hashes.SHA256())
     )
 
 

@@ -221,3 +221,23 @@ def test_api_keys_keep_working_under_enforcement(acme, boss):
 
     assert response.status_code == 200, response.content
     assert ApiKey.objects.filter(organization=acme).count() == 1
+
+
+def test_the_page_warns_when_no_break_glass_owner_is_left(acme, boss):
+    from tests.site.pages import in_org  # noqa: PLC0415 - only this test opens a page
+
+    second = join(acme, Role.OWNER, make_user("second@acme.test"))
+    connection = enforced(acme, second)
+    client = Client()
+    client.force_login(boss)
+    in_org(client, acme)
+    url = f"/settings/organization/sso/{connection.provider_id}"
+    assert 'data-testid="break-glass-warning"' not in client.get(url).content.decode()
+
+    Membership.objects.filter(organization=acme, user=second).update(role=Role.ADMIN)
+    page = client.get(url).content.decode()
+
+    assert 'data-testid="break-glass-warning"' in page
+    assert "No break-glass owner is left" in page
+    # Enforcement still holds, for the demoted owner too.
+    assert password_login_refusal(second).code == "sso_required"
