@@ -232,8 +232,8 @@ def password_login_refusal(user) -> PasswordRefusal | None:
             return PasswordRefusal(
                 code="sso_required",
                 message=_(
-                    "%(org)s requires single sign-on. Use “Sign in with your company "
-                    "account” (SSO) instead of a password."
+                    "%(org)s requires single sign-on: sign in through your company's "
+                    "identity provider (SSO), not with a password."
                 )
                 % {"org": connection.organization.name},
                 organization_name=connection.organization.name,
