@@ -706,6 +706,8 @@ def _connection_update(
             connection.metadata_xml = ""
     else:
         connection.metadata_xml = connection.metadata_url = ""
+        connection.saml_entity_id = connection.saml_sso_url = ""
+        connection.saml_certificate = connection.saml_certificate_next = ""
     _check_combination(connection, secret_set=bool(connection.oidc_client_secret))
     if secret_changed or checked_before != [getattr(connection, f) for f in _CHECKED_FIELDS]:
         # The check ran on what is being saved, unless the row changed meanwhile: then
