@@ -245,3 +245,35 @@ def test_the_page_shows_the_check_fingerprints_and_sp_metadata(org, owner, api, 
     xml = download.content.decode()
     assert f'entityID="https://console.example.net/api/auth/sso/{pid}/metadata"' in xml
     assert f'Location="https://console.example.net/api/auth/sso/{pid}"' in xml
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"metadataXml": idp_metadata().replace("idp.example.com/sso", "idp\x00.example.com")},
+        {"metadataUrl": "https://idp.example.com/\x00md"},
+        {"issuer": "https://login\x00.example.com"},
+    ],
+)
+def test_hostile_input_in_checked_fields_is_a_400_and_fetches_nothing(org, owner, api, stub, body):
+    kind = "oidc" if "issuer" in body else "saml"
+    extra = {"clientId": "c", "clientSecret": "s"} if kind == "oidc" else {}
+
+    response = create(api, org, owner, type=kind, **body, **extra)
+
+    assert_envelope(response, 400, "validation_error")
+    assert not SsoConnection.objects.exists()
+
+
+def test_a_metadata_url_failure_in_a_patch_changes_nothing(org, owner, api):
+    pid = create(api, org, owner, type="saml", metadataXml=idp_metadata()).json()["providerId"]
+    before = SsoConnection.objects.values().get()
+
+    response = api(owner).patch(
+        f"/api/orgs/{org.public_id}/sso/{pid}",
+        {"metadataUrl": f"http://127.0.0.1:{dead_port()}/md"},
+        format="json",
+    )
+
+    assert "metadataUrl" in assert_envelope(response, 400, "validation_error")["fields"]
+    assert SsoConnection.objects.values().get() == before
