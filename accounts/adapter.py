@@ -3,11 +3,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.authentication import get_authentication_records
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 
 from orgs.views import PENDING_INVITATION_SESSION_KEY
+from sso import selectors as sso_selectors
+from sso import services as sso_services
 
 from .models import normalize_email
 
@@ -49,7 +53,44 @@ class AccountAdapter(DefaultAccountAdapter):
         path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
         return site_url(path.replace("UID-KEY", key))
 
+    # --- SSO enforcement: every password path asks sso.selectors.password_login_refusal,
+    # and only once the password (or the reset key) has proved who is asking.
+
+    def authenticate(self, request: HttpRequest, **credentials: Any):
+        user = super().authenticate(request, **credentials)
+        if user is not None and credentials.get("password") is not None:
+            refusal = sso_selectors.password_login_refusal(user)
+            if refusal is not None:
+                raise ValidationError(refusal.message, code=refusal.code)
+        return user
+
+    def reauthenticate(self, user, password: str) -> bool:
+        if not super().reauthenticate(user, password):
+            return False
+        refusal = sso_selectors.password_login_refusal(user)
+        if refusal is not None:
+            raise ValidationError(refusal.message, code=refusal.code)
+        return True
+
+    def post_login(self, request: HttpRequest, user, **kwargs):
+        response = super().post_login(request, user, **kwargs)
+        methods = [r.get("method") for r in get_authentication_records(request, user)]
+        first_factor = next((m for m in reversed(methods) if m != "mfa"), None)
+        if first_factor == "password":
+            connections = sso_selectors.break_glass_connections(user)
+            if connections:
+                second = next((m for m in reversed(methods) if m == "mfa"), "none")
+                sso_services.break_glass_used(user=user, connections=connections, method=second)
+        return response
+
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        if template_prefix == "account/email/password_reset_key":
+            refusal = sso_selectors.password_login_refusal(context.get("user"))
+            if refusal is not None:
+                # The form said "we sent you an email" as it does for any address (no
+                # enumeration); the mail, not the form, says to use company sign-in.
+                template_prefix = "account/email/password_reset_sso"
+                context = {"refusal": refusal.message, "user": context.get("user")}
         # allauth names the site in every mail ("Hello from <domain>!"); a forged Host
         # header must not put its own name, or its own links, into our mail.
         context = {**context, "current_site": canonical_site()}

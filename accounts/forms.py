@@ -1,8 +1,11 @@
 from zoneinfo import available_timezones
 
+from allauth.account import forms as allauth_forms
 from django import forms
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext_lazy
+
+from sso import selectors as sso_selectors
 
 from .models import User
 
@@ -47,3 +50,16 @@ class ProfileForm(forms.Form):
         required=False,  # left out: unchanged
         help_text=gettext_lazy("Your days on the usage page and in the usage API."),
     )
+
+
+class ResetPasswordKeyForm(allauth_forms.ResetPasswordKeyForm):
+    """Setting a new password from an emailed link: refused for a member bound by SSO
+    enforcement (the link may predate it). The key already identifies the user, so saying
+    so reveals nothing."""
+
+    def clean(self):
+        cleaned_data = super().clean()
+        refusal = sso_selectors.password_login_refusal(self.user)
+        if refusal is not None:
+            raise forms.ValidationError(refusal.message, code=refusal.code)
+        return cleaned_data

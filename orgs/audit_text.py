@@ -63,6 +63,7 @@ ACTION_LABELS = {
     "sso.connection_updated": gettext_lazy("SSO connection changed"),
     "sso.connection_deleted": gettext_lazy("SSO connection deleted"),
     "usage.expired": gettext_lazy("Usage past retention deleted"),
+    "sso.break_glass_used": gettext_lazy("Break-glass password sign-in"),
 }
 
 FIELD_LABELS = {

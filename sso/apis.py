@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from orgs.access import OrgApi
 from orgs.permissions import Perm, Role
 
-from . import selectors, services
+from . import checks, selectors, services
 from .domainnames import display_domain
 from .models import SsoConnection, SsoDomain
 
@@ -95,6 +95,19 @@ def domain_payload(domain: SsoDomain, provider_id: str | None = None) -> dict:
     }
 
 
+def check_payload(connection: SsoConnection) -> dict:
+    """The save-time check: ``status`` "ok", "failed" or null (not run: nothing to check
+    yet, or what it looked at changed since); ``reason`` the failure's code (``dns``,
+    ``tls``, ``status``, ``json``, ``issuer_mismatch``, ``sha1_only``…) and ``message``."""
+    code, message = checks.split_reason(connection.check_reason)
+    return {
+        "status": connection.check_status or None,
+        "reason": code,
+        "message": message,
+        "checkedAt": connection.checked_at,
+    }
+
+
 def connection_payload(connection: SsoConnection) -> dict:
     is_saml = connection.type == SsoConnection.Type.SAML
     data = {
@@ -110,12 +123,7 @@ def connection_payload(connection: SsoConnection) -> dict:
         ],
         "idpInitiated": connection.idp_initiated,
         "domains": [domain_payload(d, connection.provider_id) for d in connection.domains.all()],
-        "check": {
-            # null: the save-time check has not run (it is not pretended to have passed).
-            "status": connection.check_status or None,
-            "reason": connection.check_reason,
-            "checkedAt": connection.checked_at,
-        },
+        "check": check_payload(connection),
         "createdAt": connection.created_at,
         "updatedAt": connection.updated_at,
     }
@@ -129,7 +137,9 @@ def connection_payload(connection: SsoConnection) -> dict:
                 "idpEntityId": connection.saml_entity_id,
                 "idpSsoUrl": connection.saml_sso_url,
                 "certificates": [
-                    c for c in (connection.saml_certificate, connection.saml_certificate_next) if c
+                    {"pem": c, **checks.certificate_facts(c)}
+                    for c in (connection.saml_certificate, connection.saml_certificate_next)
+                    if c
                 ],
                 "requireSignedAssertions": connection.require_signed_assertions,
                 "attributeMapping": {

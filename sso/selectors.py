@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from hypereal_site import crypto
 from orgs.models import Membership, Organization
@@ -157,3 +158,115 @@ def domains_due_for_recheck(*, now: datetime) -> QuerySet[SsoDomain]:
     return SsoDomain.objects.filter(verified_at__isnull=False).filter(
         Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - RECHECK_EVERY)
     )
+
+
+# --- enforcement (password paths; see docs/sso.md "Enforcement and break-glass owners") -----
+
+
+@dataclass(frozen=True)
+class PasswordRefusal:
+    """Why a password may not be used: ``code`` is ``sso_required`` or ``mfa_required``."""
+
+    code: str
+    message: str
+    organization_name: str
+
+
+def _enforcing_memberships(user) -> list[tuple[Membership, SsoConnection]]:
+    """(membership, enforcing connection) for each live organization ``user`` belongs to
+    whose enabled connection enforces SSO. Keyed on membership, not on the email's domain:
+    an invitee from another domain is bound by it too."""
+    if user is None or not getattr(user, "pk", None):
+        return []
+    connections = (
+        SsoConnection.objects.filter(
+            enforce=True,
+            enabled=True,
+            organization__deleted_at__isnull=True,
+            organization__memberships__user_id=user.pk,
+        )
+        .select_related("organization")
+        .prefetch_related("break_glass_owners")
+        .order_by("organization_id", "id")
+    )
+    memberships = {
+        m.organization_id: m
+        for m in Membership.objects.filter(
+            user_id=user.pk, organization_id__in={c.organization_id for c in connections}
+        )
+    }
+    return [
+        (memberships[c.organization_id], c) for c in connections if c.organization_id in memberships
+    ]
+
+
+def _is_break_glass(membership: Membership, connection: SsoConnection) -> bool:
+    return membership.role == Role.OWNER and any(
+        m.pk == membership.pk for m in connection.break_glass_owners.all()
+    )
+
+
+def _has_mfa(user) -> bool:
+    from allauth.mfa.models import Authenticator  # noqa: PLC0415 - allauth models load late
+
+    return Authenticator.objects.filter(
+        user_id=user.pk, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    ).exists()
+
+
+def password_login_refusal(user) -> PasswordRefusal | None:
+    """None when ``user`` may use a password (login, re-authentication, password reset);
+    otherwise why not. Ask only once the password has been checked (or for a user already
+    identified by a reset key), so the answer reveals nothing to someone who lacks it.
+
+    A member of an organization whose enabled connection enforces SSO is refused, unless
+    they are a break-glass owner of every such connection (still holding the owner role)
+    *and* have a second factor (TOTP or a security key): a break-glass owner without one is
+    refused too, with ``mfa_required``.
+    """
+    pairs = _enforcing_memberships(user)
+    if not pairs:
+        return None
+    for membership, connection in pairs:
+        if not _is_break_glass(membership, connection):
+            return PasswordRefusal(
+                code="sso_required",
+                message=_(
+                    "%(org)s requires single sign-on: sign in through your company's "
+                    "identity provider (SSO), not with a password."
+                )
+                % {"org": connection.organization.name},
+                organization_name=connection.organization.name,
+            )
+    if not _has_mfa(user):
+        name = pairs[0][1].organization.name
+        return PasswordRefusal(
+            code="mfa_required",
+            message=_(
+                "%(org)s requires single sign-on. As a break-glass owner you may still use "
+                "your password, but only with two-factor authentication: sign in through SSO "
+                "and set up an authenticator app or a security key first."
+            )
+            % {"org": name},
+            organization_name=name,
+        )
+    return None
+
+
+def break_glass_connections(user) -> list[SsoConnection]:
+    """The enforcing connections under which ``user`` signs in with a password as a
+    break-glass owner (empty when they are bound by none)."""
+    return [c for m, c in _enforcing_memberships(user) if _is_break_glass(m, c)]
+
+
+def break_glass_warning(connection: SsoConnection) -> str:
+    """A warning for the connection page: names nobody who can still break the glass."""
+    named = list(connection.break_glass_owners.all())
+    current = [m for m in named if m.role == Role.OWNER]
+    if connection.enforce and not current:
+        return _(
+            "No break-glass owner is left: the owners named have been demoted or have left "
+            "the organization. SSO is still enforced, so nobody can sign in with a password "
+            "if the identity provider fails. Name a current owner below."
+        )
+    return ""

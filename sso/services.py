@@ -27,7 +27,7 @@ from orgs.models import Membership, Organization
 from orgs.permissions import Perm, Role, role_allows
 from orgs.selectors import membership_get, org_owners
 
-from . import dnscheck, selectors
+from . import checks, dnscheck, selectors
 from .domainnames import display_domain, normalize_domain
 from .models import SsoConnection, SsoDomain
 
@@ -36,6 +36,7 @@ logger = logging.getLogger("hypereal.sso")
 METADATA_XML_MAX = 200_000
 GROUP_MAPPING_MAX = 200
 _https = URLValidator(schemes=["https"])
+_http_or_https = URLValidator(schemes=["http", "https"])
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -91,8 +92,10 @@ def _clean_text(field: str, value, *, max_length: int, required: bool = False) -
 def _clean_https_url(field: str, value, *, required: bool) -> str:
     value = _clean_text(field, value, max_length=2000, required=required)
     if value:
+        # http:// only where outbound fetches may reach this machine (development, tests).
+        validator = _http_or_https if settings.ALLOW_PRIVATE_OUTBOUND else _https
         try:
-            _https(value)
+            validator(value)
         except ValidationError:
             raise ValidationError({field: _("Enter an https:// URL.")}) from None
     return value
@@ -528,7 +531,37 @@ def _check_enforcement(connection: SsoConnection) -> None:
         )
 
 
-@transaction.atomic
+def _run_check(values: dict):
+    """The save-time check of a connection described by ``values`` (the model's field names),
+    before any transaction: a CheckOutcome (OIDC) or a SamlMetadata (SAML), None when there
+    is nothing to check yet. Invalid SAML metadata raises the field's ValidationError."""
+    if values.get("type") == SsoConnection.Type.OIDC:
+        if not values.get("oidc_issuer"):
+            return None
+        return checks.oidc_check(values["oidc_issuer"])
+    if values.get("metadata_xml") or values.get("metadata_url"):
+        return checks.saml_check(
+            xml=values.get("metadata_xml") or "", url=values.get("metadata_url") or ""
+        )
+    return None
+
+
+def _apply_check(connection: SsoConnection, result) -> None:
+    if result is None:
+        connection.check_status, connection.check_reason, connection.checked_at = "", "", None
+        return
+    outcome = result
+    if isinstance(result, checks.SamlMetadata):
+        connection.saml_entity_id = result.entity_id[:1024]
+        connection.saml_sso_url = result.sso_url[:2000]
+        connection.saml_certificate = result.certificate
+        connection.saml_certificate_next = result.certificate_next
+        outcome = result.outcome
+    connection.check_status = outcome.status
+    connection.check_reason = outcome.stored_reason
+    connection.checked_at = timezone.now()
+
+
 def connection_create(
     *,
     organization: Organization,
@@ -538,8 +571,39 @@ def connection_create(
     client_secret: str | None = None,
     **fields,
 ) -> SsoConnection:
-    """A new connection routing ``domains`` (claimed here if new). Its check stays unset
-    (status "") until the save-time check runs; nothing here pretends it passed."""
+    """A new connection routing ``domains`` (claimed here if new), with its save-time check
+    (run first, outside the transaction)."""
+    cleaned = _clean_connection_fields({"type": type, **fields})
+    if (
+        type == SsoConnection.Type.SAML
+        and cleaned.get("metadata_xml")
+        and cleaned.get("metadata_url")
+    ):
+        result = None  # refused below as a combination error
+    else:
+        result = _run_check(cleaned)
+    return _connection_create(
+        organization=organization,
+        actor=actor,
+        type=type,
+        domains=domains,
+        client_secret=client_secret,
+        check=result,
+        **fields,
+    )
+
+
+@transaction.atomic
+def _connection_create(
+    *,
+    organization: Organization,
+    actor: User,
+    type: str,
+    domains,
+    client_secret: str | None,
+    check,
+    **fields,
+) -> SsoConnection:
     org = _lock_org(organization)
     _require_manager(organization=org, actor=actor)
     cleaned = _clean_connection_fields({"type": type, **fields})
@@ -559,6 +623,7 @@ def connection_create(
         raise ValidationError(
             {"enforce": _("Create the connection first, then name break-glass owners.")}
         )
+    _apply_check(connection, check)
     connection.save()
     _attach_domains(connection=connection, organization=org, actor=actor, names=names)
     audit_record(
@@ -571,7 +636,6 @@ def connection_create(
     return connection
 
 
-@transaction.atomic
 def connection_update(
     *,
     connection: SsoConnection,
@@ -581,8 +645,44 @@ def connection_update(
     client_secret: str | None = None,
     **fields,
 ) -> SsoConnection:
-    """Change any of the connection's settings. Changing what the check looked at (type,
-    metadata, issuer, client id, secret) clears the check's result."""
+    """Change any of the connection's settings. Changing what the check looks at (type,
+    metadata, issuer, client id, secret) runs the check again, before the transaction."""
+    cleaned = _clean_connection_fields(fields)
+    values = {f: getattr(connection, f) for f in _CHECKED_FIELDS}
+    values.update({k: v for k, v in cleaned.items() if k in _CHECKED_FIELDS})
+    if values["type"] == SsoConnection.Type.SAML:
+        if cleaned.get("metadata_xml") and "metadata_url" not in cleaned:
+            values["metadata_url"] = ""
+        if cleaned.get("metadata_url") and "metadata_xml" not in cleaned:
+            values["metadata_xml"] = ""
+    changed = any(values[f] != getattr(connection, f) for f in _CHECKED_FIELDS)
+    checked = None
+    secret_given = bool(client_secret) and values["type"] == SsoConnection.Type.OIDC
+    both_sources = bool(values.get("metadata_xml") and values.get("metadata_url"))
+    if (changed or secret_given) and not both_sources:
+        checked = (values, _run_check(values))
+    return _connection_update(
+        connection=connection,
+        actor=actor,
+        domains=domains,
+        break_glass_owners=break_glass_owners,
+        client_secret=client_secret,
+        checked=checked,
+        **fields,
+    )
+
+
+@transaction.atomic
+def _connection_update(
+    *,
+    connection: SsoConnection,
+    actor: User,
+    domains,
+    break_glass_owners,
+    client_secret: str | None,
+    checked,
+    **fields,
+) -> SsoConnection:
     org = _lock_org(connection.organization)
     _require_manager(organization=org, actor=actor)
     connection = SsoConnection.objects.select_for_update().get(pk=connection.pk)
@@ -606,9 +706,18 @@ def connection_update(
             connection.metadata_xml = ""
     else:
         connection.metadata_xml = connection.metadata_url = ""
+        connection.saml_entity_id = connection.saml_sso_url = ""
+        connection.saml_certificate = connection.saml_certificate_next = ""
     _check_combination(connection, secret_set=bool(connection.oidc_client_secret))
     if secret_changed or checked_before != [getattr(connection, f) for f in _CHECKED_FIELDS]:
-        connection.check_status, connection.check_reason, connection.checked_at = "", "", None
+        # The check ran on what is being saved, unless the row changed meanwhile: then
+        # its result is cleared rather than attached to values it did not look at.
+        if checked is not None and all(
+            checked[0][f] == getattr(connection, f) for f in _CHECKED_FIELDS
+        ):
+            _apply_check(connection, checked[1])
+        else:
+            _apply_check(connection, None)
     connection.updated_at = timezone.now()
     connection.save()
     if domains is not None:
@@ -672,3 +781,54 @@ def org_sso_close(*, organization: Organization, actor: User | None) -> None:
             before={"domain": display_domain(domain.name), "verified": domain.is_verified},
         )
         domain.delete()
+
+
+# --- break-glass use ------------------------------------------------------------------
+
+
+def break_glass_used(*, user: User, connections: list[SsoConnection], method: str) -> None:
+    """``user`` signed in with a password (and ``method``, their second factor) while SSO is
+    enforced, as a break-glass owner of ``connections``: one audit event per organization,
+    and its owners are emailed after commit (``send_once`` per sign-in)."""
+    moment = timezone.now()
+    with transaction.atomic():
+        for connection in connections:
+            audit_record(
+                organization=connection.organization,
+                actor=user,
+                action="sso.break_glass_used",
+                target=_connection_target(connection),
+                after={"email": user.email, "second_factor": method},
+            )
+            transaction.on_commit(
+                lambda c=connection: _email_break_glass(
+                    connection_id=c.pk, user_email=user.email, moment=moment.isoformat()
+                )
+            )
+
+
+def _email_break_glass(*, connection_id: int, user_email: str, moment: str) -> None:
+    connection = (
+        SsoConnection.objects.select_related("organization").filter(pk=connection_id).first()
+    )
+    if connection is None:
+        return
+    org = connection.organization
+    context = {
+        "organization": org,
+        "email": user_email,
+        "moment": moment,
+        "audit_url": f"{settings.SITE_URL}/settings/organization/audit",
+        "settings_url": f"{settings.SITE_URL}/settings/organization/sso/{connection.provider_id}",
+        "site_name": settings.SITE_NAME,
+    }
+    digest = hashlib.sha256(f"{user_email}|{moment}".encode()).hexdigest()[:16]
+    try:
+        send_once(
+            key=f"sso-break-glass:{connection.pk}:{digest}",
+            recipients=[u.email for u in org_owners(organization=org)],
+            subject=render_to_string("sso/email/break_glass_subject.txt", context).strip(),
+            body=render_to_string("sso/email/break_glass_message.txt", context),
+        )
+    except Exception:  # the sign-in has happened; a failed mail must not undo it
+        logger.exception("break-glass mail failed", extra={"connection": connection.pk})

@@ -22,6 +22,11 @@ urlpatterns = [
         name="sso_connection",
     ),
     path(
+        "settings/organization/sso/<str:provider_id>/sp-metadata.xml",
+        views.connection_sp_metadata,
+        name="sso_connection_sp_metadata",
+    ),
+    path(
         "settings/organization/sso/<str:provider_id>/delete",
         views.connection_delete,
         name="sso_connection_delete",

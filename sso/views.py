@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -13,7 +13,7 @@ from orgs.access import context_view
 from orgs.context import Context
 from orgs.permissions import Perm
 
-from . import selectors, services
+from . import checks, saml, selectors, services
 from .domainnames import display_domain
 from .forms import DomainClaimForm, connection_form_class, initial_for
 from .models import SsoConnection
@@ -30,6 +30,22 @@ def _sp_values(connection: SsoConnection) -> list[tuple[str, str, str]]:
     return [
         ("acs-url", _("ACS URL (reply URL)"), selectors.acs_url(connection)),
         ("sp-entity-id", _("Entity ID (audience)"), selectors.sp_entity_id(connection)),
+    ]
+
+
+def _check_view(connection: SsoConnection) -> dict:
+    code, message = checks.split_reason(connection.check_reason)
+    return {"status": connection.check_status, "code": code, "message": message}
+
+
+def _certificates(connection: SsoConnection) -> list[dict]:
+    return [
+        {"label": label, **checks.certificate_facts(pem)}
+        for label, pem in (
+            (_("Signing certificate"), connection.saml_certificate),
+            (_("Next certificate (rollover)"), connection.saml_certificate_next),
+        )
+        if pem
     ]
 
 
@@ -155,6 +171,9 @@ def _form_page(request, context, form, connection_type, connection=None, status=
             "type_label": SsoConnection.Type(connection_type).label,
             "connection": connection,
             "sp_values": _sp_values(connection) if connection else [],
+            "check": _check_view(connection) if connection else None,
+            "certificates": _certificates(connection) if connection else [],
+            "break_glass_warning": selectors.break_glass_warning(connection) if connection else "",
             "nav": "organization",
         },
         status=status,
@@ -238,3 +257,22 @@ def connection_delete(request: HttpRequest, provider_id: str, context: Context) 
     else:
         messages.success(request, _("Connection deleted. Its domains stay claimed."))
     return _back()
+
+
+@context_view(Perm.SSO_MANAGE)
+@require_GET
+def connection_sp_metadata(
+    request: HttpRequest, provider_id: str, context: Context
+) -> HttpResponse:
+    """Our SP metadata for the IdP's admin to upload (built from SITE_URL)."""
+    connection = selectors.connection_get(
+        organization=context.organization, provider_id=provider_id
+    )
+    if connection.type != SsoConnection.Type.SAML:
+        raise Http404("Only a SAML connection has SP metadata.")
+    response = HttpResponse(
+        saml.sp_metadata(connection.provider_id), content_type="application/samlmetadata+xml"
+    )
+    filename = f"hypereal-sp-metadata-{connection.provider_id}.xml"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

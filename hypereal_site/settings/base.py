@@ -189,6 +189,8 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Hypereal] "
 ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https://") else "http"
 ACCOUNT_PREVENT_ENUMERATION = True
+# SSO enforcement refuses a new password for bound members (docs/sso.md).
+ACCOUNT_FORMS = {"reset_password_from_key": "accounts.forms.ResetPasswordKeyForm"}
 # Tuned limits (allauth's format: "<n>/<period>/<key>"): five failed logins per account
 # per five minutes lock out password guessing; resets are limited per address and per IP.
 ACCOUNT_RATE_LIMITS = {

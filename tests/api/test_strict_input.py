@@ -12,6 +12,7 @@ from orgs.models import AuditEvent
 from orgs.services import personal_org_get_or_create
 from sso import services as sso_services
 from tests.orgs.factories import member_add, org_make
+from tests.sso.metadata import idp_metadata
 
 from .envelope import assert_envelope
 from .routes import BODY_METHODS, api_routes
@@ -57,7 +58,7 @@ def scene(user):
         actor=user,
         type="saml",
         domains=["strict.example.com"],
-        metadata_url="https://idp.example.com/metadata",
+        metadata_xml=idp_metadata(),
     )
     return {
         "org_id": org.public_id,

@@ -18,6 +18,7 @@ from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, join, key_make, personal, team
 from tests.site.pages import in_org, usage_event
 from tests.site.test_navigation import ALL_SECTIONS, may_open
+from tests.sso.metadata import certificate, idp_metadata
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -57,12 +58,26 @@ def seed() -> dict:
         oidc_client_id="c" * 100,
         client_secret="layout-secret",
     )
+    # A SAML connection whose check shows two certificates (one expired) and long values.
+    saml_connection = connection_create(
+        organization=org,
+        actor=owner,
+        type="saml",
+        domains=["saml.example.com"],
+        metadata_xml=idp_metadata(
+            certificate("x" * 60, days=-3),
+            certificate("y" * 60),
+            entity_id="https://" + "s" * 60 + ".example.com/" + "q" * 120,
+            sso_url="https://" + "s" * 60 + ".example.com/sso/" + "r" * 120,
+        ),
+    )
     return {
         "org": org,
         "users": users,
         "key": key,
         "own_key": own_key,
         "connection": connection,
+        "saml_connection": saml_connection,
     }
 
 
@@ -97,6 +112,7 @@ def pages(name: str, world: dict) -> list[tuple[str, str]]:
         ("sso", "/settings/organization/sso"),
         ("sso-new", "/settings/organization/sso/new?type=saml"),
         ("sso-connection", f"/settings/organization/sso/{world['connection'].provider_id}"),
+        ("sso-saml", f"/settings/organization/sso/{world['saml_connection'].provider_id}"),
         ("account", "/settings/account"),
         ("mfa", "/accounts/2fa/"),
         ("sessions", "/accounts/sessions/"),

@@ -151,6 +151,7 @@ PAYLOADS = {
         {"enforce": True, "default_role": "developer", "client_secret_set": True},
     ),
     "sso.connection_deleted": ({"type": "saml", "domains": ["example.com"]}, None),
+    "sso.break_glass_used": (None, {"email": "owner@example.com", "second_factor": "mfa"}),
 }
 
 RAW = re.compile(r"[a-z]+_[a-z_]+|microcredit|µcr|\bcents\b")

@@ -18,14 +18,12 @@ from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import team
 
 from .conftest import assert_envelope, claim, member_of
+from .metadata import idp_metadata
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "oidc-client-secret-Zq81xV"
-METADATA = (
-    '<?xml version="1.0"?><md:EntityDescriptor'
-    ' xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com"/>'
-)
+METADATA = idp_metadata()
 
 
 def oidc_body(**extra) -> dict:
@@ -65,7 +63,9 @@ def test_create_oidc_answers_the_redirect_uri_the_check_and_the_txt_record(org, 
     assert body["type"] == "oidc"
     assert body["redirectUri"] == f"{site}/api/auth/sso/{pid}/callback"
     assert "acsUrl" not in body
-    assert body["check"] == {"status": None, "reason": "", "checkedAt": None}
+    # The save-time check ran: this issuer's host does not resolve.
+    assert body["check"]["status"] == "failed" and body["check"]["reason"] == "dns"
+    assert "login.example.com" in body["check"]["message"] and body["check"]["checkedAt"]
     assert body["clientSecretSet"] is True and "clientSecret" not in body
     assert body["issuer"] == "https://login.example.com" and body["clientId"] == "console"
     [domain] = body["domains"]
@@ -103,9 +103,12 @@ def test_create_saml_answers_the_acs_url_and_entity_id(org, owner, api, site):
     assert body["requireSignedAssertions"] is True and body["idpInitiated"] is False
     assert body["domains"][0]["domain"] == "bücher.de"
     assert body["domains"][0]["txtRecord"]["name"] == "_hypereal-challenge.xn--bcher-kva.de"
-    # The parsed fields wait for the save-time check; nothing pretends it ran.
-    assert body["idpEntityId"] == "" and body["certificates"] == []
-    assert body["check"]["status"] is None
+    # The save-time check parsed the metadata.
+    assert body["idpEntityId"] == "https://idp.example.com/saml"
+    assert body["idpSsoUrl"] == "https://idp.example.com/sso"
+    [cert] = body["certificates"]
+    assert len(cert["sha256Fingerprint"]) == 95 and cert["expired"] is False
+    assert body["check"]["status"] == "ok"
 
 
 @pytest.mark.parametrize(
@@ -144,7 +147,10 @@ def test_create_saml_answers_the_acs_url_and_entity_id(org, owner, api, site):
         (oidc_body(clientSecret="x" * 2001), "clientSecret"),
     ],
 )
-def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(org, owner, api, body, field):
+def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(
+    org, owner, api, body, field, settings
+):
+    settings.ALLOW_PRIVATE_OUTBOUND = False  # http:// is refused (allowed only in development)
     body = {k: v for k, v in body.items() if v is not None}
     response = create(api(owner), org, body)
     error = assert_envelope(response, 400, "validation_error")
@@ -278,7 +284,9 @@ def test_patch_the_secret_reencrypts_it_and_clears_the_check(org, owner, api):
     connection = SsoConnection.objects.get()
     assert connection.oidc_client_secret != before
     assert crypto.decrypt(connection.oidc_client_secret) == "rotated-secret-9"
-    assert response.json()["check"]["status"] is None
+    # A new secret runs the check again (this issuer does not resolve).
+    assert response.json()["check"]["status"] == "failed"
+    assert response.json()["check"]["reason"] == "dns"
     event = AuditEvent.objects.filter(action="sso.connection_updated").latest("id")
     assert event.after == {"client_secret_set": True}
     assert "rotated-secret-9" not in json.dumps([event.before, event.after])
@@ -299,11 +307,7 @@ def test_patch_can_switch_type_and_domains(org, owner, api):
 
     response = client.patch(
         url,
-        {
-            "type": "saml",
-            "metadataUrl": "https://idp.example.com/md",
-            "domains": ["a.com", "b.com"],
-        },
+        {"type": "saml", "metadataXml": METADATA, "domains": ["a.com", "b.com"]},
         format="json",
     )
     assert response.status_code == 200, response.content

@@ -11,6 +11,7 @@ from sso.models import SsoConnection, SsoDomain
 from tests.apikeys.factories import join
 
 from .conftest import claim
+from .metadata import idp_metadata
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +96,7 @@ def test_create_oidc_then_edit_without_showing_the_secret(org, owner, web, setti
     page = client.get(response["Location"]).content.decode()
     expected = f"https://console.example.net/api/auth/sso/{connection.provider_id}/callback"
     assert expected in page
-    assert "Not checked yet" in page
+    assert "Failed" in page and "could not be resolved" in page  # the save-time check ran
     assert SECRET not in page and connection.oidc_client_secret not in page
 
     # Saving with the secret left empty keeps it.
@@ -116,7 +117,7 @@ def test_create_saml_shows_the_acs_url_and_entity_id(org, owner, web, settings):
         "/settings/organization/sso/new?type=saml",
         {
             "domains": "example.com",
-            "metadata_url": "https://idp.example.com/metadata",
+            "metadata_xml": idp_metadata(),
             "default_role": "viewer",
             "attribute_email": "email",
             "require_signed_assertions": "on",
@@ -141,7 +142,8 @@ def test_create_saml_shows_the_acs_url_and_entity_id(org, owner, web, settings):
         (oidc_form(group_role_mapping="Engineering = owner"), "never makes anyone an owner"),
     ],
 )
-def test_create_form_shows_errors_on_its_fields(org, owner, web, form, field_text):
+def test_create_form_shows_errors_on_its_fields(org, owner, web, form, field_text, settings):
+    settings.ALLOW_PRIVATE_OUTBOUND = False  # http:// is refused outside development
     response = web(owner, org).post("/settings/organization/sso/new?type=oidc", form)
     assert response.status_code == 400
     html = response.content.decode()

@@ -17,6 +17,7 @@ from sso import services
 from sso.models import SsoConnection
 from sso.selectors import connection_client_secret
 from tests.logcapture import capture_json_logs
+from tests.sso.metadata import idp_metadata
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +82,7 @@ def test_rotate_field_keys_reencrypts_every_value(settings, org, owner):
         actor=owner,
         type="saml",
         domains=["saml.example.com"],
-        metadata_url="https://idp.example.com/md",
+        metadata_xml=idp_metadata(),
     )
     old_token = SsoConnection.objects.get(pk=connection.pk).oidc_client_secret
     settings.FIELD_ENCRYPTION_KEYS = [NEW, OLD]
