@@ -449,12 +449,22 @@ class MemoryStore:
             return True
 
     def orphans(self, prefix: str, records: list[str], fix: bool) -> list[str]:
-        return []  # records and their expiry entries change together, under one lock
+        with self.lock:
+            out = []
+            for name in records:
+                id_ = name[len(prefix) + 2 :]
+                if id_ in self.records and id_ not in self.expiry:
+                    out.append(name)
+                    if fix:
+                        del self.records[id_]
+            return out
 
     def recount(self, prefix: str, counters: list[str], fix: bool) -> list[tuple[str, int, int]]:
         with self.lock:
             truth = dict.fromkeys(counters, 0)
-            for r in self.records.values():
+            for id_, r in self.records.items():
+                if id_ not in self.expiry:
+                    continue  # an orphan: counts nowhere (see ``orphans``)
                 names_ = [f"{prefix}wr:{r['o']}"]
                 if r["k"] is not None:
                     names_.append(f"{prefix}kr:{r['k']}:{r['p']}")
