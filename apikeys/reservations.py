@@ -13,7 +13,8 @@ Counters (µcr), under ``<cache prefix>:rsv:``:
 * ``r:<id>`` one reservation (key, org, period, amount), ``exp`` a sorted set of ids by
   expiry (ms);
 * ``kg:<key pk>`` / ``wg:<org pk>`` generations, bumped whenever PostgreSQL moved the
-  number behind a counter; ``seen:<key pk>`` set once the key's counters were built.
+  number behind a counter; ``seen:<key pk>`` / ``wseen:<org pk>`` set once the key's /
+  the wallet's counters were built (absent after a loss of data).
 
 PostgreSQL stays the truth. After commit, a spend or a debit moves its counter by the same
 amount (when the counter exists) and a credit deletes it, bumping its generation in the
@@ -24,8 +25,16 @@ commit whose move it then missed.
 After Redis lost its data the in-flight reservations are unknown: a capped key whose
 counters are rebuilt for the first time (no ``seen:`` marker) and that verified within the
 TTL starts with a *recovery* reservation of its whole remaining cap, expiring a TTL after
-its last use. The cost: such keys are refused for up to ``RESERVATION_TTL_SECONDS`` (+60 s)
-after a Redis flush; caps still hold.
+its last use; a wallet rebuilt for the first time (no ``wseen:`` marker) whose owner had a
+key verified within the TTL starts with one of its whole available balance (a record with
+no key). The cost: such keys and wallets are refused for up to ``RESERVATION_TTL_SECONDS``
+(+60 s) after a Redis flush; caps and balances still hold.
+
+The expiry set ``exp`` is the registry of live reservations: settlement, expiry and the
+recount only count a record whose id is in it. A record outside it (a partial loss took
+its counters and its expiry entry) is an orphan: it counts nowhere, and releasing it
+would take a rebuilt counter below the truth. A settlement the store refuses after commit
+is journalled in PostgreSQL (``PendingSettlement``) and applied by the beat tasks.
 
 Without ``REDIS_URL`` (``make run``, the SQLite tests) an in-process store with the same
 interface (a lock and dicts) does the same within one process.
@@ -436,7 +445,7 @@ class MemoryStore:
             return True
 
     def recover_wallet(self, n: dict, args: list) -> bool:
-        _prefix_, id_, org, amount, expiry_ms = args
+        _, id_, org, amount, expiry_ms = args
         with self.lock:
             if n["wseen"] in self.values:
                 return False
@@ -683,9 +692,8 @@ def settle(
         for (k, p), v in (spend or {}).items()
     ]
     for org, delta in (wallets or {}).items():
-        moves.append(
-            (f"{prefix}wa:{org}", f"{prefix}wg:{org}", delta if delta < 0 else 0, f"{prefix}wseen:{org}")
-        )
+        amount = delta if delta < 0 else 0  # a credit drops the counter
+        moves.append((f"{prefix}wa:{org}", f"{prefix}wg:{org}", amount, f"{prefix}wseen:{org}"))
     return [int(v) for v in store().settle(prefix, list(ids), moves)]
 
 
