@@ -49,6 +49,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Max, Q
 
 #: What a verification's reservation step answers.
 OK = "ok"
@@ -116,35 +117,50 @@ end
 
 # KEYS: ks kr wa wr; ARGV: prefix capped cap amount min_available now_ms expiry_ms
 #       key_pk org_pk period id
-RESERVE_LUA = (
+_RESERVE_FN = """
+local function reserve()
+  local prefix = ARGV[1]
+  expire(prefix, ARGV[6], 5)
+  local capped = ARGV[2] == '1'
+  local cap, amount, minimum = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  local spent = redis.call('GET', KEYS[1])
+  if capped and not spent then return {'missing_key', 0, 0, 0, 0} end
+  local available = redis.call('GET', KEYS[3])
+  if not available then return {'missing_wallet', 0, 0, 0, 0} end
+  spent = tonumber(spent or '0')
+  available = tonumber(available)
+  local kres = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local wres = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if capped and (spent + kres >= cap or spent + kres + amount > cap) then
+    return {'cap', spent, kres, available, wres}
+  end
+  if available - wres < minimum or available - wres - amount < 0 then
+    return {'credits', spent, kres, available, wres}
+  end
+  if amount > 0 then
+    kres = redis.call('INCRBY', KEYS[2], amount)
+    wres = redis.call('INCRBY', KEYS[4], amount)
+    redis.call('HSET', prefix .. 'r:' .. ARGV[11], 'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10],
+               'a', amount)
+    redis.call('ZADD', prefix .. 'exp', ARGV[7], ARGV[11])
+  end
+  return {'ok', spent, kres, available, wres}
+end
+"""
+
+RESERVE_LUA = _EXPIRE_LUA + _RESERVE_FN + "return reserve()"
+
+# The same, fused with the read of the cached verification entry and the catalog version
+# (KEYS[5], KEYS[6]: the shared cache's names), returned after the outcome: one round trip
+# where a worker's copy of the entry has expired (``reserve_and_read``).
+RESERVE_READ_LUA = (
     _EXPIRE_LUA
+    + _RESERVE_FN
     + """
-local prefix = ARGV[1]
-expire(prefix, ARGV[6], 5)
-local capped = ARGV[2] == '1'
-local cap, amount, minimum = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local spent = redis.call('GET', KEYS[1])
-if capped and not spent then return {'missing_key'} end
-local available = redis.call('GET', KEYS[3])
-if not available then return {'missing_wallet'} end
-spent = tonumber(spent or '0')
-available = tonumber(available)
-local kres = tonumber(redis.call('GET', KEYS[2]) or '0')
-local wres = tonumber(redis.call('GET', KEYS[4]) or '0')
-if capped and (spent + kres >= cap or spent + kres + amount > cap) then
-  return {'cap', spent, kres, available, wres}
-end
-if available - wres < minimum or available - wres - amount < 0 then
-  return {'credits', spent, kres, available, wres}
-end
-if amount > 0 then
-  kres = redis.call('INCRBY', KEYS[2], amount)
-  wres = redis.call('INCRBY', KEYS[4], amount)
-  redis.call('HSET', prefix .. 'r:' .. ARGV[11], 'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10],
-             'a', amount)
-  redis.call('ZADD', prefix .. 'exp', ARGV[7], ARGV[11])
-end
-return {'ok', spent, kres, available, wres}
+local out = reserve()
+out[6] = redis.call('GET', KEYS[5])
+out[7] = redis.call('GET', KEYS[6])
+return out
 """
 )
 
@@ -205,39 +221,44 @@ end
 return out
 """
 
-# KEYS: counter generation ; ARGV: expected generation, value, ttl seconds (0: none)
-SET_GUARDED_LUA = """
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-if tonumber(ARGV[3]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'NX')
+# Rebuild missing counters from PostgreSQL's numbers, and place the recovery holds, in ONE
+# atomic step: no reservation can see a counter rebuilt after a loss of data before its
+# hold is in place (built in two steps, the calls arriving between them reserved against
+# the bare counter: a burst overspent its wallet that way).
+# KEYS: ks kg wa wg seen wseen kr wr
+# ARGV: prefix capped key_gen spend spend_ttl wallet_gen available key_pk org_pk period
+#       key_hold_id key_hold key_hold_expiry wallet_hold_id wallet_hold wallet_hold_expiry
+# A counter is SET only if its generation is still the one read before PostgreSQL was
+# (else the caller reads again). A missing marker with the counter present means the
+# counters were live: the marker is set, nothing held. A missing marker with the counter
+# created here means Redis lost its data: the marker is set and the hold placed.
+REBUILD_LUA = """
+local prefix = ARGV[1]
+local function build(counter, gen_key, gen, value, ttl)
+  if redis.call('EXISTS', counter) == 1 then return 'live' end
+  if (redis.call('GET', gen_key) or '0') ~= gen then return 'moved' end
+  if ttl then
+    redis.call('SET', counter, value, 'EX', ttl)
+  else
+    redis.call('SET', counter, value)
+  end
+  return 'built'
 end
+local function hold(marker, state, counters, id, fields, amount, expiry)
+  if state == 'moved' or redis.call('SET', marker, '1', 'NX') == false then return end
+  if state ~= 'built' or tonumber(amount) <= 0 then return end
+  for _, counter in ipairs(counters) do redis.call('INCRBY', counter, amount) end
+  redis.call('HSET', prefix .. 'r:' .. id, unpack(fields))
+  redis.call('ZADD', prefix .. 'exp', expiry, id)
+end
+if ARGV[2] == '1' then
+  local state = build(KEYS[1], KEYS[2], ARGV[3], ARGV[4], ARGV[5])
+  hold(KEYS[5], state, {KEYS[7], KEYS[8]}, ARGV[11],
+       {'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10], 'a', ARGV[12]}, ARGV[12], ARGV[13])
+end
+local state = build(KEYS[3], KEYS[4], ARGV[6], ARGV[7], nil)
+hold(KEYS[6], state, {KEYS[8]}, ARGV[14], {'o', ARGV[9], 'a', ARGV[15]}, ARGV[15], ARGV[16])
 return 1
-"""
-
-# KEYS: kr seen ; ARGV: prefix id key org period amount expiry_ms
-RECOVER_LUA = """
-if redis.call('SET', KEYS[2], '1', 'NX') and tonumber(ARGV[6]) > 0 then
-  redis.call('INCRBY', KEYS[1], ARGV[6])
-  redis.call('INCRBY', ARGV[1] .. 'wr:' .. ARGV[4], ARGV[6])
-  redis.call('HSET', ARGV[1] .. 'r:' .. ARGV[2], 'k', ARGV[3], 'o', ARGV[4], 'p', ARGV[5],
-             'a', ARGV[6])
-  redis.call('ZADD', ARGV[1] .. 'exp', ARGV[7], ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# The wallet's equivalent (no key): KEYS: wr wseen ; ARGV: prefix id org amount expiry_ms
-WALLET_RECOVER_LUA = """
-if redis.call('SET', KEYS[2], '1', 'NX') and tonumber(ARGV[4]) > 0 then
-  redis.call('INCRBY', KEYS[1], ARGV[4])
-  redis.call('HSET', ARGV[1] .. 'r:' .. ARGV[2], 'o', ARGV[3], 'a', ARGV[4])
-  redis.call('ZADD', ARGV[1] .. 'exp', ARGV[5], ARGV[2])
-  return 1
-end
-return 0
 """
 
 # KEYS: reservation records seen by a scan ; ARGV: prefix, fix. A record whose id is not in
@@ -271,14 +292,14 @@ class RedisStore:
     def __init__(self, url: str) -> None:
         import redis  # noqa: PLC0415 - only with REDIS_URL
 
+        self.url = url
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self._errors = (redis.RedisError, OSError)
         self._reserve = self.redis.register_script(RESERVE_LUA)
+        self._reserve_read = self.redis.register_script(RESERVE_READ_LUA)
         self._settle = self.redis.register_script(SETTLE_LUA)
         self._expire = self.redis.register_script(EXPIRE_LUA)
-        self._set_guarded = self.redis.register_script(SET_GUARDED_LUA)
-        self._recover = self.redis.register_script(RECOVER_LUA)
-        self._wallet_recover = self.redis.register_script(WALLET_RECOVER_LUA)
+        self._rebuild = self.redis.register_script(REBUILD_LUA)
         self._recount = self.redis.register_script(RECOUNT_LUA)
         self._orphans = self.redis.register_script(ORPHANS_LUA)
         self._reset = self.redis.register_script(RESET_LUA)
@@ -313,6 +334,15 @@ class RedisStore:
         except self._errors as exc:
             raise Unavailable(str(exc)) from exc
 
+    def reserve_and_read(self, n: dict, args: list, entry: str, version: str) -> list:
+        names_ = [n["ks"], n["kr"], n["wa"], n["wr"], entry, version]
+        try:
+            return self.redis.execute_command("EVALSHA", self._reserve_read.sha, 6, *names_, *args)
+        except self._no_script:
+            return self._call(self._reserve_read, keys=names_, args=args)
+        except self._errors as exc:
+            raise Unavailable(str(exc)) from exc
+
     def settle(self, prefix: str, ids: list[str], moves: list[tuple]) -> list:
         keys = [name for counter, gen, _a, marker in moves for name in (counter, gen, marker)]
         args = [prefix, len(ids), *ids, *(amount for _c, _g, amount, _m in moves)]
@@ -325,14 +355,9 @@ class RedisStore:
         values = self._call(self.redis.mget, keys)
         return [v.decode() if isinstance(v, bytes) else v for v in values]
 
-    def set_guarded(self, counter: str, gen_key: str, gen: str, value: int, ttl: int) -> bool:
-        return bool(self._call(self._set_guarded, keys=[counter, gen_key], args=[gen, value, ttl]))
-
-    def recover(self, n: dict, args: list) -> bool:
-        return bool(self._call(self._recover, keys=[n["kr"], n["seen"]], args=args))
-
-    def recover_wallet(self, n: dict, args: list) -> bool:
-        return bool(self._call(self._wallet_recover, keys=[n["wr"], n["wseen"]], args=args))
+    def rebuild(self, n: dict, args: list) -> None:
+        names_ = [n[name] for name in ("ks", "kg", "wa", "wg", "seen", "wseen", "kr", "wr")]
+        self._call(self._rebuild, keys=names_, args=args)
 
     def scan(self, pattern: str) -> list[str]:
         return [k.decode() for k in self._call(self.redis.scan_iter, pattern, count=1000)]
@@ -423,39 +448,37 @@ class MemoryStore:
         with self.lock:
             return [None if k not in self.values else str(self.values[k]) for k in keys]
 
-    def set_guarded(self, counter: str, gen_key: str, gen: str, value: int, ttl: int) -> bool:
-        with self.lock:
-            if str(self.values.get(gen_key, "0")) != gen:
-                return False
-            self.values.setdefault(counter, int(value))
-            return True
+    def _build_locked(self, counter: str, gen_key: str, gen: str, value: int) -> str:
+        if counter in self.values:
+            return "live"
+        if str(self.values.get(gen_key, "0")) != gen:
+            return "moved"
+        self.values[counter] = int(value)
+        return "built"
 
-    def recover(self, n: dict, args: list) -> bool:
-        prefix, id_, key, org, period, amount, expiry_ms = args
-        with self.lock:
-            if n["seen"] in self.values:
-                return False
-            self.values[n["seen"]] = 1
-            if int(amount) <= 0:
-                return False
-            self._incr(n["kr"], int(amount))
-            self._incr(f"{prefix}wr:{org}", int(amount))
-            self.records[id_] = {"k": key, "o": org, "p": period, "a": int(amount)}
-            self.expiry[id_] = int(expiry_ms)
-            return True
+    def _hold_locked(self, marker: str, state: str, record: dict, id_: str, expiry: int) -> None:
+        if state == "moved" or marker in self.values:
+            return
+        self.values[marker] = 1
+        if state != "built" or record["a"] <= 0:
+            return
+        if record["k"] is not None:
+            self._incr(f"{record['prefix']}kr:{record['k']}:{record['p']}", record["a"])
+        self._incr(f"{record['prefix']}wr:{record['o']}", record["a"])
+        self.records[id_] = {k: v for k, v in record.items() if k != "prefix"}
+        self.expiry[id_] = int(expiry)
 
-    def recover_wallet(self, n: dict, args: list) -> bool:
-        _, id_, org, amount, expiry_ms = args
+    def rebuild(self, n: dict, args: list) -> None:
+        (prefix, capped, key_gen, spend, _ttl, wallet_gen, available, key, org, period) = args[:10]
+        key_hold_id, key_hold, key_expiry, wallet_hold_id, wallet_hold, wallet_expiry = args[10:]
         with self.lock:
-            if n["wseen"] in self.values:
-                return False
-            self.values[n["wseen"]] = 1
-            if int(amount) <= 0:
-                return False
-            self._incr(n["wr"], int(amount))
-            self.records[id_] = {"k": None, "o": org, "p": None, "a": int(amount)}
-            self.expiry[id_] = int(expiry_ms)
-            return True
+            if capped == "1":
+                state = self._build_locked(n["ks"], n["kg"], key_gen, spend)
+                record = {"prefix": prefix, "k": key, "o": org, "p": period, "a": int(key_hold)}
+                self._hold_locked(n["seen"], state, record, key_hold_id, key_expiry)
+            state = self._build_locked(n["wa"], n["wg"], wallet_gen, available)
+            record = {"prefix": prefix, "k": None, "o": org, "p": None, "a": int(wallet_hold)}
+            self._hold_locked(n["wseen"], state, record, wallet_hold_id, wallet_expiry)
 
     def orphans(self, prefix: str, records: list[str], fix: bool) -> list[str]:
         with self.lock:
@@ -561,59 +584,89 @@ def _available_from_db(org_pk: int) -> int:
 
 
 def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int | None) -> None:
-    """Counters missing: read PostgreSQL and SET them, unless PostgreSQL moved meanwhile
-    (the generation changed): then the next attempt reads again."""
+    """Counters missing: read PostgreSQL and build them in one script, unless PostgreSQL
+    moved meanwhile (the generation changed): then the next attempt reads again.
+
+    After Redis lost its data (no ``seen:`` / ``wseen:`` marker), calls reserved before the
+    loss may still be in flight, and their reservations are gone. If the key verified
+    within the TTL (``last_verified_at`` is written at most once a minute: + 60 s), its
+    whole remaining cap is held; if any key of the owner did, the wallet's whole available
+    balance is held ("unknown in flight"); each until a TTL after that verification. The
+    same script builds the counters and places the holds."""
+    from .models import ApiKey  # noqa: PLC0415 - the store stays importable alone
+
     s = store()
-    key_gen, wallet_gen, seen, wallet_seen = s.mget([n["kg"], n["wg"], n["seen"], n["wseen"]])
+    key_gen, wallet_gen = s.mget([n["kg"], n["wg"]])
     capped = cap is not None
-    if capped:
-        s.set_guarded(
-            n["ks"], n["kg"], key_gen or "0", _spend_from_db(key_pk, period), SPEND_COUNTER_SECONDS
-        )
+    spend = _spend_from_db(key_pk, period) if capped else 0
     available = _available_from_db(org_pk)
-    s.set_guarded(n["wa"], n["wg"], wallet_gen or "0", available, 0)
-    if capped and not seen:
-        _recover(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
-    if not wallet_seen:
-        _recover_wallet(n, org_pk=org_pk, available=available)
+    now = now_ms()
+    window = (settings.RESERVATION_TTL_SECONDS + 60) * 1000
+    last = ApiKey.objects.filter(organization_id=org_pk).aggregate(
+        key=Max("last_verified_at", filter=Q(pk=key_pk)), owner=Max("last_verified_at")
+    )
+    key_expiry = int(last["key"].timestamp() * 1000) + window if last["key"] else 0
+    owner_expiry = int(last["owner"].timestamp() * 1000) + window if last["owner"] else 0
+    key_hold = max(0, (cap or 0) - spend) if capped and key_expiry > now else 0
+    wallet_hold = max(0, available) if owner_expiry > now else 0
+    prefix = _prefix()
+    s.rebuild(
+        n,
+        [
+            prefix,
+            "1" if capped else "0",
+            key_gen or "0",
+            spend,
+            SPEND_COUNTER_SECONDS,
+            wallet_gen or "0",
+            available,
+            key_pk,
+            org_pk,
+            period,
+            f"recover_{key_pk}_{new_id()}",
+            key_hold,
+            key_expiry,
+            f"recover_w{org_pk}_{new_id()}",
+            wallet_hold,
+            owner_expiry,
+        ],
+    )
 
 
-def _recover(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int) -> None:
-    """First build of a capped key's counters since Redis started with no data: if the key
-    verified within the TTL, calls reserved before the loss may still be in flight, and
-    their reservations are gone. Reserve the whole remaining cap until a TTL after its last
-    verification (``last_verified_at`` is written at most once a minute: + 60 s)."""
-    from .models import ApiKey  # noqa: PLC0415 - the store stays importable alone
+def _reserve_args(*, key_pk: int, org_pk: int, period: str, cap, amount: int, minimum: int):
+    prefix = _prefix()
+    now = now_ms()
+    id_ = new_id()
+    args = [
+        prefix,
+        "1" if cap is not None else "0",
+        cap or 0,
+        amount,
+        minimum,
+        now,
+        now + settings.RESERVATION_TTL_SECONDS * 1000,
+        key_pk,
+        org_pk,
+        period,
+        id_,
+    ]
+    return names(prefix, key_pk, org_pk, period), id_, args
 
-    ttl = settings.RESERVATION_TTL_SECONDS
-    verified = ApiKey.objects.filter(pk=key_pk).values_list("last_verified_at", flat=True).first()
-    amount, expiry = 0, 0
-    if verified is not None:
-        expiry = int(verified.timestamp() * 1000) + (ttl + 60) * 1000
-        if expiry > now_ms():
-            amount = max(0, cap - _spend_from_db(key_pk, period))
-    args = [_prefix(), f"recover_{key_pk}_{new_id()}", key_pk, org_pk, period, amount, expiry]
-    store().recover(n, args)
 
-
-def _recover_wallet(n: dict, *, org_pk: int, available: int) -> None:
-    """The same for the wallet, whose in-flight reservations were lost with the rest: if
-    any key of the owner verified within the TTL (+ 60 s), hold the whole available balance
-    as "unknown in flight" until a TTL after that verification. Calls needing credits are
-    refused meanwhile (402 insufficient_credits); calls reserving nothing still pass."""
-    from django.db.models import Max  # noqa: PLC0415 - the store stays importable alone
-
-    from .models import ApiKey  # noqa: PLC0415 - the store stays importable alone
-
-    ttl = settings.RESERVATION_TTL_SECONDS
-    last = ApiKey.objects.filter(organization_id=org_pk).aggregate(at=Max("last_verified_at"))
-    amount, expiry = 0, 0
-    if last["at"] is not None:
-        expiry = int(last["at"].timestamp() * 1000) + (ttl + 60) * 1000
-        if expiry > now_ms():
-            amount = max(0, available)
-    args = [_prefix(), f"recover_w{org_pk}_{new_id()}", org_pk, amount, expiry]
-    store().recover_wallet(n, args)
+def _outcome(answer: list, id_: str, amount: int) -> Outcome | None:
+    """The script's answer as an Outcome; None when a counter is missing."""
+    status = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
+    if status in (MISSING_KEY, MISSING_WALLET):
+        return None
+    spent, kres, available, wres = (int(v) for v in answer[1:5])
+    return Outcome(
+        status=status,
+        reservation_id=id_ if status == OK and amount > 0 else None,
+        spent=spent,
+        key_reserved=kres,
+        available=available,
+        wallet_reserved=wres,
+    )
 
 
 def reserve(
@@ -621,42 +674,48 @@ def reserve(
 ) -> Outcome:
     """Reserve ``amount`` µcr for one call against the key's cap (when it has one) and the
     wallet's available balance (which must also stay ≥ ``minimum``). Raises Unavailable."""
-    prefix = _prefix()
-    n = names(prefix, key_pk, org_pk, period)
-    ttl_ms = settings.RESERVATION_TTL_SECONDS * 1000
     for attempt in range(REBUILD_ATTEMPTS):
-        now = now_ms()
-        id_ = new_id()
-        args = [
-            prefix,
-            "1" if cap is not None else "0",
-            cap or 0,
-            amount,
-            minimum,
-            now,
-            now + ttl_ms,
-            key_pk,
-            org_pk,
-            period,
-            id_,
-        ]
-        answer = store().reserve(n, args)
-        status = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
-        if status in (MISSING_KEY, MISSING_WALLET):
-            if attempt == REBUILD_ATTEMPTS - 1:
-                break
-            _rebuild(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
-            continue
-        spent, kres, available, wres = (int(v) for v in answer[1:5])
-        return Outcome(
-            status=status,
-            reservation_id=id_ if status == OK and amount > 0 else None,
-            spent=spent,
-            key_reserved=kres,
-            available=available,
-            wallet_reserved=wres,
+        n, id_, args = _reserve_args(
+            key_pk=key_pk, org_pk=org_pk, period=period, cap=cap, amount=amount, minimum=minimum
         )
+        outcome = _outcome(store().reserve(n, args), id_, amount)
+        if outcome is not None:
+            return outcome
+        if attempt < REBUILD_ATTEMPTS - 1:
+            _rebuild(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
     raise Unavailable("the reservation counters could not be rebuilt")
+
+
+def reads_shared_cache() -> bool:
+    """Whether the store is the shared cache's Redis (``reserve_and_read`` possible)."""
+    s = store()
+    cache = settings.CACHES["default"]
+    return (
+        isinstance(s, RedisStore)
+        and cache["BACKEND"].endswith("RedisCache")
+        and cache.get("LOCATION") == s.url
+    )
+
+
+def reserve_and_read(
+    *,
+    key_pk: int,
+    org_pk: int,
+    period: str,
+    cap: int | None,
+    amount: int,
+    minimum: int,
+    cache_names: tuple[str, str],
+) -> tuple[Outcome | None, bytes | None, bytes | None]:
+    """``reserve`` and the raw values of two shared-cache names (the cache's full names),
+    read in the same script: one round trip. The outcome is None when a counter was
+    missing (nothing reserved: call ``reserve``, which rebuilds). Only when
+    ``reads_shared_cache()``. Raises Unavailable."""
+    n, id_, args = _reserve_args(
+        key_pk=key_pk, org_pk=org_pk, period=period, cap=cap, amount=amount, minimum=minimum
+    )
+    answer = store().reserve_and_read(n, args, *cache_names)
+    return _outcome(answer, id_, amount), answer[5], answer[6]
 
 
 def amounts(ids: list[str]) -> dict[str, int]:
