@@ -233,10 +233,15 @@ def verify(
     """The inference plane's question: may this key make this call? Raises
     ApplicationError with the seed's error types; returns the answer body, with the
     ``reservation_id`` of the call's reserved worst-case cost."""
-    fused = _verify_fused(key, model=model, endpoint=endpoint, n=n, tier=tier, estimate=estimate)
+    if not keyformat.is_well_formed(key):
+        raise _error("invalid_api_key", "Invalid API key.", 401)
+    secret_hash = keyformat.hash_secret(key)
+    fused = _verify_fused(
+        secret_hash, model=model, endpoint=endpoint, n=n, tier=tier, estimate=estimate
+    )
     if fused is not None:
         return fused
-    entry, version = _entry_for(key)
+    entry, version = _entry_for(secret_hash)
     _refuse_key(entry)
     call = _resolve_call(entry, version, model=model, endpoint=endpoint, n=n, tier=tier)
     outcome = _reserve(entry, call, estimate=estimate, n=n, tier=tier)
@@ -346,7 +351,7 @@ _SERIALIZER = RedisSerializer()  # how the shared cache (Django's RedisCache) st
 
 
 def _verify_fused(
-    key: str, *, model: str | None, endpoint: str | None, n: int, tier: str, estimate
+    secret_hash: str, *, model: str | None, endpoint: str | None, n: int, tier: str, estimate
 ) -> dict | None:
     """Verification in ONE round trip when this worker's copy of the key's entry has just
     expired (a key verified less often than twice a second per worker, or every half
@@ -357,9 +362,7 @@ def _verify_fused(
     reservation is released and None sends the caller down the ordinary path. A revoked
     key's entry is deleted on commit: the read finds no entry, and it is rebuilt and
     refused there — the revocation bound is unchanged."""
-    if not keyformat.is_well_formed(key):
-        return None
-    cache_key = _cache_key(keyformat.hash_secret(key))
+    cache_key = _cache_key(secret_hash)
     copy = local_copies.stale(cache_key)
     if copy is None or not reservations.reads_shared_cache():
         return None
@@ -427,11 +430,9 @@ class _Call:
     row: dict | None = None
 
 
-def _entry_for(key: str) -> tuple[dict, str]:
-    """Step 1: the cached entry of a well-formed, known key (else 401 invalid_api_key)."""
-    if not keyformat.is_well_formed(key):
-        raise _error("invalid_api_key", "Invalid API key.", 401)
-    entry, version = _lookup(keyformat.hash_secret(key))
+def _entry_for(secret_hash: str) -> tuple[dict, str]:
+    """Step 1: the cached entry of a known key (else 401 invalid_api_key)."""
+    entry, version = _lookup(secret_hash)
     if entry == MISSING:
         raise _error("invalid_api_key", "Invalid API key.", 401)
     return entry, version
