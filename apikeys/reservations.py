@@ -69,6 +69,11 @@ class Unavailable(Exception):
     """The reservation store does not answer."""
 
 
+class Contended(Unavailable):
+    """The store answers, but the counters could not be rebuilt (PostgreSQL kept moving
+    under the rebuild): no fallback may answer without a reservation (503 for every key)."""
+
+
 @dataclass(slots=True)
 class Outcome:
     status: str
@@ -93,6 +98,8 @@ def names(prefix: str, key_pk: int, org_pk: int, period: str) -> dict[str, str]:
         "wg": f"{prefix}wg:{org_pk}",
         "seen": f"{prefix}seen:{key_pk}",
         "wseen": f"{prefix}wseen:{org_pk}",
+        "ksa": f"{prefix}ksa:{key_pk}:{period}",
+        "waa": f"{prefix}waa:{org_pk}",
     }
 
 
@@ -165,26 +172,32 @@ return out
 )
 
 # ARGV: prefix, n, id1..idn, then per counter its amount ; KEYS: counters to move, each
-# followed by its generation and its "seen" marker (or ""). A counter moves by its amount
-# when it exists (0: it is deleted instead, and its marker set when it existed: the
-# counters were live, not lost), and its generation is bumped either way. Returns the
-# released amounts (0 for an unknown, already settled or orphaned id).
+# followed by its generation, its "seen" marker (or "") and its accumulator. A counter
+# moves by its amount when it exists; when it does not, the amount is added to its
+# accumulator instead (a rebuild adds what accumulated while it read PostgreSQL: it never
+# misses a move, and never has to start again because of one). Amount 0 (a credit, a
+# fix): the counter is deleted, its marker set when it existed (the counters were live,
+# not lost), and its generation bumped (a rebuild that read PostgreSQL before it starts
+# again). Returns the released amounts (0 for an unknown, already settled or orphaned id).
 SETTLE_LUA = (
     _EXPIRE_LUA
     + """
 local prefix, n = ARGV[1], tonumber(ARGV[2])
 local out = {}
 for i = 1, n do out[i] = release(prefix, ARGV[2 + i]) end
-for i = 1, #KEYS, 3 do
-  local amount = tonumber(ARGV[2 + n + (i + 2) / 3])
+for i = 1, #KEYS, 4 do
+  local amount = tonumber(ARGV[2 + n + (i + 3) / 4])
   if amount == 0 then
     if redis.call('DEL', KEYS[i]) == 1 and KEYS[i + 2] ~= '' then
       redis.call('SET', KEYS[i + 2], '1')
     end
+    redis.call('INCR', KEYS[i + 1])
   elseif redis.call('EXISTS', KEYS[i]) == 1 then
     redis.call('INCRBY', KEYS[i], amount)
+  else
+    redis.call('INCRBY', KEYS[i + 3], amount)
+    redis.call('EXPIRE', KEYS[i + 3], ARGV[3 + n + #KEYS / 4])
   end
-  redis.call('INCR', KEYS[i + 1])
 end
 return out
 """
@@ -225,23 +238,32 @@ return out
 # atomic step: no reservation can see a counter rebuilt after a loss of data before its
 # hold is in place (built in two steps, the calls arriving between them reserved against
 # the bare counter: a burst overspent its wallet that way).
-# KEYS: ks kg wa wg seen wseen kr wr
+# KEYS: ks kg wa wg seen wseen kr wr ksa waa
 # ARGV: prefix capped key_gen spend spend_ttl wallet_gen available key_pk org_pk period
 #       key_hold_id key_hold key_hold_expiry wallet_hold_id wallet_hold wallet_hold_expiry
-# A counter is SET only if its generation is still the one read before PostgreSQL was
-# (else the caller reads again). A missing marker with the counter present means the
-# counters were live: the marker is set, nothing held. A missing marker with the counter
-# created here means Redis lost its data: the marker is set and the hold placed.
+#       key_acc wallet_acc
+# A counter is SET to PostgreSQL's number plus what its accumulator gained since it was
+# read before PostgreSQL (a move committed before that read and settled after it is then
+# counted twice: towards refusing, fixed by the reconcile task; a move is never missed),
+# unless its generation moved (a credit or a fix: the caller reads again). A missing
+# marker with the counter present means the counters were live: the marker is set,
+# nothing held. A missing marker with the counter created here means Redis lost its data:
+# the marker is set and the hold placed.
 REBUILD_LUA = """
 local prefix = ARGV[1]
-local function build(counter, gen_key, gen, value, ttl)
+local function build(counter, gen_key, gen, acc_key, acc, value, ttl)
   if redis.call('EXISTS', counter) == 1 then return 'live' end
-  if (redis.call('GET', gen_key) or '0') ~= gen then return 'moved' end
+  local now = redis.call('GET', acc_key)
+  if (redis.call('GET', gen_key) or '0') ~= gen or (not now and acc ~= '0') then
+    return 'moved'  -- a credit or a fix, or the accumulator read before is gone
+  end
+  value = tonumber(value) + tonumber(now or '0') - tonumber(acc)
   if ttl then
     redis.call('SET', counter, value, 'EX', ttl)
   else
     redis.call('SET', counter, value)
   end
+  redis.call('DEL', acc_key)
   return 'built'
 end
 local function hold(marker, state, counters, id, fields, amount, expiry)
@@ -252,11 +274,11 @@ local function hold(marker, state, counters, id, fields, amount, expiry)
   redis.call('ZADD', prefix .. 'exp', expiry, id)
 end
 if ARGV[2] == '1' then
-  local state = build(KEYS[1], KEYS[2], ARGV[3], ARGV[4], ARGV[5])
+  local state = build(KEYS[1], KEYS[2], ARGV[3], KEYS[9], ARGV[17], ARGV[4], ARGV[5])
   hold(KEYS[5], state, {KEYS[7], KEYS[8]}, ARGV[11],
        {'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10], 'a', ARGV[12]}, ARGV[12], ARGV[13])
 end
-local state = build(KEYS[3], KEYS[4], ARGV[6], ARGV[7], nil)
+local state = build(KEYS[3], KEYS[4], ARGV[6], KEYS[10], ARGV[18], ARGV[7], nil)
 hold(KEYS[6], state, {KEYS[8]}, ARGV[14], {'o', ARGV[9], 'a', ARGV[15]}, ARGV[15], ARGV[16])
 return 1
 """
@@ -344,8 +366,9 @@ class RedisStore:
             raise Unavailable(str(exc)) from exc
 
     def settle(self, prefix: str, ids: list[str], moves: list[tuple]) -> list:
-        keys = [name for counter, gen, _a, marker in moves for name in (counter, gen, marker)]
-        args = [prefix, len(ids), *ids, *(amount for _c, _g, amount, _m in moves)]
+        keys = [name for c, g, _a, m, acc in moves for name in (c, g, m, acc)]
+        amounts_ = [amount for _c, _g, amount, _m, _acc in moves]
+        args = [prefix, len(ids), *ids, *amounts_, SPEND_COUNTER_SECONDS]
         return self._call(self._settle, keys=keys, args=args)
 
     def expire(self, prefix: str, now_ms: int, limit: int) -> int:
@@ -356,7 +379,8 @@ class RedisStore:
         return [v.decode() if isinstance(v, bytes) else v for v in values]
 
     def rebuild(self, n: dict, args: list) -> None:
-        names_ = [n[name] for name in ("ks", "kg", "wa", "wg", "seen", "wseen", "kr", "wr")]
+        order = ("ks", "kg", "wa", "wg", "seen", "wseen", "kr", "wr", "ksa", "waa")
+        names_ = [n[name] for name in order]
         self._call(self._rebuild, keys=names_, args=args)
 
     def scan(self, pattern: str) -> list[str]:
@@ -431,13 +455,15 @@ class MemoryStore:
     def settle(self, prefix: str, ids: list[str], moves: list[tuple]) -> list:
         with self.lock:
             out = [self._release_locked(prefix, id_) for id_ in ids]
-            for counter, gen, amount, marker in moves:
+            for counter, gen, amount, marker, acc in moves:
                 if amount == 0:
                     if self.values.pop(counter, None) is not None and marker:
                         self.values[marker] = 1
+                    self._incr(gen, 1)
                 elif counter in self.values:
                     self._incr(counter, amount)
-                self._incr(gen, 1)
+                else:
+                    self._incr(acc, amount)
             return out
 
     def expire(self, prefix: str, now_ms: int, limit: int) -> int:
@@ -448,12 +474,15 @@ class MemoryStore:
         with self.lock:
             return [None if k not in self.values else str(self.values[k]) for k in keys]
 
-    def _build_locked(self, counter: str, gen_key: str, gen: str, value: int) -> str:
+    def _build_locked(
+        self, counter: str, gen_key: str, gen: str, acc_key: str, acc: str, value: int
+    ) -> str:
         if counter in self.values:
             return "live"
-        if str(self.values.get(gen_key, "0")) != gen:
-            return "moved"
-        self.values[counter] = int(value)
+        if str(self.values.get(gen_key, "0")) != gen or (acc_key not in self.values and acc != "0"):
+            return "moved"  # a credit or a fix, or the accumulator read before is gone
+        self.values[counter] = int(value) + self._get(acc_key) - int(acc)
+        self.values.pop(acc_key, None)
         return "built"
 
     def _hold_locked(self, marker: str, state: str, record: dict, id_: str, expiry: int) -> None:
@@ -470,13 +499,16 @@ class MemoryStore:
 
     def rebuild(self, n: dict, args: list) -> None:
         (prefix, capped, key_gen, spend, _ttl, wallet_gen, available, key, org, period) = args[:10]
-        key_hold_id, key_hold, key_expiry, wallet_hold_id, wallet_hold, wallet_expiry = args[10:]
+        key_hold_id, key_hold, key_expiry, wallet_hold_id, wallet_hold, wallet_expiry = args[10:16]
+        key_acc, wallet_acc = args[16:]
         with self.lock:
             if capped == "1":
-                state = self._build_locked(n["ks"], n["kg"], key_gen, spend)
+                state = self._build_locked(n["ks"], n["kg"], key_gen, n["ksa"], key_acc, spend)
                 record = {"prefix": prefix, "k": key, "o": org, "p": period, "a": int(key_hold)}
                 self._hold_locked(n["seen"], state, record, key_hold_id, key_expiry)
-            state = self._build_locked(n["wa"], n["wg"], wallet_gen, available)
+            state = self._build_locked(
+                n["wa"], n["wg"], wallet_gen, n["waa"], wallet_acc, available
+            )
             record = {"prefix": prefix, "k": None, "o": org, "p": None, "a": int(wallet_hold)}
             self._hold_locked(n["wseen"], state, record, wallet_hold_id, wallet_expiry)
 
@@ -596,7 +628,7 @@ def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int | None)
     from .models import ApiKey  # noqa: PLC0415 - the store stays importable alone
 
     s = store()
-    key_gen, wallet_gen = s.mget([n["kg"], n["wg"]])
+    key_gen, wallet_gen, key_acc, wallet_acc = s.mget([n["kg"], n["wg"], n["ksa"], n["waa"]])
     capped = cap is not None
     spend = _spend_from_db(key_pk, period) if capped else 0
     available = _available_from_db(org_pk)
@@ -629,6 +661,8 @@ def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int | None)
             f"recover_w{org_pk}_{new_id()}",
             wallet_hold,
             owner_expiry,
+            key_acc or "0",
+            wallet_acc or "0",
         ],
     )
 
@@ -683,7 +717,7 @@ def reserve(
             return outcome
         if attempt < REBUILD_ATTEMPTS - 1:
             _rebuild(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
-    raise Unavailable("the reservation counters could not be rebuilt")
+    raise Contended("the reservation counters could not be rebuilt")
 
 
 def reads_shared_cache() -> bool:
@@ -747,12 +781,13 @@ def settle(
     released amounts (0 for an unknown or already settled id)."""
     prefix = _prefix()
     moves = [
-        (f"{prefix}ks:{k}:{p}", f"{prefix}kg:{k}", v, f"{prefix}seen:{k}")
+        (f"{prefix}ks:{k}:{p}", f"{prefix}kg:{k}", v, f"{prefix}seen:{k}", f"{prefix}ksa:{k}:{p}")
         for (k, p), v in (spend or {}).items()
     ]
     for org, delta in (wallets or {}).items():
         amount = delta if delta < 0 else 0  # a credit drops the counter
-        moves.append((f"{prefix}wa:{org}", f"{prefix}wg:{org}", amount, f"{prefix}wseen:{org}"))
+        n = (f"{prefix}wa:{org}", f"{prefix}wg:{org}", f"{prefix}wseen:{org}", f"{prefix}waa:{org}")
+        moves.append((n[0], n[1], amount, n[2], n[3]))
     return [int(v) for v in store().settle(prefix, list(ids), moves)]
 
 
@@ -858,7 +893,7 @@ def reconcile(*, fix: bool = False) -> list[str]:
                 owner = ident.split(":")[0]
                 gen = f"{prefix}{'kg' if kind == 'ks' else 'wg'}:{owner}"
                 marker = f"{prefix}{'seen' if kind == 'ks' else 'wseen'}:{owner}"
-                s.settle(prefix, [], [(name, gen, 0, marker)])
+                s.settle(prefix, [], [(name, gen, 0, marker, "")])
     reserved_counters = [name for name in values if name[len(prefix) :].startswith(("kr:", "wr:"))]
     for name, value, truth in sorted(s.recount(prefix, sorted(reserved_counters), fix)):
         drift.append(f"{name[len(prefix) :]}: counter {value}, truth {truth}")

@@ -301,9 +301,9 @@ def _reserve(
             amount=amount,
             minimum=call.needed_microcredits,
         )
-    except reservations.Unavailable:
+    except reservations.Unavailable as exc:
         logger.warning("reservation store unavailable", exc_info=True)
-        if cap is not None:
+        if cap is not None or isinstance(exc, reservations.Contended):
             raise _error(
                 "unavailable",
                 "Spending limits cannot be checked right now; try again shortly.",
