@@ -12,15 +12,17 @@ Counters (µcr), under ``<cache prefix>:rsv:``:
   is reserved against it;
 * ``r:<id>`` one reservation (key, org, period, amount), ``exp`` a sorted set of ids by
   expiry (ms);
-* ``kg:<key pk>`` / ``wg:<org pk>`` generations, bumped whenever PostgreSQL moved the
-  number behind a counter; ``seen:<key pk>`` / ``wseen:<org pk>`` set once the key's /
+* ``kg:<key pk>`` / ``wg:<org pk>`` generations, bumped when a credit or a fix dropped a
+  counter; ``ksa:<key pk>:<YYYY-MM>`` / ``waa:<org pk>`` the moves that found no counter;
+  ``seen:<key pk>`` / ``wseen:<org pk>`` set once the key's /
   the wallet's counters were built (absent after a loss of data).
 
 PostgreSQL stays the truth. After commit, a spend or a debit moves its counter by the same
-amount (when the counter exists) and a credit deletes it, bumping its generation in the
-same script; a missing counter is rebuilt from PostgreSQL with a guarded SET that refuses
-when the generation moved meanwhile, so a rebuild never writes a value read before a
-commit whose move it then missed.
+amount, or its accumulator (``ksa:`` / ``waa:``) when the counter is missing; a credit
+deletes it, bumping its generation. A missing counter is rebuilt from PostgreSQL plus what
+the accumulator gained since it was read before PostgreSQL, unless the generation moved
+meanwhile (then it reads again): a rebuild never misses a move (at worst counts one twice,
+towards refusing) and a burst of debits does not make it start again.
 
 After Redis lost its data the in-flight reservations are unknown: a capped key whose
 counters are rebuilt for the first time (no ``seen:`` marker) and that verified within the
