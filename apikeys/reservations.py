@@ -14,7 +14,7 @@ Counters (µcr), under ``<cache prefix>:rsv:``:
   expiry (ms);
 * ``kg:<key pk>`` / ``wg:<org pk>`` generations, bumped when a credit or a fix dropped a
   counter; ``ksa:<key pk>:<YYYY-MM>`` / ``waa:<org pk>`` the moves that found no counter;
-  ``seen:<key pk>`` / ``wseen:<org pk>`` set once the key's /
+  ``epoch`` a random token, created when missing (after a loss of data); ``seen:<key pk>`` / ``wseen:<org pk>`` set once the key's /
   the wallet's counters were built (absent after a loss of data).
 
 PostgreSQL stays the truth. After commit, a spend or a debit moves its counter by the same
@@ -102,6 +102,7 @@ def names(prefix: str, key_pk: int, org_pk: int, period: str) -> dict[str, str]:
         "wseen": f"{prefix}wseen:{org_pk}",
         "ksa": f"{prefix}ksa:{key_pk}:{period}",
         "waa": f"{prefix}waa:{org_pk}",
+        "epoch": f"{prefix}epoch",
     }
 
 
@@ -240,10 +241,10 @@ return out
 # atomic step: no reservation can see a counter rebuilt after a loss of data before its
 # hold is in place (built in two steps, the calls arriving between them reserved against
 # the bare counter: a burst overspent its wallet that way).
-# KEYS: ks kg wa wg seen wseen kr wr ksa waa
+# KEYS: ks kg wa wg seen wseen kr wr ksa waa epoch
 # ARGV: prefix capped key_gen spend spend_ttl wallet_gen available key_pk org_pk period
 #       key_hold_id key_hold key_hold_expiry wallet_hold_id wallet_hold wallet_hold_expiry
-#       key_acc wallet_acc
+#       key_acc wallet_acc epoch
 # A counter is SET to PostgreSQL's number plus what its accumulator gained since it was
 # read before PostgreSQL (a move committed before that read and settled after it is then
 # counted twice: towards refusing, fixed by the reconcile task; a move is never missed),
@@ -251,8 +252,20 @@ return out
 # marker with the counter present means the counters were live: the marker is set,
 # nothing held. A missing marker with the counter created here means Redis lost its data:
 # the marker is set and the hold placed.
+# KEYS: epoch kg wg ksa waa ; ARGV: a new epoch token. What a rebuild reads before
+# PostgreSQL: the store's epoch (created if missing: Redis lost its data, or never had
+# any), the generations and the accumulators.
+REBUILD_READ_LUA = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]),
+        redis.call('GET', KEYS[4]), redis.call('GET', KEYS[5])}
+"""
+
 REBUILD_LUA = """
 local prefix = ARGV[1]
+-- Redis lost its data since the reads (its generations and accumulators with it, so
+-- they cannot tell): nothing is built, the caller reads again.
+if redis.call('GET', KEYS[11]) ~= ARGV[19] then return 0 end
 local function build(counter, gen_key, gen, acc_key, acc, value, ttl)
   if redis.call('EXISTS', counter) == 1 then return 'live' end
   local now = redis.call('GET', acc_key)
@@ -324,6 +337,7 @@ class RedisStore:
         self._settle = self.redis.register_script(SETTLE_LUA)
         self._expire = self.redis.register_script(EXPIRE_LUA)
         self._rebuild = self.redis.register_script(REBUILD_LUA)
+        self._rebuild_read = self.redis.register_script(REBUILD_READ_LUA)
         self._recount = self.redis.register_script(RECOUNT_LUA)
         self._orphans = self.redis.register_script(ORPHANS_LUA)
         self._reset = self.redis.register_script(RESET_LUA)
@@ -381,9 +395,14 @@ class RedisStore:
         return [v.decode() if isinstance(v, bytes) else v for v in values]
 
     def rebuild(self, n: dict, args: list) -> None:
-        order = ("ks", "kg", "wa", "wg", "seen", "wseen", "kr", "wr", "ksa", "waa")
+        order = ("ks", "kg", "wa", "wg", "seen", "wseen", "kr", "wr", "ksa", "waa", "epoch")
         names_ = [n[name] for name in order]
         self._call(self._rebuild, keys=names_, args=args)
+
+    def rebuild_read(self, n: dict, token: str) -> list:
+        names_ = [n[name] for name in ("epoch", "kg", "wg", "ksa", "waa")]
+        out = self._call(self._rebuild_read, keys=names_, args=[token])
+        return [v.decode() if isinstance(v, bytes) else v for v in out]
 
     def scan(self, pattern: str) -> list[str]:
         return [k.decode() for k in self._call(self.redis.scan_iter, pattern, count=1000)]
@@ -499,11 +518,19 @@ class MemoryStore:
         self.records[id_] = {k: v for k, v in record.items() if k != "prefix"}
         self.expiry[id_] = int(expiry)
 
+    def rebuild_read(self, n: dict, token: str) -> list:
+        with self.lock:
+            self.values.setdefault(n["epoch"], token)
+            names_ = ("epoch", "kg", "wg", "ksa", "waa")
+            return [None if n[k] not in self.values else str(self.values[n[k]]) for k in names_]
+
     def rebuild(self, n: dict, args: list) -> None:
         (prefix, capped, key_gen, spend, _ttl, wallet_gen, available, key, org, period) = args[:10]
         key_hold_id, key_hold, key_expiry, wallet_hold_id, wallet_hold, wallet_expiry = args[10:16]
-        key_acc, wallet_acc = args[16:]
+        key_acc, wallet_acc, epoch = args[16:]
         with self.lock:
+            if str(self.values.get(n["epoch"])) != epoch:
+                return  # the data was lost since the reads: the caller reads again
             if capped == "1":
                 state = self._build_locked(n["ks"], n["kg"], key_gen, n["ksa"], key_acc, spend)
                 record = {"prefix": prefix, "k": key, "o": org, "p": period, "a": int(key_hold)}
@@ -630,7 +657,7 @@ def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int | None)
     from .models import ApiKey  # noqa: PLC0415 - the store stays importable alone
 
     s = store()
-    key_gen, wallet_gen, key_acc, wallet_acc = s.mget([n["kg"], n["wg"], n["ksa"], n["waa"]])
+    epoch, key_gen, wallet_gen, key_acc, wallet_acc = s.rebuild_read(n, new_id())
     capped = cap is not None
     spend = _spend_from_db(key_pk, period) if capped else 0
     available = _available_from_db(org_pk)
@@ -665,6 +692,7 @@ def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int | None)
             owner_expiry,
             key_acc or "0",
             wallet_acc or "0",
+            epoch,
         ],
     )
 

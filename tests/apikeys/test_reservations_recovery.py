@@ -301,3 +301,31 @@ def test_counters_that_cannot_be_rebuilt_refuse_even_an_uncapped_key(internal, o
         verify(internal, plaintext, estimate={"requests": 1}), 503, "unavailable"
     )
     assert "try again" in error["message"]
+
+
+def test_a_rebuild_that_read_postgresql_before_a_loss_builds_nothing_after_it(
+    internal, owner, monkeypatch
+):
+    """A rebuild reads, Redis loses its data, the rebuild writes: its numbers (and its
+    decision that nothing needed holding) are from before the loss. Generations cannot
+    tell — absent before (never bumped) and after (lost) — so the store's epoch, read with
+    them, must still be the same when the script runs; else nothing is built and the
+    caller reads again. (In a burst flushed at its start, such a stale first build let
+    calls through without the recovery hold: 153 credits charged against 150.)"""
+    org = _funded(owner, 100)
+    key, _plaintext = key_make(org=org, actor=owner)
+    n = reservations.names(reservations._prefix(), key.pk, org.pk, _period())
+    read = reservations._available_from_db
+
+    def read_then_lose(org_pk: int) -> int:
+        value = read(org_pk)
+        reservations.store().reset()  # Redis loses its data while PostgreSQL is read
+        return value
+
+    monkeypatch.setattr(reservations, "_available_from_db", read_then_lose)
+    reservations._rebuild(n, key_pk=key.pk, org_pk=org.pk, period=_period(), cap=None)
+    assert reservations.store().mget([n["wa"], n["wseen"]]) == [None, None]
+
+    monkeypatch.setattr(reservations, "_available_from_db", read)
+    reservations._rebuild(n, key_pk=key.pk, org_pk=org.pk, period=_period(), cap=None)
+    assert _counter(f"wa:{org.pk}") == 100 * CREDIT
