@@ -14,8 +14,9 @@ Counters (µcr), under ``<cache prefix>:rsv:``:
   expiry (ms);
 * ``kg:<key pk>`` / ``wg:<org pk>`` generations, bumped when a credit or a fix dropped a
   counter; ``ksa:<key pk>:<YYYY-MM>`` / ``waa:<org pk>`` the moves that found no counter;
-  ``epoch`` a random token, created when missing (after a loss of data); ``seen:<key pk>`` / ``wseen:<org pk>`` set once the key's /
-  the wallet's counters were built (absent after a loss of data).
+  ``epoch`` a random token, created when missing (after a loss of data); ``seen:<key
+  pk>`` / ``wseen:<org pk>`` set once the key's / the wallet's counters were built
+  (absent after a loss of data).
 
 PostgreSQL stays the truth. After commit, a spend or a debit moves its counter by the same
 amount, or its accumulator (``ksa:`` / ``waa:``) when the counter is missing; a credit
