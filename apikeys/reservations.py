@@ -149,8 +149,8 @@ local function reserve()
     return {'credits', spent, kres, available, wres}
   end
   if amount > 0 then
-    kres = redis.call('INCRBY', KEYS[2], amount)
-    wres = redis.call('INCRBY', KEYS[4], amount)
+    kres = redis.call('INCRBY', KEYS[2], ARGV[4])
+    wres = redis.call('INCRBY', KEYS[4], ARGV[4])
     redis.call('HSET', prefix .. 'r:' .. ARGV[11], 'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10],
                'a', amount)
     redis.call('ZADD', prefix .. 'exp', ARGV[7], ARGV[11])
@@ -190,16 +190,17 @@ local prefix, n = ARGV[1], tonumber(ARGV[2])
 local out = {}
 for i = 1, n do out[i] = release(prefix, ARGV[2 + i]) end
 for i = 1, #KEYS, 4 do
-  local amount = tonumber(ARGV[2 + n + (i + 3) / 4])
+  local raw = ARGV[2 + n + (i + 3) / 4]  -- INCRBY gets the string: exact at any size
+  local amount = tonumber(raw)
   if amount == 0 then
     if redis.call('DEL', KEYS[i]) == 1 and KEYS[i + 2] ~= '' then
       redis.call('SET', KEYS[i + 2], '1')
     end
     redis.call('INCR', KEYS[i + 1])
   elseif redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('INCRBY', KEYS[i], amount)
+    redis.call('INCRBY', KEYS[i], raw)
   else
-    redis.call('INCRBY', KEYS[i + 3], amount)
+    redis.call('INCRBY', KEYS[i + 3], raw)
     redis.call('EXPIRE', KEYS[i + 3], ARGV[3 + n + #KEYS / 4])
   end
 end
@@ -232,7 +233,7 @@ for _, name in ipairs(seen) do
   local value = tonumber(redis.call('GET', name) or '0')
   if value ~= truth[name] then
     out[#out + 1] = name; out[#out + 1] = value; out[#out + 1] = truth[name]
-    if fix then redis.call('SET', name, truth[name]) end
+    if fix then redis.call('SET', name, string.format('%.0f', truth[name])) end
   end
 end
 return out
@@ -273,7 +274,8 @@ local function build(counter, gen_key, gen, acc_key, acc, value, ttl)
   if (redis.call('GET', gen_key) or '0') ~= gen or (not now and acc ~= '0') then
     return 'moved'  -- a credit or a fix, or the accumulator read before is gone
   end
-  value = tonumber(value) + tonumber(now or '0') - tonumber(acc)
+  -- an integer string: Lua would write a large number as 1e+15, which INCRBY refuses
+  value = string.format('%.0f', tonumber(value) + tonumber(now or '0') - tonumber(acc))
   if ttl then
     redis.call('SET', counter, value, 'EX', ttl)
   else

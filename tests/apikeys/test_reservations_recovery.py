@@ -329,3 +329,13 @@ def test_a_rebuild_that_read_postgresql_before_a_loss_builds_nothing_after_it(
     monkeypatch.setattr(reservations, "_available_from_db", read)
     reservations._rebuild(n, key_pk=key.pk, org_pk=org.pk, period=_period(), cap=None)
     assert _counter(f"wa:{org.pk}") == 100 * CREDIT
+
+
+def test_counters_stay_exact_integers_at_any_size(internal, owner):
+    """Lua writes a number of 15 digits or more as 1e+15 unless told otherwise."""
+    org = _funded(owner, 2_000_000_000)  # 2e15 µcr
+    _key, plaintext = key_make(org=org, actor=owner)
+    assert verify(internal, plaintext, estimate={"requests": 1}).status_code == 200
+    assert _counter(f"wa:{org.pk}") == 2_000_000_000 * CREDIT
+    reservations.settle(ids=[], wallets={org.pk: -123_456_789_012_345})
+    assert _counter(f"wa:{org.pk}") == 2_000_000_000 * CREDIT - 123_456_789_012_345
