@@ -80,16 +80,13 @@ def caps_reserved_amounts(ids: list[str]) -> dict[str, int]:
 
 def _settle_on_commit(ids: list[str], spend: dict[tuple[int, str], int]) -> None:
     """After commit, one script releases the reservations and adds the spend to the
-    counters. If the store does not answer, the reservations expire and the reconcile task
-    fixes the counters."""
+    counters. If the store does not answer, the settlement is journalled in PostgreSQL and
+    applied by the beat tasks once it is back (``reservations.settle_pending``)."""
     if not ids and not spend:
         return
 
     def run() -> None:
-        try:
-            reservations.settle(ids=ids, spend=spend)
-        except reservations.Unavailable:
-            logger.warning("reservation store unavailable: settlement left", exc_info=True)
+        reservations.settle_or_journal(ids=ids, spend=spend)
 
     transaction.on_commit(run)
 

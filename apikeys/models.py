@@ -139,3 +139,19 @@ class OwnerRateLimit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization}: {self.requests_per_minute} rpm, {self.tokens_per_minute} tpm"
+
+
+class PendingSettlement(models.Model):
+    """A settlement of the reservation counters that the store refused after its
+    transaction committed (Redis down at that moment): the reservations to release and the
+    counters to move, kept here until the beat tasks apply it (``reservations
+    .settle_pending``). PostgreSQL already holds the money; only the counters wait."""
+
+    reservation_ids = models.JSONField(default=list)
+    spend = models.JSONField(default=list)  # [[key pk, "YYYY-MM", µcr], ...]
+    wallets = models.JSONField(default=list)  # [[organization pk, µcr of available], ...]
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"settlement {self.pk} ({len(self.reservation_ids)} reservations)"

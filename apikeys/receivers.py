@@ -1,8 +1,6 @@
 """The API keys app's answers to what billing and organizations announce (connected in
 ``ApikeysConfig.ready``; the apps below never import this one)."""
 
-import logging
-
 from django.db import transaction
 
 from . import reservations
@@ -25,12 +23,7 @@ def move_wallet_counter(
     """A wallet's balance or held amount moved: after commit, move its reservation counter
     by a debit, or drop it on a credit (rebuilt from PostgreSQL by the next verification)."""
 
-    def run() -> None:
-        try:
-            reservations.settle(ids=[], wallets={organization_id: available_delta})
-        except reservations.Unavailable:
-            logging.getLogger("hypereal.apikeys").warning(
-                "reservation store unavailable: wallet counter left", exc_info=True
-            )
+    def run() -> None:  # journalled when the store does not answer
+        reservations.settle_or_journal(ids=[], wallets={organization_id: available_delta})
 
     transaction.on_commit(run)

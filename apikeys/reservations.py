@@ -12,20 +12,32 @@ Counters (µcr), under ``<cache prefix>:rsv:``:
   is reserved against it;
 * ``r:<id>`` one reservation (key, org, period, amount), ``exp`` a sorted set of ids by
   expiry (ms);
-* ``kg:<key pk>`` / ``wg:<org pk>`` generations, bumped whenever PostgreSQL moved the
-  number behind a counter; ``seen:<key pk>`` set once the key's counters were built.
+* ``kg:<key pk>`` / ``wg:<org pk>`` generations, bumped when a credit or a fix dropped a
+  counter; ``ksa:<key pk>:<YYYY-MM>`` / ``waa:<org pk>`` the moves that found no counter;
+  ``epoch`` a random token, created when missing (after a loss of data); ``seen:<key
+  pk>`` / ``wseen:<org pk>`` set once the key's / the wallet's counters were built
+  (absent after a loss of data).
 
 PostgreSQL stays the truth. After commit, a spend or a debit moves its counter by the same
-amount (when the counter exists) and a credit deletes it, bumping its generation in the
-same script; a missing counter is rebuilt from PostgreSQL with a guarded SET that refuses
-when the generation moved meanwhile, so a rebuild never writes a value read before a
-commit whose move it then missed.
+amount, or its accumulator (``ksa:`` / ``waa:``) when the counter is missing; a credit
+deletes it, bumping its generation. A missing counter is rebuilt from PostgreSQL plus what
+the accumulator gained since it was read before PostgreSQL, unless the generation moved
+meanwhile (then it reads again): a rebuild never misses a move (at worst counts one twice,
+towards refusing) and a burst of debits does not make it start again.
 
 After Redis lost its data the in-flight reservations are unknown: a capped key whose
 counters are rebuilt for the first time (no ``seen:`` marker) and that verified within the
 TTL starts with a *recovery* reservation of its whole remaining cap, expiring a TTL after
-its last use. The cost: such keys are refused for up to ``RESERVATION_TTL_SECONDS`` (+60 s)
-after a Redis flush; caps still hold.
+its last use; a wallet rebuilt for the first time (no ``wseen:`` marker) whose owner had a
+key verified within the TTL starts with one of its whole available balance (a record with
+no key). The cost: such keys and wallets are refused for up to ``RESERVATION_TTL_SECONDS``
+(+60 s) after a Redis flush; caps and balances still hold.
+
+The expiry set ``exp`` is the registry of live reservations: settlement, expiry and the
+recount only count a record whose id is in it. A record outside it (a partial loss took
+its counters and its expiry entry) is an orphan: it counts nowhere, and releasing it
+would take a rebuilt counter below the truth. A settlement the store refuses after commit
+is journalled in PostgreSQL (``PendingSettlement``) and applied by the beat tasks.
 
 Without ``REDIS_URL`` (``make run``, the SQLite tests) an in-process store with the same
 interface (a lock and dicts) does the same within one process.
@@ -33,12 +45,14 @@ interface (a lock and dicts) does the same within one process.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Max, Q
 
 #: What a verification's reservation step answers.
 OK = "ok"
@@ -47,6 +61,8 @@ NO_CREDITS = "credits"
 MISSING_KEY = "missing_key"
 MISSING_WALLET = "missing_wallet"
 
+logger = logging.getLogger("hypereal.apikeys")
+
 REBUILD_ATTEMPTS = 10  # PostgreSQL may move a counter while it is rebuilt: read again
 LAZY_EXPIRE = 5  # expired reservations a verification releases in passing
 SPEND_COUNTER_SECONDS = 40 * 24 * 3600
@@ -54,6 +70,11 @@ SPEND_COUNTER_SECONDS = 40 * 24 * 3600
 
 class Unavailable(Exception):
     """The reservation store does not answer."""
+
+
+class Contended(Unavailable):
+    """The store answers, but the counters could not be rebuilt (PostgreSQL kept moving
+    under the rebuild): no fallback may answer without a reservation (503 for every key)."""
 
 
 @dataclass(slots=True)
@@ -79,92 +100,113 @@ def names(prefix: str, key_pk: int, org_pk: int, period: str) -> dict[str, str]:
         "kg": f"{prefix}kg:{key_pk}",
         "wg": f"{prefix}wg:{org_pk}",
         "seen": f"{prefix}seen:{key_pk}",
+        "wseen": f"{prefix}wseen:{org_pk}",
+        "ksa": f"{prefix}ksa:{key_pk}:{period}",
+        "waa": f"{prefix}waa:{org_pk}",
+        "epoch": f"{prefix}epoch",
     }
 
 
 # --- Lua ---------------------------------------------------------------------------------
 
 _EXPIRE_LUA = """
+local function release(prefix, id)
+  local r = redis.call('HMGET', prefix .. 'r:' .. id, 'k', 'o', 'p', 'a')
+  redis.call('DEL', prefix .. 'r:' .. id)
+  local live = redis.call('ZREM', prefix .. 'exp', id) == 1
+  if not (r[4] and live) then return 0 end
+  if r[1] then redis.call('DECRBY', prefix .. 'kr:' .. r[1] .. ':' .. r[3], r[4]) end
+  redis.call('DECRBY', prefix .. 'wr:' .. r[2], r[4])
+  return tonumber(r[4])
+end
 local function expire(prefix, now, limit)
   local ids = redis.call('ZRANGEBYSCORE', prefix .. 'exp', '-inf', now, 'LIMIT', 0, limit)
-  for _, id in ipairs(ids) do
-    local r = redis.call('HMGET', prefix .. 'r:' .. id, 'k', 'o', 'p', 'a')
-    if r[1] then
-      redis.call('DECRBY', prefix .. 'kr:' .. r[1] .. ':' .. r[3], r[4])
-      redis.call('DECRBY', prefix .. 'wr:' .. r[2], r[4])
-      redis.call('DEL', prefix .. 'r:' .. id)
-    end
-    redis.call('ZREM', prefix .. 'exp', id)
-  end
+  for _, id in ipairs(ids) do release(prefix, id) end
   return #ids
 end
 """
 
 # KEYS: ks kr wa wr; ARGV: prefix capped cap amount min_available now_ms expiry_ms
 #       key_pk org_pk period id
-RESERVE_LUA = (
+_RESERVE_FN = """
+local function reserve()
+  local prefix = ARGV[1]
+  expire(prefix, ARGV[6], 5)
+  local capped = ARGV[2] == '1'
+  local cap, amount, minimum = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  local spent = redis.call('GET', KEYS[1])
+  if capped and not spent then return {'missing_key', 0, 0, 0, 0} end
+  local available = redis.call('GET', KEYS[3])
+  if not available then return {'missing_wallet', 0, 0, 0, 0} end
+  spent = tonumber(spent or '0')
+  available = tonumber(available)
+  local kres = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local wres = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if capped and (spent + kres >= cap or spent + kres + amount > cap) then
+    return {'cap', spent, kres, available, wres}
+  end
+  if available - wres < minimum or available - wres - amount < 0 then
+    return {'credits', spent, kres, available, wres}
+  end
+  if amount > 0 then
+    kres = redis.call('INCRBY', KEYS[2], ARGV[4])
+    wres = redis.call('INCRBY', KEYS[4], ARGV[4])
+    redis.call('HSET', prefix .. 'r:' .. ARGV[11], 'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10],
+               'a', amount)
+    redis.call('ZADD', prefix .. 'exp', ARGV[7], ARGV[11])
+  end
+  return {'ok', spent, kres, available, wres}
+end
+"""
+
+RESERVE_LUA = _EXPIRE_LUA + _RESERVE_FN + "return reserve()"
+
+# The same, fused with the read of the cached verification entry and the catalog version
+# (KEYS[5], KEYS[6]: the shared cache's names), returned after the outcome: one round trip
+# where a worker's copy of the entry has expired (``reserve_and_read``).
+RESERVE_READ_LUA = (
     _EXPIRE_LUA
+    + _RESERVE_FN
     + """
-local prefix = ARGV[1]
-expire(prefix, ARGV[6], 5)
-local capped = ARGV[2] == '1'
-local cap, amount, minimum = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local spent = redis.call('GET', KEYS[1])
-if capped and not spent then return {'missing_key'} end
-local available = redis.call('GET', KEYS[3])
-if not available then return {'missing_wallet'} end
-spent = tonumber(spent or '0')
-available = tonumber(available)
-local kres = tonumber(redis.call('GET', KEYS[2]) or '0')
-local wres = tonumber(redis.call('GET', KEYS[4]) or '0')
-if capped and (spent + kres >= cap or spent + kres + amount > cap) then
-  return {'cap', spent, kres, available, wres}
-end
-if available - wres < minimum or available - wres - amount < 0 then
-  return {'credits', spent, kres, available, wres}
-end
-if amount > 0 then
-  kres = redis.call('INCRBY', KEYS[2], amount)
-  wres = redis.call('INCRBY', KEYS[4], amount)
-  redis.call('HSET', prefix .. 'r:' .. ARGV[11], 'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10],
-             'a', amount)
-  redis.call('ZADD', prefix .. 'exp', ARGV[7], ARGV[11])
-end
-return {'ok', spent, kres, available, wres}
+local out = reserve()
+out[6] = redis.call('GET', KEYS[5])
+out[7] = redis.call('GET', KEYS[6])
+return out
 """
 )
 
 # ARGV: prefix, n, id1..idn, then per counter its amount ; KEYS: counters to move, each
-# with its generation right after it. A counter moves by its amount when it exists (0: it is
-# deleted instead), and its generation is bumped either way. Returns the released amounts
-# (0 for an unknown or already settled id).
-SETTLE_LUA = """
+# followed by its generation, its "seen" marker (or "") and its accumulator. A counter
+# moves by its amount when it exists; when it does not, the amount is added to its
+# accumulator instead (a rebuild adds what accumulated while it read PostgreSQL: it never
+# misses a move, and never has to start again because of one). Amount 0 (a credit, a
+# fix): the counter is deleted, its marker set when it existed (the counters were live,
+# not lost), and its generation bumped (a rebuild that read PostgreSQL before it starts
+# again). Returns the released amounts (0 for an unknown, already settled or orphaned id).
+SETTLE_LUA = (
+    _EXPIRE_LUA
+    + """
 local prefix, n = ARGV[1], tonumber(ARGV[2])
 local out = {}
-for i = 1, n do
-  local id = ARGV[2 + i]
-  local r = redis.call('HMGET', prefix .. 'r:' .. id, 'k', 'o', 'p', 'a')
-  if r[1] then
-    redis.call('DECRBY', prefix .. 'kr:' .. r[1] .. ':' .. r[3], r[4])
-    redis.call('DECRBY', prefix .. 'wr:' .. r[2], r[4])
-    redis.call('DEL', prefix .. 'r:' .. id)
-    redis.call('ZREM', prefix .. 'exp', id)
-    out[i] = tonumber(r[4])
-  else
-    out[i] = 0
-  end
-end
-for i = 1, #KEYS, 2 do
-  local amount = tonumber(ARGV[2 + n + (i + 1) / 2])
+for i = 1, n do out[i] = release(prefix, ARGV[2 + i]) end
+for i = 1, #KEYS, 4 do
+  local raw = ARGV[2 + n + (i + 3) / 4]  -- INCRBY gets the string: exact at any size
+  local amount = tonumber(raw)
   if amount == 0 then
-    redis.call('DEL', KEYS[i])
+    if redis.call('DEL', KEYS[i]) == 1 and KEYS[i + 2] ~= '' then
+      redis.call('SET', KEYS[i + 2], '1')
+    end
+    redis.call('INCR', KEYS[i + 1])
   elseif redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('INCRBY', KEYS[i], amount)
+    redis.call('INCRBY', KEYS[i], raw)
+  else
+    redis.call('INCRBY', KEYS[i + 3], raw)
+    redis.call('EXPIRE', KEYS[i + 3], ARGV[3 + n + #KEYS / 4])
   end
-  redis.call('INCR', KEYS[i + 1])
 end
 return out
 """
+)
 
 EXPIRE_LUA = _EXPIRE_LUA + "return expire(ARGV[1], ARGV[2], tonumber(ARGV[3]))"
 
@@ -177,8 +219,10 @@ local truth, seen = {}, {}
 for _, name in ipairs(KEYS) do truth[name] = 0; seen[#seen + 1] = name end
 for _, id in ipairs(redis.call('ZRANGE', prefix .. 'exp', 0, -1)) do
   local r = redis.call('HMGET', prefix .. 'r:' .. id, 'k', 'o', 'p', 'a')
-  if r[1] then
-    for _, name in ipairs({prefix .. 'kr:' .. r[1] .. ':' .. r[3], prefix .. 'wr:' .. r[2]}) do
+  if r[4] then
+    local names = {prefix .. 'wr:' .. r[2]}
+    if r[1] then names[2] = prefix .. 'kr:' .. r[1] .. ':' .. r[3] end
+    for _, name in ipairs(names) do
       if truth[name] == nil then truth[name] = 0; seen[#seen + 1] = name end
       truth[name] = truth[name] + tonumber(r[4])
     end
@@ -189,34 +233,98 @@ for _, name in ipairs(seen) do
   local value = tonumber(redis.call('GET', name) or '0')
   if value ~= truth[name] then
     out[#out + 1] = name; out[#out + 1] = value; out[#out + 1] = truth[name]
-    if fix then redis.call('SET', name, truth[name]) end
+    if fix then redis.call('SET', name, string.format('%.0f', truth[name])) end
   end
 end
 return out
 """
 
-# KEYS: counter generation ; ARGV: expected generation, value, ttl seconds (0: none)
-SET_GUARDED_LUA = """
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-if tonumber(ARGV[3]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'NX')
+# Rebuild missing counters from PostgreSQL's numbers, and place the recovery holds, in ONE
+# atomic step: no reservation can see a counter rebuilt after a loss of data before its
+# hold is in place (built in two steps, the calls arriving between them reserved against
+# the bare counter: a burst overspent its wallet that way).
+# KEYS: ks kg wa wg seen wseen kr wr ksa waa epoch
+# ARGV: prefix capped key_gen spend spend_ttl wallet_gen available key_pk org_pk period
+#       key_hold_id key_hold key_hold_expiry wallet_hold_id wallet_hold wallet_hold_expiry
+#       key_acc wallet_acc epoch
+# A counter is SET to PostgreSQL's number plus what its accumulator gained since it was
+# read before PostgreSQL (a move committed before that read and settled after it is then
+# counted twice: towards refusing, fixed by the reconcile task; a move is never missed),
+# unless its generation moved (a credit or a fix: the caller reads again). A missing
+# marker with the counter present means the counters were live: the marker is set,
+# nothing held. A missing marker with the counter created here means Redis lost its data:
+# the marker is set and the hold placed.
+# KEYS: epoch kg wg ksa waa ; ARGV: a new epoch token. What a rebuild reads before
+# PostgreSQL: the store's epoch (created if missing: Redis lost its data, or never had
+# any), the generations and the accumulators.
+REBUILD_READ_LUA = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]),
+        redis.call('GET', KEYS[4]), redis.call('GET', KEYS[5])}
+"""
+
+REBUILD_LUA = """
+local prefix = ARGV[1]
+-- Redis lost its data since the reads (its generations and accumulators with it, so
+-- they cannot tell): nothing is built, the caller reads again.
+if redis.call('GET', KEYS[11]) ~= ARGV[19] then return 0 end
+local function build(counter, gen_key, gen, acc_key, acc, value, ttl)
+  if redis.call('EXISTS', counter) == 1 then return 'live' end
+  local now = redis.call('GET', acc_key)
+  if (redis.call('GET', gen_key) or '0') ~= gen or (not now and acc ~= '0') then
+    return 'moved'  -- a credit or a fix, or the accumulator read before is gone
+  end
+  -- an integer string: Lua would write a large number as 1e+15, which INCRBY refuses
+  value = string.format('%.0f', tonumber(value) + tonumber(now or '0') - tonumber(acc))
+  if ttl then
+    redis.call('SET', counter, value, 'EX', ttl)
+  else
+    redis.call('SET', counter, value)
+  end
+  redis.call('DEL', acc_key)
+  return 'built'
 end
+local function hold(marker, state, counters, id, fields, amount, expiry)
+  if state == 'moved' or redis.call('SET', marker, '1', 'NX') == false then return end
+  if state ~= 'built' or tonumber(amount) <= 0 then return end
+  for _, counter in ipairs(counters) do redis.call('INCRBY', counter, amount) end
+  redis.call('HSET', prefix .. 'r:' .. id, unpack(fields))
+  redis.call('ZADD', prefix .. 'exp', expiry, id)
+end
+if ARGV[2] == '1' then
+  local state = build(KEYS[1], KEYS[2], ARGV[3], KEYS[9], ARGV[17], ARGV[4], ARGV[5])
+  hold(KEYS[5], state, {KEYS[7], KEYS[8]}, ARGV[11],
+       {'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10], 'a', ARGV[12]}, ARGV[12], ARGV[13])
+end
+local state = build(KEYS[3], KEYS[4], ARGV[6], KEYS[10], ARGV[18], ARGV[7], nil)
+hold(KEYS[6], state, {KEYS[8]}, ARGV[14], {'o', ARGV[9], 'a', ARGV[15]}, ARGV[15], ARGV[16])
 return 1
 """
 
-# KEYS: kr seen ; ARGV: prefix id key org period amount expiry_ms
-RECOVER_LUA = """
-if redis.call('SET', KEYS[2], '1', 'NX') and tonumber(ARGV[6]) > 0 then
-  redis.call('INCRBY', KEYS[1], ARGV[6])
-  redis.call('INCRBY', ARGV[1] .. 'wr:' .. ARGV[4], ARGV[6])
-  redis.call('HSET', ARGV[1] .. 'r:' .. ARGV[2], 'k', ARGV[3], 'o', ARGV[4], 'p', ARGV[5],
-             'a', ARGV[6])
-  redis.call('ZADD', ARGV[1] .. 'exp', ARGV[7], ARGV[2])
-  return 1
+# KEYS: reservation records seen by a scan ; ARGV: prefix, fix. A record whose id is not in
+# the expiry set is an orphan (a partial loss of data took its counters and its expiry
+# entry): it counts nowhere and is released by nothing; with ``fix`` it is deleted.
+ORPHANS_LUA = """
+local out = {}
+for _, name in ipairs(KEYS) do
+  local id = string.sub(name, #ARGV[1] + 3)
+  if not redis.call('ZSCORE', ARGV[1] .. 'exp', id) then
+    out[#out + 1] = name
+    if ARGV[2] == '1' then redis.call('DEL', name) end
+  end
 end
-return 0
+return out
+"""
+
+# ARGV: pattern. Redis losing its data, for the tests: every name of the prefix deleted in
+# one atomic step, as a restart without persistence does (a SCAN then a DEL would let a
+# reservation land between the two: its record kept, its counters and expiry entry gone).
+RESET_LUA = """
+local names = redis.call('KEYS', ARGV[1])
+for i = 1, #names, 1000 do
+  redis.call('DEL', unpack(names, i, math.min(i + 999, #names)))
+end
+return #names
 """
 
 
@@ -224,14 +332,25 @@ class RedisStore:
     def __init__(self, url: str) -> None:
         import redis  # noqa: PLC0415 - only with REDIS_URL
 
+        self.url = url
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self._errors = (redis.RedisError, OSError)
         self._reserve = self.redis.register_script(RESERVE_LUA)
+        self._reserve_read = self.redis.register_script(RESERVE_READ_LUA)
         self._settle = self.redis.register_script(SETTLE_LUA)
         self._expire = self.redis.register_script(EXPIRE_LUA)
-        self._set_guarded = self.redis.register_script(SET_GUARDED_LUA)
-        self._recover = self.redis.register_script(RECOVER_LUA)
+        self._rebuild = self.redis.register_script(REBUILD_LUA)
+        self._rebuild_read = self.redis.register_script(REBUILD_READ_LUA)
         self._recount = self.redis.register_script(RECOUNT_LUA)
+        self._orphans = self.redis.register_script(ORPHANS_LUA)
+        self._reset = self.redis.register_script(RESET_LUA)
+        self._no_script = redis.exceptions.NoScriptError
+
+    def orphans(self, prefix: str, records: list[str], fix: bool) -> list[str]:
+        if not records:
+            return []
+        out = self._call(self._orphans, keys=records, args=[prefix, "1" if fix else "0"])
+        return [name.decode() for name in out]
 
     def recount(self, prefix: str, counters: list[str], fix: bool) -> list[tuple[str, int, int]]:
         out = self._call(self._recount, keys=counters, args=[prefix, "1" if fix else "0"])
@@ -244,11 +363,31 @@ class RedisStore:
             raise Unavailable(str(exc)) from exc
 
     def reserve(self, n: dict, args: list) -> list:
-        return self._call(self._reserve, keys=[n["ks"], n["kr"], n["wa"], n["wr"]], args=args)
+        # The hot path: EVALSHA straight through ``execute_command`` (the Script wrapper's
+        # own checks cost ~15 µs a call); the script is loaded once if Redis lost it.
+        sha = self._reserve.sha
+        try:
+            return self.redis.execute_command(
+                "EVALSHA", sha, 4, n["ks"], n["kr"], n["wa"], n["wr"], *args
+            )
+        except self._no_script:
+            return self._call(self._reserve, keys=[n["ks"], n["kr"], n["wa"], n["wr"]], args=args)
+        except self._errors as exc:
+            raise Unavailable(str(exc)) from exc
 
-    def settle(self, prefix: str, ids: list[str], moves: list[tuple[str, str, int]]) -> list:
-        keys = [name for counter, gen, _amount in moves for name in (counter, gen)]
-        args = [prefix, len(ids), *ids, *(amount for _c, _g, amount in moves)]
+    def reserve_and_read(self, n: dict, args: list, entry: str, version: str) -> list:
+        names_ = [n["ks"], n["kr"], n["wa"], n["wr"], entry, version]
+        try:
+            return self.redis.execute_command("EVALSHA", self._reserve_read.sha, 6, *names_, *args)
+        except self._no_script:
+            return self._call(self._reserve_read, keys=names_, args=args)
+        except self._errors as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def settle(self, prefix: str, ids: list[str], moves: list[tuple]) -> list:
+        keys = [name for c, g, _a, m, acc in moves for name in (c, g, m, acc)]
+        amounts_ = [amount for _c, _g, amount, _m, _acc in moves]
+        args = [prefix, len(ids), *ids, *amounts_, SPEND_COUNTER_SECONDS]
         return self._call(self._settle, keys=keys, args=args)
 
     def expire(self, prefix: str, now_ms: int, limit: int) -> int:
@@ -258,11 +397,15 @@ class RedisStore:
         values = self._call(self.redis.mget, keys)
         return [v.decode() if isinstance(v, bytes) else v for v in values]
 
-    def set_guarded(self, counter: str, gen_key: str, gen: str, value: int, ttl: int) -> bool:
-        return bool(self._call(self._set_guarded, keys=[counter, gen_key], args=[gen, value, ttl]))
+    def rebuild(self, n: dict, args: list) -> None:
+        order = ("ks", "kg", "wa", "wg", "seen", "wseen", "kr", "wr", "ksa", "waa", "epoch")
+        names_ = [n[name] for name in order]
+        self._call(self._rebuild, keys=names_, args=args)
 
-    def recover(self, n: dict, args: list) -> bool:
-        return bool(self._call(self._recover, keys=[n["kr"], n["seen"]], args=args))
+    def rebuild_read(self, n: dict, token: str) -> list:
+        names_ = [n[name] for name in ("epoch", "kg", "wg", "ksa", "waa")]
+        out = self._call(self._rebuild_read, keys=names_, args=[token])
+        return [v.decode() if isinstance(v, bytes) else v for v in out]
 
     def scan(self, pattern: str) -> list[str]:
         return [k.decode() for k in self._call(self.redis.scan_iter, pattern, count=1000)]
@@ -275,9 +418,8 @@ class RedisStore:
         self._call(self.redis.set, name, value)
 
     def reset(self) -> None:
-        names_ = self.scan(_prefix() + "*")
-        if names_:
-            self._call(self.redis.delete, *names_)
+        """Delete every name of the prefix in one atomic step (Redis losing its data)."""
+        self._call(self._reset, keys=[], args=[_prefix() + "*"])
 
 
 class MemoryStore:
@@ -303,11 +445,12 @@ class MemoryStore:
         return len(due)
 
     def _release_locked(self, prefix: str, id_: str) -> int:
-        self.expiry.pop(id_, None)
+        live = self.expiry.pop(id_, None) is not None
         r = self.records.pop(id_, None)
-        if r is None:
+        if r is None or not live:
             return 0
-        self._incr(f"{prefix}kr:{r['k']}:{r['p']}", -r["a"])
+        if r["k"] is not None:
+            self._incr(f"{prefix}kr:{r['k']}:{r['p']}", -r["a"])
         self._incr(f"{prefix}wr:{r['o']}", -r["a"])
         return r["a"]
 
@@ -333,15 +476,18 @@ class MemoryStore:
                 self.expiry[id_] = int(expiry_ms)
             return [OK, spent, kres, available, wres]
 
-    def settle(self, prefix: str, ids: list[str], moves: list[tuple[str, str, int]]) -> list:
+    def settle(self, prefix: str, ids: list[str], moves: list[tuple]) -> list:
         with self.lock:
             out = [self._release_locked(prefix, id_) for id_ in ids]
-            for counter, gen, amount in moves:
+            for counter, gen, amount, marker, acc in moves:
                 if amount == 0:
-                    self.values.pop(counter, None)
+                    if self.values.pop(counter, None) is not None and marker:
+                        self.values[marker] = 1
+                    self._incr(gen, 1)
                 elif counter in self.values:
                     self._incr(counter, amount)
-                self._incr(gen, 1)
+                else:
+                    self._incr(acc, amount)
             return out
 
     def expire(self, prefix: str, now_ms: int, limit: int) -> int:
@@ -352,32 +498,73 @@ class MemoryStore:
         with self.lock:
             return [None if k not in self.values else str(self.values[k]) for k in keys]
 
-    def set_guarded(self, counter: str, gen_key: str, gen: str, value: int, ttl: int) -> bool:
-        with self.lock:
-            if str(self.values.get(gen_key, "0")) != gen:
-                return False
-            self.values.setdefault(counter, int(value))
-            return True
+    def _build_locked(
+        self, counter: str, gen_key: str, gen: str, acc_key: str, acc: str, value: int
+    ) -> str:
+        if counter in self.values:
+            return "live"
+        if str(self.values.get(gen_key, "0")) != gen or (acc_key not in self.values and acc != "0"):
+            return "moved"  # a credit or a fix, or the accumulator read before is gone
+        self.values[counter] = int(value) + self._get(acc_key) - int(acc)
+        self.values.pop(acc_key, None)
+        return "built"
 
-    def recover(self, n: dict, args: list) -> bool:
-        prefix, id_, key, org, period, amount, expiry_ms = args
+    def _hold_locked(self, marker: str, state: str, record: dict, id_: str, expiry: int) -> None:
+        if state == "moved" or marker in self.values:
+            return
+        self.values[marker] = 1
+        if state != "built" or record["a"] <= 0:
+            return
+        if record["k"] is not None:
+            self._incr(f"{record['prefix']}kr:{record['k']}:{record['p']}", record["a"])
+        self._incr(f"{record['prefix']}wr:{record['o']}", record["a"])
+        self.records[id_] = {k: v for k, v in record.items() if k != "prefix"}
+        self.expiry[id_] = int(expiry)
+
+    def rebuild_read(self, n: dict, token: str) -> list:
         with self.lock:
-            if n["seen"] in self.values:
-                return False
-            self.values[n["seen"]] = 1
-            if int(amount) <= 0:
-                return False
-            self._incr(n["kr"], int(amount))
-            self._incr(f"{prefix}wr:{org}", int(amount))
-            self.records[id_] = {"k": key, "o": org, "p": period, "a": int(amount)}
-            self.expiry[id_] = int(expiry_ms)
-            return True
+            self.values.setdefault(n["epoch"], token)
+            names_ = ("epoch", "kg", "wg", "ksa", "waa")
+            return [None if n[k] not in self.values else str(self.values[n[k]]) for k in names_]
+
+    def rebuild(self, n: dict, args: list) -> None:
+        (prefix, capped, key_gen, spend, _ttl, wallet_gen, available, key, org, period) = args[:10]
+        key_hold_id, key_hold, key_expiry, wallet_hold_id, wallet_hold, wallet_expiry = args[10:16]
+        key_acc, wallet_acc, epoch = args[16:]
+        with self.lock:
+            if str(self.values.get(n["epoch"])) != epoch:
+                return  # the data was lost since the reads: the caller reads again
+            if capped == "1":
+                state = self._build_locked(n["ks"], n["kg"], key_gen, n["ksa"], key_acc, spend)
+                record = {"prefix": prefix, "k": key, "o": org, "p": period, "a": int(key_hold)}
+                self._hold_locked(n["seen"], state, record, key_hold_id, key_expiry)
+            state = self._build_locked(
+                n["wa"], n["wg"], wallet_gen, n["waa"], wallet_acc, available
+            )
+            record = {"prefix": prefix, "k": None, "o": org, "p": None, "a": int(wallet_hold)}
+            self._hold_locked(n["wseen"], state, record, wallet_hold_id, wallet_expiry)
+
+    def orphans(self, prefix: str, records: list[str], fix: bool) -> list[str]:
+        with self.lock:
+            out = []
+            for name in records:
+                id_ = name[len(prefix) + 2 :]
+                if id_ in self.records and id_ not in self.expiry:
+                    out.append(name)
+                    if fix:
+                        del self.records[id_]
+            return out
 
     def recount(self, prefix: str, counters: list[str], fix: bool) -> list[tuple[str, int, int]]:
         with self.lock:
             truth = dict.fromkeys(counters, 0)
-            for r in self.records.values():
-                for name in (f"{prefix}kr:{r['k']}:{r['p']}", f"{prefix}wr:{r['o']}"):
+            for id_, r in self.records.items():
+                if id_ not in self.expiry:
+                    continue  # an orphan: counts nowhere (see ``orphans``)
+                names_ = [f"{prefix}wr:{r['o']}"]
+                if r["k"] is not None:
+                    names_.append(f"{prefix}kr:{r['k']}:{r['p']}")
+                for name in names_:
                     truth[name] = truth.get(name, 0) + r["a"]
             out = []
             for name, total in truth.items():
@@ -399,7 +586,7 @@ class MemoryStore:
         id_ = name.rsplit("r:", 1)[1]
         with self.lock:
             r = self.records.get(id_)
-            return {k: str(v) for k, v in r.items()} if r else {}
+            return {k: str(v) for k, v in r.items() if v is not None} if r else {}
 
     def set(self, name: str, value: int) -> None:
         with self.lock:
@@ -461,36 +648,92 @@ def _available_from_db(org_pk: int) -> int:
 
 
 def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int | None) -> None:
-    """Counters missing: read PostgreSQL and SET them, unless PostgreSQL moved meanwhile
-    (the generation changed): then the next attempt reads again."""
-    s = store()
-    key_gen, wallet_gen, seen = s.mget([n["kg"], n["wg"], n["seen"]])
-    capped = cap is not None
-    if capped:
-        s.set_guarded(
-            n["ks"], n["kg"], key_gen or "0", _spend_from_db(key_pk, period), SPEND_COUNTER_SECONDS
-        )
-    s.set_guarded(n["wa"], n["wg"], wallet_gen or "0", _available_from_db(org_pk), 0)
-    if capped and not seen:
-        _recover(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
+    """Counters missing: read PostgreSQL and build them in one script, unless PostgreSQL
+    moved meanwhile (the generation changed): then the next attempt reads again.
 
-
-def _recover(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int) -> None:
-    """First build of a capped key's counters since Redis started with no data: if the key
-    verified within the TTL, calls reserved before the loss may still be in flight, and
-    their reservations are gone. Reserve the whole remaining cap until a TTL after its last
-    verification (``last_verified_at`` is written at most once a minute: + 60 s)."""
+    After Redis lost its data (no ``seen:`` / ``wseen:`` marker), calls reserved before the
+    loss may still be in flight, and their reservations are gone. If the key verified
+    within the TTL (``last_verified_at`` is written at most once a minute: + 60 s), its
+    whole remaining cap is held; if any key of the owner did, the wallet's whole available
+    balance is held ("unknown in flight"); each until a TTL after that verification. The
+    same script builds the counters and places the holds."""
     from .models import ApiKey  # noqa: PLC0415 - the store stays importable alone
 
-    ttl = settings.RESERVATION_TTL_SECONDS
-    verified = ApiKey.objects.filter(pk=key_pk).values_list("last_verified_at", flat=True).first()
-    amount, expiry = 0, 0
-    if verified is not None:
-        expiry = int(verified.timestamp() * 1000) + (ttl + 60) * 1000
-        if expiry > now_ms():
-            amount = max(0, cap - _spend_from_db(key_pk, period))
-    args = [_prefix(), f"recover_{key_pk}_{new_id()}", key_pk, org_pk, period, amount, expiry]
-    store().recover(n, args)
+    s = store()
+    epoch, key_gen, wallet_gen, key_acc, wallet_acc = s.rebuild_read(n, new_id())
+    capped = cap is not None
+    spend = _spend_from_db(key_pk, period) if capped else 0
+    available = _available_from_db(org_pk)
+    now = now_ms()
+    window = (settings.RESERVATION_TTL_SECONDS + 60) * 1000
+    last = ApiKey.objects.filter(organization_id=org_pk).aggregate(
+        key=Max("last_verified_at", filter=Q(pk=key_pk)), owner=Max("last_verified_at")
+    )
+    key_expiry = int(last["key"].timestamp() * 1000) + window if last["key"] else 0
+    owner_expiry = int(last["owner"].timestamp() * 1000) + window if last["owner"] else 0
+    key_hold = max(0, (cap or 0) - spend) if capped and key_expiry > now else 0
+    wallet_hold = max(0, available) if owner_expiry > now else 0
+    prefix = _prefix()
+    s.rebuild(
+        n,
+        [
+            prefix,
+            "1" if capped else "0",
+            key_gen or "0",
+            spend,
+            SPEND_COUNTER_SECONDS,
+            wallet_gen or "0",
+            available,
+            key_pk,
+            org_pk,
+            period,
+            f"recover_{key_pk}_{new_id()}",
+            key_hold,
+            key_expiry,
+            f"recover_w{org_pk}_{new_id()}",
+            wallet_hold,
+            owner_expiry,
+            key_acc or "0",
+            wallet_acc or "0",
+            epoch,
+        ],
+    )
+
+
+def _reserve_args(*, key_pk: int, org_pk: int, period: str, cap, amount: int, minimum: int):
+    prefix = _prefix()
+    now = now_ms()
+    id_ = new_id()
+    args = [
+        prefix,
+        "1" if cap is not None else "0",
+        cap or 0,
+        amount,
+        minimum,
+        now,
+        now + settings.RESERVATION_TTL_SECONDS * 1000,
+        key_pk,
+        org_pk,
+        period,
+        id_,
+    ]
+    return names(prefix, key_pk, org_pk, period), id_, args
+
+
+def _outcome(answer: list, id_: str, amount: int) -> Outcome | None:
+    """The script's answer as an Outcome; None when a counter is missing."""
+    status = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
+    if status in (MISSING_KEY, MISSING_WALLET):
+        return None
+    spent, kres, available, wres = (int(v) for v in answer[1:5])
+    return Outcome(
+        status=status,
+        reservation_id=id_ if status == OK and amount > 0 else None,
+        spent=spent,
+        key_reserved=kres,
+        available=available,
+        wallet_reserved=wres,
+    )
 
 
 def reserve(
@@ -498,42 +741,48 @@ def reserve(
 ) -> Outcome:
     """Reserve ``amount`` µcr for one call against the key's cap (when it has one) and the
     wallet's available balance (which must also stay ≥ ``minimum``). Raises Unavailable."""
-    prefix = _prefix()
-    n = names(prefix, key_pk, org_pk, period)
-    ttl_ms = settings.RESERVATION_TTL_SECONDS * 1000
     for attempt in range(REBUILD_ATTEMPTS):
-        now = now_ms()
-        id_ = new_id()
-        args = [
-            prefix,
-            "1" if cap is not None else "0",
-            cap or 0,
-            amount,
-            minimum,
-            now,
-            now + ttl_ms,
-            key_pk,
-            org_pk,
-            period,
-            id_,
-        ]
-        answer = store().reserve(n, args)
-        status = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
-        if status in (MISSING_KEY, MISSING_WALLET):
-            if attempt == REBUILD_ATTEMPTS - 1:
-                break
-            _rebuild(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
-            continue
-        spent, kres, available, wres = (int(v) for v in answer[1:5])
-        return Outcome(
-            status=status,
-            reservation_id=id_ if status == OK and amount > 0 else None,
-            spent=spent,
-            key_reserved=kres,
-            available=available,
-            wallet_reserved=wres,
+        n, id_, args = _reserve_args(
+            key_pk=key_pk, org_pk=org_pk, period=period, cap=cap, amount=amount, minimum=minimum
         )
-    raise Unavailable("the reservation counters could not be rebuilt")
+        outcome = _outcome(store().reserve(n, args), id_, amount)
+        if outcome is not None:
+            return outcome
+        if attempt < REBUILD_ATTEMPTS - 1:
+            _rebuild(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
+    raise Contended("the reservation counters could not be rebuilt")
+
+
+def reads_shared_cache() -> bool:
+    """Whether the store is the shared cache's Redis (``reserve_and_read`` possible)."""
+    s = store()
+    cache = settings.CACHES["default"]
+    return (
+        isinstance(s, RedisStore)
+        and cache["BACKEND"].endswith("RedisCache")
+        and cache.get("LOCATION") == s.url
+    )
+
+
+def reserve_and_read(
+    *,
+    key_pk: int,
+    org_pk: int,
+    period: str,
+    cap: int | None,
+    amount: int,
+    minimum: int,
+    cache_names: tuple[str, str],
+) -> tuple[Outcome | None, bytes | None, bytes | None]:
+    """``reserve`` and the raw values of two shared-cache names (the cache's full names),
+    read in the same script: one round trip. The outcome is None when a counter was
+    missing (nothing reserved: call ``reserve``, which rebuilds). Only when
+    ``reads_shared_cache()``. Raises Unavailable."""
+    n, id_, args = _reserve_args(
+        key_pk=key_pk, org_pk=org_pk, period=period, cap=cap, amount=amount, minimum=minimum
+    )
+    answer = store().reserve_and_read(n, args, *cache_names)
+    return _outcome(answer, id_, amount), answer[5], answer[6]
 
 
 def amounts(ids: list[str]) -> dict[str, int]:
@@ -564,10 +813,79 @@ def settle(
     overshoot); a credit (> 0) or 0 deletes it, rebuilt from PostgreSQL. Returns the
     released amounts (0 for an unknown or already settled id)."""
     prefix = _prefix()
-    moves = [(f"{prefix}ks:{k}:{p}", f"{prefix}kg:{k}", v) for (k, p), v in (spend or {}).items()]
+    moves = [
+        (f"{prefix}ks:{k}:{p}", f"{prefix}kg:{k}", v, f"{prefix}seen:{k}", f"{prefix}ksa:{k}:{p}")
+        for (k, p), v in (spend or {}).items()
+    ]
     for org, delta in (wallets or {}).items():
-        moves.append((f"{prefix}wa:{org}", f"{prefix}wg:{org}", delta if delta < 0 else 0))
+        amount = delta if delta < 0 else 0  # a credit drops the counter
+        n = (f"{prefix}wa:{org}", f"{prefix}wg:{org}", f"{prefix}wseen:{org}", f"{prefix}waa:{org}")
+        moves.append((n[0], n[1], amount, n[2], n[3]))
     return [int(v) for v in store().settle(prefix, list(ids), moves)]
+
+
+def settle_or_journal(
+    *,
+    ids: list[str],
+    spend: dict[tuple[int, str], int] | None = None,
+    wallets: dict[int, int] | None = None,
+) -> bool:
+    """``settle``, run after a commit; if the store does not answer, the settlement is
+    written to PostgreSQL (``PendingSettlement``) and applied by the beat tasks once the
+    store is back (``settle_pending``). False when it was journalled."""
+    try:
+        settle(ids=ids, spend=spend, wallets=wallets)
+    except Unavailable:
+        from .models import PendingSettlement  # noqa: PLC0415 - the store stays importable alone
+
+        logger.warning("reservation store unavailable: settlement journalled", exc_info=True)
+        PendingSettlement.objects.create(
+            reservation_ids=list(ids),
+            spend=[[key_pk, period, amount] for (key_pk, period), amount in (spend or {}).items()],
+            wallets=[[org_pk, delta] for org_pk, delta in (wallets or {}).items()],
+        )
+        return False
+    return True
+
+
+def settle_pending(limit: int = 500) -> int:
+    """Apply the journalled settlements, oldest first, each once (a row is deleted in the
+    transaction that saw it applied; concurrent sweeps skip each other's rows). Stops at
+    the first the store refuses. Returns how many were applied. A row applied whose delete
+    then failed is applied again: its spend counted twice, towards refusing, until the
+    reconcile task fixes the counter."""
+    from django.db import transaction  # noqa: PLC0415 - the store stays importable alone
+    from django.db.models import F  # noqa: PLC0415 - the store stays importable alone
+
+    from .models import PendingSettlement  # noqa: PLC0415 - the store stays importable alone
+
+    with transaction.atomic():
+        rows = list(
+            PendingSettlement.objects.select_for_update(skip_locked=True).order_by("pk")[:limit]
+        )
+        applied: list[int] = []
+        for row in rows:
+            try:
+                settle(
+                    ids=row.reservation_ids,
+                    spend={(key_pk, period): amount for key_pk, period, amount in row.spend},
+                    wallets={org_pk: delta for org_pk, delta in row.wallets},
+                )
+            except Unavailable:
+                logger.warning("reservation store unavailable: settlements still pending")
+                break
+            applied.append(row.pk)
+        PendingSettlement.objects.filter(pk__in=applied).delete()
+        left = [row.pk for row in rows[len(applied) :]]
+        if left:
+            PendingSettlement.objects.filter(pk__in=left).update(attempts=F("attempts") + 1)
+    return len(applied)
+
+
+def pending_settlements() -> int:
+    from .models import PendingSettlement  # noqa: PLC0415 - the store stays importable alone
+
+    return PendingSettlement.objects.count()
 
 
 def expire_due(limit: int = 1000) -> int:
@@ -584,6 +902,11 @@ def reconcile(*, fix: bool = False) -> list[str]:
     prefix = _prefix()
     s = store()
     drift: list[str] = []
+    if fix:
+        settle_pending()
+    pending = pending_settlements()
+    if pending:
+        drift.append(f"settlements pending: {pending} (the store refused them after commit)")
     counters = s.scan(prefix + "*")
     values = dict(zip(counters, s.mget(counters), strict=True)) if counters else {}
     for name, raw in sorted(values.items()):
@@ -600,11 +923,16 @@ def reconcile(*, fix: bool = False) -> list[str]:
         if value != truth:
             drift.append(f"{rest}: counter {value}, truth {truth}")
             if fix:
-                gen = f"{prefix}{'kg' if kind == 'ks' else 'wg'}:{ident.split(':')[0]}"
-                s.settle(prefix, [], [(name, gen, 0)])
+                owner = ident.split(":")[0]
+                gen = f"{prefix}{'kg' if kind == 'ks' else 'wg'}:{owner}"
+                marker = f"{prefix}{'seen' if kind == 'ks' else 'wseen'}:{owner}"
+                s.settle(prefix, [], [(name, gen, 0, marker, "")])
     reserved_counters = [name for name in values if name[len(prefix) :].startswith(("kr:", "wr:"))]
     for name, value, truth in sorted(s.recount(prefix, sorted(reserved_counters), fix)):
         drift.append(f"{name[len(prefix) :]}: counter {value}, truth {truth}")
+    records = sorted(name for name in values if name[len(prefix) :].startswith("r:"))
+    for name in s.orphans(prefix, records, fix):
+        drift.append(f"{name[len(prefix) :]}: orphan record (no expiry entry; counts nowhere)")
     return drift
 
 

@@ -57,7 +57,9 @@ def reservation_alert(key_pk: int, period: str, spend_and_reserved: int) -> int:
 
 @shared_task
 def expire_reservations() -> int:
-    """Release the reservations nobody reported within RESERVATION_TTL_SECONDS."""
+    """Apply the settlements the store refused after commit (journalled), then release
+    the reservations nobody reported within RESERVATION_TTL_SECONDS."""
+    reservations.settle_pending()
     released = 0
     while (count := reservations.expire_due(1000)) > 0:
         released += count

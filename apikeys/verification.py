@@ -20,6 +20,7 @@ from time import monotonic
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisSerializer
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -136,6 +137,15 @@ class _LocalCopies:
             return None
         return item[1]
 
+    def stale(self, name: str):
+        """What this worker last read for ``name`` once its half second has passed (None
+        while it is fresh, or when there is none): a guess at the shared entry, to be
+        checked against it (``_verify_fused``)."""
+        item = self._items.get(name)
+        if item is None or item[0] > monotonic():
+            return None
+        return item[1]
+
     def put(self, name: str, value) -> None:
         seconds = settings.VERIFY_LOCAL_CACHE_SECONDS
         if seconds <= 0:
@@ -223,7 +233,15 @@ def verify(
     """The inference plane's question: may this key make this call? Raises
     ApplicationError with the seed's error types; returns the answer body, with the
     ``reservation_id`` of the call's reserved worst-case cost."""
-    entry, version = _entry_for(key)
+    if not keyformat.is_well_formed(key):
+        raise _error("invalid_api_key", "Invalid API key.", 401)
+    secret_hash = keyformat.hash_secret(key)
+    fused = _verify_fused(
+        secret_hash, model=model, endpoint=endpoint, n=n, tier=tier, estimate=estimate
+    )
+    if fused is not None:
+        return fused
+    entry, version = _entry_for(secret_hash)
     _refuse_key(entry)
     call = _resolve_call(entry, version, model=model, endpoint=endpoint, n=n, tier=tier)
     outcome = _reserve(entry, call, estimate=estimate, n=n, tier=tier)
@@ -283,9 +301,9 @@ def _reserve(
             amount=amount,
             minimum=call.needed_microcredits,
         )
-    except reservations.Unavailable:
+    except reservations.Unavailable as exc:
         logger.warning("reservation store unavailable", exc_info=True)
-        if cap is not None:
+        if cap is not None or isinstance(exc, reservations.Contended):
             raise _error(
                 "unavailable",
                 "Spending limits cannot be checked right now; try again shortly.",
@@ -295,6 +313,15 @@ def _reserve(
             needed=call.needed_microcredits, available=entry["wallet"]["available_microcredits"]
         )
         return None
+    _refuse_outcome(entry, call, outcome, amount)
+    return outcome
+
+
+def _refuse_outcome(
+    entry: dict, call: "_Call", outcome: "reservations.Outcome", amount: int
+) -> None:
+    """The reservation step's refusals (402), and the cap alerts it made due."""
+    cap = entry["spending_limit_microcredits"]
     if outcome.status == reservations.OVER_CAP:
         raise _error(
             "spending_limit_exceeded",
@@ -318,7 +345,68 @@ def _reserve(
         )
     if cap is not None:
         _alert_if_crossed(entry, outcome, amount)
-    return outcome
+
+
+_SERIALIZER = RedisSerializer()  # how the shared cache (Django's RedisCache) stores values
+
+
+def _verify_fused(
+    secret_hash: str, *, model: str | None, endpoint: str | None, n: int, tier: str, estimate
+) -> dict | None:
+    """Verification in ONE round trip when this worker's copy of the key's entry has just
+    expired (a key verified less often than twice a second per worker, or every half
+    second for a busy one): resolve and price the call with the expired copy, then one
+    script reserves and reads the shared entry and the catalog version. The answer stands
+    only if the shared entry and version are exactly the copy's (so the key's status, cap
+    and models were checked against the current entry, as in the ordinary path); else the
+    reservation is released and None sends the caller down the ordinary path. A revoked
+    key's entry is deleted on commit: the read finds no entry, and it is rebuilt and
+    refused there — the revocation bound is unchanged."""
+    cache_key = _cache_key(secret_hash)
+    copy = local_copies.stale(cache_key)
+    if copy is None or not reservations.reads_shared_cache():
+        return None
+    entry, version = copy
+    if entry == MISSING or entry["period"] != _period(timezone.now()):
+        return None
+    try:
+        call = _resolve_call(entry, version, model=model, endpoint=endpoint, n=n, tier=tier)
+        amount = reservation_estimate(call.row, estimate=estimate, n=n, tier=tier)
+        outcome, raw_entry, raw_version = reservations.reserve_and_read(
+            key_pk=entry["key_pk"],
+            org_pk=entry["organization_pk"],
+            period=entry["period"],
+            cap=entry["spending_limit_microcredits"],
+            amount=amount,
+            minimum=call.needed_microcredits,
+            cache_names=(cache.make_key(cache_key), cache.make_key(catalog.VERSION_KEY)),
+        )
+    except (ApplicationError, reservations.Unavailable):
+        return None  # the ordinary path answers (and refuses) from the current entry
+    current = None if raw_entry is None else _SERIALIZER.loads(raw_entry)
+    current_version = None if raw_version is None else _SERIALIZER.loads(raw_version)
+    if current != entry or current_version != version or outcome is None:
+        _release(outcome)
+        return None
+    local_copies.put(cache_key, (entry, version))
+    try:
+        _refuse_key(entry)
+    except ApplicationError:
+        _release(outcome)
+        raise
+    _refuse_outcome(entry, call, outcome, amount)
+    _touch(entry["key_pk"])
+    return _answer(entry, call, outcome)
+
+
+def _release(outcome: "reservations.Outcome | None") -> None:
+    """Give back a reservation made for a call that is not answered with it."""
+    if outcome is None or not outcome.reservation_id:
+        return
+    try:
+        reservations.settle(ids=[outcome.reservation_id])
+    except reservations.Unavailable:
+        logger.warning("reservation store unavailable: reservation left to expire")
 
 
 def _alert_if_crossed(entry: dict, outcome: "reservations.Outcome", amount: int) -> None:
@@ -342,11 +430,9 @@ class _Call:
     row: dict | None = None
 
 
-def _entry_for(key: str) -> tuple[dict, str]:
-    """Step 1: the cached entry of a well-formed, known key (else 401 invalid_api_key)."""
-    if not keyformat.is_well_formed(key):
-        raise _error("invalid_api_key", "Invalid API key.", 401)
-    entry, version = _lookup(keyformat.hash_secret(key))
+def _entry_for(secret_hash: str) -> tuple[dict, str]:
+    """Step 1: the cached entry of a known key (else 401 invalid_api_key)."""
+    entry, version = _lookup(secret_hash)
     if entry == MISSING:
         raise _error("invalid_api_key", "Invalid API key.", 401)
     return entry, version

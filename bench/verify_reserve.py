@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Verification with a reservation, against plain verification and the floor, in one run.
 
-Issue 9's target: ``POST /internal/v1/keys/verify`` that reserves the call's worst case
+Target: ``POST /internal/v1/keys/verify`` that reserves the call's worst case
 (one Redis script: cap + wallet check and the reservation) reaches ≥ 80% of the throughput
 of a trivial DRF endpoint in the same gunicorn; a revoked key is still refused by every
 worker within 1 s.
@@ -12,7 +12,9 @@ Three bodies, rounds alternating: the floor (``/bench/trivial``); *plain* verify
 nothing to price, nothing reserved, the script still checks the counters); *reserve*
 verify (a capped key, ``gpt-5.5`` with an estimate of 1,000 input and 1,000 output tokens:
 priced and reserved on every call). Needs what bench/verify_throughput.py needs
-(PostgreSQL, Redis, wrk).
+(PostgreSQL, Redis, wrk). ``VERIFY_LOCAL_CACHE_SECONDS=0.001`` in the environment makes
+every worker's copy expire between calls: each verification then takes the fused path (one
+script reserves and reads the shared entry).
 """
 
 import argparse

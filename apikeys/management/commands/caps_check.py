@@ -8,7 +8,8 @@ from apikeys import reservations
 class Command(BaseCommand):
     help = (
         "Compare the reservation counters (Redis) with PostgreSQL: each key's month spend, "
-        "each wallet's balance − held, each reserved counter against its live reservations. "
+        "each wallet's balance − held, each reserved counter against its live reservations, "
+        "orphan reservation records, settlements the store refused after commit. "
         "Exits non-zero on drift; --fix repairs it (the beat task does the same)."
     )
 
