@@ -379,3 +379,21 @@ RATE_LIMIT_DEFAULT = {
 USAGE_BATCH_MAX = 1000
 # Events stamped further in the future than this are refused (clock skew allowance).
 USAGE_MAX_FUTURE_SECONDS = 300
+
+# --- Usage rollups (usage/rollups.py; docs/architecture.md, "Usage rollups") ------------------
+# The beat task moves the watermark every USAGE_ROLLUP_INTERVAL_SECONDS to
+# now - USAGE_ROLLUP_SETTLE_SECONDS (room for ingestion batches still committing) and
+# re-reads USAGE_ROLLUP_OVERLAP_SECONDS before the old watermark (a batch that committed late).
+USAGE_ROLLUP_INTERVAL_SECONDS = env.float("USAGE_ROLLUP_INTERVAL_SECONDS", default=15.0)
+USAGE_ROLLUP_SETTLE_SECONDS = env.int("USAGE_ROLLUP_SETTLE_SECONDS", default=5)
+USAGE_ROLLUP_OVERLAP_SECONDS = env.int("USAGE_ROLLUP_OVERLAP_SECONDS", default=300)
+# Buckets are kept this long: longer than the raw events, so old months keep their totals.
+USAGE_ROLLUP_RETENTION_DAYS = env.int("USAGE_ROLLUP_RETENTION_DAYS", default=1100)
+CELERY_BEAT_SCHEDULE["usage-rollup-refresh"] = {
+    "task": "usage.tasks.rollup_refresh",
+    "schedule": USAGE_ROLLUP_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["usage-rollup-prune"] = {
+    "task": "usage.tasks.rollup_prune",
+    "schedule": 24 * 3600.0,
+}
