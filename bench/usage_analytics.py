@@ -37,7 +37,7 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
 
 
 def load() -> str:
-    return " ".join(open("/proc/loadavg").read().split()[:3])  # noqa: SIM115, PTH123
+    return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
 def session_cookie(org) -> str:
@@ -148,7 +148,9 @@ def main() -> int:
     parser.add_argument("--lag-samples", type=int, default=6)
     args = parser.parse_args()
 
-    env = harness.prepare(default_db=DEFAULT_DB, default_redis=DEFAULT_REDIS, cache_prefix="bench-usage")
+    env = harness.prepare(
+        default_db=DEFAULT_DB, default_redis=DEFAULT_REDIS, cache_prefix="bench-usage"
+    )
     if env is None:
         return 2
     from django.conf import settings  # noqa: PLC0415 — needs django.setup()
@@ -199,7 +201,7 @@ def main() -> int:
         # The 50th page of the log: walk 49 cursors (50 rows a page, as /usage shows).
         cursor_ = ""
         for _ in range(49):
-            status, _h, body = harness.request(
+            _status, _h, body = harness.request(
                 "GET",
                 f"{server.base}/api/api-usage?days=30&limit=50"
                 + (f"&cursor={cursor_}" if cursor_ else ""),
@@ -213,7 +215,11 @@ def main() -> int:
             ("/usage?days=30", "/usage?days=30", headers),
             (f"/usage?{filtered}", f"/usage?{filtered}", headers),
             ("/api/api-usage?days=30&limit=1000", "/api/api-usage?days=30&limit=1000", headers),
-            (f"/api/api-usage?{filtered}&limit=1000", f"/api/api-usage?{filtered}&limit=1000", headers),
+            (
+                f"/api/api-usage?{filtered}&limit=1000",
+                f"/api/api-usage?{filtered}&limit=1000",
+                headers,
+            ),
             (
                 "log page 50 (/usage load more)",
                 f"/usage?days=30&cursor={cursor_}",
@@ -250,14 +256,16 @@ def main() -> int:
             selectors.usage_cost_by_key(f)
             selectors.usage_daily(f)
             values.append((time.perf_counter() - began) * 1000)
-        print(f"aggregates of /api/api-usage?days=30, {label:15}: p50 {harness.percentile(values, 50):8.1f} ms")
+        p50 = harness.percentile(values, 50)
+        print(f"aggregates of /api/api-usage?days=30, {label:15}: p50 {p50:8.1f} ms")
     selectors._rollup_shape = original
 
     interval = settings.USAGE_ROLLUP_INTERVAL_SECONDS
     lags = lag(org, samples=args.lag_samples, interval=interval)
     print(
-        f"\nrollup lag (beat every {interval:g} s, settle {settings.USAGE_ROLLUP_SETTLE_SECONDS} s): "
-        f"min {min(lags):.1f} s, median {sorted(lags)[len(lags) // 2]:.1f} s, max {max(lags):.1f} s "
+        f"\nrollup lag (beat every {interval:g} s, "
+        f"settle {settings.USAGE_ROLLUP_SETTLE_SECONDS} s): min {min(lags):.1f} s, "
+        f"median {sorted(lags)[len(lags) // 2]:.1f} s, max {max(lags):.1f} s "
         f"(n={len(lags)}; the pages include the event from its commit: the raw tail)"
     )
     worst = max(p95 for name, (_p50, p95) in figures.items() if "trivial" not in name)

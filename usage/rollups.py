@@ -150,7 +150,7 @@ def _recompute(
             key = ["organization_id", "hour", *shape.dims, "status_class"]
             updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
             cursor.execute(
-                f"INSERT INTO {shape.table} ({', '.join(columns)}) "  # noqa: S608 - names only
+                f"INSERT INTO {shape.table} ({', '.join(columns)}) "
                 + _raw_aggregate_sql(shape, f"{tenant}{occurred} AND recorded_at < %s")
                 + f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
                 [*tenant_params, *occurred_params, _dt(watermark)],

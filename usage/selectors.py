@@ -373,9 +373,10 @@ def _split_hours(f: UsageFilter, h0: datetime, h1: datetime) -> list[datetime]:
     out = []
     hour = h0
     while hour < h1:
-        if hour.astimezone(f.tz).date() != (hour + HOUR - timedelta(microseconds=1)).astimezone(
-            f.tz
-        ).date():
+        if (
+            hour.astimezone(f.tz).date()
+            != (hour + HOUR - timedelta(microseconds=1)).astimezone(f.tz).date()
+        ):
             out.append(hour)
         hour += HOUR
     return out
@@ -435,9 +436,7 @@ def _aggregate(f: UsageFilter, group: tuple[str, ...] = (), *, daily: bool = Fal
         rows = rolled.union(raw, all=True)
     out: dict[tuple, dict] = {}
     for r in rows:
-        bucket = out.setdefault(
-            tuple(r[n] for n in names), dict.fromkeys(_TOTAL_NAMES, 0)
-        )
+        bucket = out.setdefault(tuple(r[n] for n in names), dict.fromkeys(_TOTAL_NAMES, 0))
         bucket["requests"] += r["n"] or 0
         for name in _SUMS:
             bucket[name] += r[f"s_{name}"] or 0

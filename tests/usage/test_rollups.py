@@ -48,9 +48,7 @@ def refresh(seconds: int = 60) -> dict:
 def flt(org, tz="UTC", start=None, end=None, **fields) -> selectors.UsageFilter:
     end = end or timezone.now() + timedelta(hours=1)
     start = start or end - timedelta(days=30)
-    return selectors.UsageFilter(
-        organization=org, start=start, end=end, tz=ZoneInfo(tz), **fields
-    )
+    return selectors.UsageFilter(organization=org, start=start, end=end, tz=ZoneInfo(tz), **fields)
 
 
 def answers(f: selectors.UsageFilter) -> dict:
@@ -72,11 +70,7 @@ def raw_answers(f: selectors.UsageFilter, monkeypatch) -> dict:
 def rollup_rows() -> dict:
     return {
         shape.name: sorted(
-            tuple(row)
-            for row in shape.model.objects.values_list(
-                "organization_id", "hour", *shape.dims, "status_class", "events",
-                *rollups.SUMS, "cost_microcredits",
-            )  # fmt: skip
+            tuple(row) for row in shape.model.objects.values_list(*rollups._columns(shape))
         )
         for shape in rollups.SHAPES
     }
@@ -103,9 +97,7 @@ def org_keys(user):
     return org, keys
 
 
-def scatter(
-    keys, rng: random.Random, count: int, start: datetime, end: datetime, **fields
-) -> None:
+def scatter(keys, rng: random.Random, count: int, start: datetime, end: datetime, **fields) -> None:
     span = (end - start).total_seconds()
     for _ in range(count):
         status = rng.choice(STATUSES)
@@ -130,7 +122,7 @@ def scatter(
 
 
 def test_refresh_builds_every_shape_and_the_check_passes(org_keys):
-    org, (prod, batch, _test) = org_keys
+    _org, (prod, batch, _test) = org_keys
     at = datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
     ev(prod, at=at, cost=100)
     ev(prod, at=at + timedelta(minutes=30), cost=200, status_code=500)
@@ -158,13 +150,14 @@ def test_refresh_and_rebuild_replace_never_add(org_keys):
     first = rollup_rows()
     refresh(seconds=120)  # the overlap re-reads every bucket again: nothing doubles
     assert rollup_rows() == first
-    call_command("usage_rollup", rebuild=True, start="2020-01-01", end="2030-01-01", stdout=io.StringIO())
+    call_command(
+        "usage_rollup", rebuild=True, start="2020-01-01", end="2030-01-01", stdout=io.StringIO()
+    )
     assert rollup_rows() == first
     assert sum(r[4] for r in first["UsageRollupKey"]) == 60
 
 
 def test_refresh_moves_nothing_before_the_settle(org_keys):
-    _org, (prod, *_rest) = org_keys
     refresh()
     watermark = UsageRollupState.objects.get().watermark
     assert rollups.rollup_refresh(now=watermark)["buckets"] == 0  # now - settle < watermark
@@ -277,7 +270,7 @@ def test_retention_outlives_ingestion_window():
     assert settings.USAGE_ROLLUP_RETENTION_DAYS * 86_400 > 90 * 86_400
     raw_days = getattr(settings, "USAGE_RETENTION_DAYS", None)
     if raw_days is not None:
-        assert settings.USAGE_ROLLUP_RETENTION_DAYS > raw_days
+        assert raw_days < settings.USAGE_ROLLUP_RETENTION_DAYS
 
 
 @pytest.mark.skipif(
@@ -389,7 +382,7 @@ def test_half_hour_zone_days_split_an_hour_exactly(org_keys):
 def test_the_api_answers_byte_for_byte_the_same_before_and_after_rolling_up(
     org_keys, client_for, user
 ):
-    org, keys = org_keys
+    _org, keys = org_keys
     scatter(keys, random.Random(5), 80, timezone.now() - timedelta(days=20), timezone.now())
     client = client_for(user)
     urls = [

@@ -19,7 +19,9 @@ class Command(BaseCommand):
     help = "Compare every rollup bucket of a range with the raw events; exit 1 on a mismatch."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--from", dest="start", help="date or ISO time, UTC (default: 90 days ago)")
+        parser.add_argument(
+            "--from", dest="start", help="date or ISO time, UTC (default: 90 days ago)"
+        )
         parser.add_argument("--to", dest="end", help="date or ISO time, UTC (default: now)")
         parser.add_argument("--limit", type=int, default=50, help="mismatches shown per shape")
 

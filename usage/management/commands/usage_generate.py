@@ -172,7 +172,7 @@ class Command(BaseCommand):
     def handle(self, *args, events: int, days: int, keys: int, models: int, **options) -> None:
         if events < 1 or not 1 <= days <= 90 or keys < 1 or models < 1:
             raise CommandError("--events ≥ 1, --days 1–90 (ingestion's limit), --keys/--models ≥ 1")
-        rng = random.Random(options["seed"])  # noqa: S311 - synthetic data, not secrets
+        rng = random.Random(options["seed"])
         org = _organization(options["org"])
         key_rows = _keys(org, keys)
         pools = []
