@@ -49,6 +49,11 @@ class UsageEvent(models.Model):
             models.Index(fields=["occurred_at"]),
             # The rollups' watermark: the beat task and every read's raw tail.
             models.Index(fields=["recorded_at"], name="usage_event_recorded"),
+            # The 10 most expensive requests of a range: read down from the top cost.
+            models.Index(
+                fields=["organization", "cost_microcredits", "occurred_at"],
+                name="usage_event_org_cost",
+            ),
         ]
 
     def __str__(self) -> str:

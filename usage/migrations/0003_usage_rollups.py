@@ -78,6 +78,10 @@ class Migration(migrations.Migration):
             model_name='usageevent',
             index=models.Index(fields=['recorded_at'], name='usage_event_recorded'),
         ),
+        migrations.AddIndex(
+            model_name='usageevent',
+            index=models.Index(fields=['organization', 'cost_microcredits', 'occurred_at'], name='usage_event_org_cost'),
+        ),
         migrations.AddField(
             model_name='usagerollup',
             name='key',
