@@ -448,13 +448,18 @@ def usage_totals(f: UsageFilter) -> dict:
     return _aggregate(f).get((), dict.fromkeys(_TOTAL_NAMES, 0))
 
 
+def _by_model(rows: dict) -> list[dict]:
+    out: dict[str, dict] = {}
+    for key, v in rows.items():
+        r = out.setdefault(key[-1], {"model": key[-1], "requests": 0, "cost": 0})
+        r["requests"] += v["requests"]
+        r["cost"] += v["cost"]
+    return sorted(out.values(), key=lambda r: (-r["cost"], r["model"]))
+
+
 def usage_cost_by_model(f: UsageFilter) -> list[dict]:
     """``[{model, requests, cost}]``, most expensive first."""
-    rows = [
-        {"model": model, "requests": v["requests"], "cost": v["cost"]}
-        for (model,), v in _aggregate(f, ("model",)).items()
-    ]
-    return sorted(rows, key=lambda r: (-r["cost"], r["model"]))
+    return _by_model(_aggregate(f, ("model",)))
 
 
 def usage_cost_by_key(f: UsageFilter) -> list[dict]:
@@ -481,20 +486,52 @@ def _local_days(f: UsageFilter) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def usage_daily(f: UsageFilter, *, split_models: list[str] | None = None) -> list[dict]:
-    """``[{date, requests, cost, models: {model: cost}}]`` for every day of the range in the
-    viewer's zone (zero-filled). ``TruncDate(tzinfo=…)`` is ``AT TIME ZONE`` on PostgreSQL
-    and zoneinfo on SQLite: exact for any zone, half-hour offsets and DST included (the
-    hours a rollup bucket cannot place in one local day are read raw)."""
+def _daily(f: UsageFilter, rows: dict, split_models: list[str] | None) -> list[dict]:
     out = {d: {"date": d, "requests": 0, "cost": 0, "models": {}} for d in _local_days(f)}
     wanted = set(split_models or ())
-    for (day, model), v in _aggregate(f, ("model",), daily=True).items():
+    for (day, model), v in rows.items():
         bucket = out.setdefault(day, {"date": day, "requests": 0, "cost": 0, "models": {}})
         bucket["requests"] += v["requests"]
         bucket["cost"] += v["cost"]
         name = model if model in wanted else ""
         bucket["models"][name] = bucket["models"].get(name, 0) + v["cost"]
     return [out[d] for d in sorted(out)]
+
+
+def usage_daily(f: UsageFilter, *, split_models: list[str] | None = None) -> list[dict]:
+    """``[{date, requests, cost, models: {model: cost}}]`` for every day of the range in the
+    viewer's zone (zero-filled). ``TruncDate(tzinfo=…)`` is ``AT TIME ZONE`` on PostgreSQL
+    and zoneinfo on SQLite: exact for any zone, half-hour offsets and DST included (the
+    hours a rollup bucket cannot place in one local day are read raw)."""
+    return _daily(f, _aggregate(f, ("model",), daily=True), split_models)
+
+
+@dataclass(frozen=True)
+class UsageOverview:
+    """Totals, cost by model and the daily series of one filter, from one query (what
+    ``usage_totals``, ``usage_cost_by_model`` and ``usage_daily`` answer one by one)."""
+
+    f: UsageFilter
+    rows: dict  # {(local day, model): sums}
+
+    @property
+    def totals(self) -> dict:
+        out = dict.fromkeys(_TOTAL_NAMES, 0)
+        for v in self.rows.values():
+            for name in _TOTAL_NAMES:
+                out[name] += v[name]
+        return out
+
+    @property
+    def by_model(self) -> list[dict]:
+        return _by_model(self.rows)
+
+    def daily(self, *, split_models: list[str] | None = None) -> list[dict]:
+        return _daily(self.f, self.rows, split_models)
+
+
+def usage_overview(f: UsageFilter) -> UsageOverview:
+    return UsageOverview(f=f, rows=_aggregate(f, ("model",), daily=True))
 
 
 def usage_recent_daily(

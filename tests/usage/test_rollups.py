@@ -52,7 +52,13 @@ def flt(org, tz="UTC", start=None, end=None, **fields) -> selectors.UsageFilter:
 
 
 def answers(f: selectors.UsageFilter) -> dict:
+    overview = selectors.usage_overview(f)
     return {
+        "overview": (
+            overview.totals,
+            overview.by_model,
+            overview.daily(split_models=list(MODELS[:2])),
+        ),
         "totals": selectors.usage_totals(f),
         "by_model": selectors.usage_cost_by_model(f),
         "by_key": selectors.usage_cost_by_key(f),
@@ -357,6 +363,7 @@ def test_rollups_plus_tail_equal_raw_over_random_data(org_keys, monkeypatch):
                     f = flt(org, zone, start, end, **fields)
                     got = answers(f)
                     assert got == raw_answers(f, monkeypatch), (round_, zone, start, fields)
+                    assert got["overview"] == (got["totals"], got["by_model"], got["daily"])
                     compared += 1
         refresh(seconds=120)  # round 2: the former tail rolled up, no tail left
     assert compared == 2 * len(ZONES) * len(ranges) * len(filters)
