@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Count, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,8 +18,17 @@ from hypereal_site.api.errors import ApplicationError
 from hypereal_site.csvstream import Column
 from orgs.models import Organization
 
-from .models import UsageEvent, UsageRollupState
-from .rollups import EPOCH, HOUR, SHAPE_FULL, SHAPE_KEY, SHAPE_MODEL, Shape, hour_ceil, hour_floor
+from .models import UsageEvent
+from .rollups import (
+    HOUR,
+    SHAPE_FULL,
+    SHAPE_KEY,
+    SHAPE_MODEL,
+    Shape,
+    hour_ceil,
+    hour_floor,
+    rollup_watermark,
+)
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -339,6 +348,8 @@ def usage_top_expensive(f: UsageFilter, *, count: int = 10) -> list[UsageEvent]:
 # bounds, a request id) reads the raw events alone.
 
 _SUMS = ("input_tokens", "output_tokens", "images", "seconds", "clips")
+#: Reads of rollups + tail tried before falling back to the raw events alone.
+_ATTEMPTS = 3
 _TOTAL_NAMES = ("requests", *_SUMS, "cost")
 
 
@@ -360,13 +371,6 @@ def _rollup_shape(f: UsageFilter, group: tuple[str, ...]) -> Shape | None:
     return SHAPE_FULL if need_model else SHAPE_KEY
 
 
-def _watermark():
-    return Coalesce(
-        Subquery(UsageRollupState.objects.filter(pk=1).values("watermark")[:1]),
-        Value(EPOCH),
-    )
-
-
 def _split_hours(f: UsageFilter, h0: datetime, h1: datetime) -> list[datetime]:
     """The whole hours of ``[h0, h1)`` that straddle a midnight of the viewer's zone (none
     for a zone whose offsets are whole hours, DST included)."""
@@ -382,7 +386,9 @@ def _split_hours(f: UsageFilter, h0: datetime, h1: datetime) -> list[datetime]:
     return out
 
 
-def _aggregate(f: UsageFilter, group: tuple[str, ...] = (), *, daily: bool = False) -> dict:
+def _aggregate(
+    f: UsageFilter, group: tuple[str, ...] = (), *, daily: bool = False, raw_only: bool = False
+) -> dict:
     """``{(day?, *group values): {requests, input_tokens, …, cost}}`` of ``f``'s events."""
     sums_raw = {
         "n": Count("pk"),
@@ -391,7 +397,7 @@ def _aggregate(f: UsageFilter, group: tuple[str, ...] = (), *, daily: bool = Fal
     }
     names = (*(("day",) if daily else ()), *group)
     grouping = names or ("organization_id",)  # one row per query: the tenant's
-    shape = _rollup_shape(f, group)
+    shape = None if raw_only else _rollup_shape(f, group)
     h0, h1 = hour_ceil(f.start), hour_floor(f.end)
     if shape is None or h0 >= h1:
         raw = usage_events(f)
@@ -422,18 +428,26 @@ def _aggregate(f: UsageFilter, group: tuple[str, ...] = (), *, daily: bool = Fal
             )
             .order_by()
         )
-        tail = (
-            Q(occurred_at__gte=f.start, occurred_at__lt=h0)
-            | Q(occurred_at__gte=h1, occurred_at__lt=f.end)
-            | Q(occurred_at__gte=h0, occurred_at__lt=h1, recorded_at__gte=_watermark())
-        )
-        for hour in split:
-            tail |= Q(occurred_at__gte=hour, occurred_at__lt=hour + HOUR)
-        raw = _filtered(UsageEvent.objects.filter(tail, organization=f.organization), f)
-        if daily:
-            raw = raw.annotate(day=TruncDate("occurred_at", tzinfo=f.tz))
-        raw = raw.values(*grouping).annotate(**sums_raw).order_by()
-        rows = rolled.union(raw, all=True)
+        rows = None
+        for _attempt in range(_ATTEMPTS):
+            watermark = rollup_watermark()
+            tail = (
+                Q(occurred_at__gte=f.start, occurred_at__lt=h0)
+                | Q(occurred_at__gte=h1, occurred_at__lt=f.end)
+                | Q(occurred_at__gte=h0, occurred_at__lt=h1, recorded_at__gte=watermark)
+            )
+            for hour in split:
+                tail |= Q(occurred_at__gte=hour, occurred_at__lt=hour + HOUR)
+            raw = _filtered(UsageEvent.objects.filter(tail, organization=f.organization), f)
+            if daily:
+                raw = raw.annotate(day=TruncDate("occurred_at", tzinfo=f.tz))
+            raw = raw.values(*grouping).annotate(**sums_raw).order_by()
+            found = list(rolled.union(raw, all=True))
+            if rollup_watermark() == watermark:  # no refresh committed around the statement
+                rows = found
+                break
+        if rows is None:  # refreshes kept committing: the raw events alone are exact
+            return _aggregate(f, group, daily=daily, raw_only=True)
     out: dict[tuple, dict] = {}
     for r in rows:
         bucket = out.setdefault(tuple(r[n] for n in names), dict.fromkeys(_TOTAL_NAMES, 0))

@@ -370,6 +370,26 @@ def test_rollups_plus_tail_equal_raw_over_random_data(org_keys, monkeypatch):
     assert check(start="2026-03-01", end="2026-12-01")[0] == 0
 
 
+def test_a_refresh_committing_during_a_read_retries_then_reads_raw(org_keys, monkeypatch):
+    """The watermark is read before and after the statement: if it moved, the read is
+    retried, and after three moves the raw events alone answer (always exact)."""
+    org, keys = org_keys
+    scatter(keys, random.Random(9), 30, timezone.now() - timedelta(days=3), timezone.now())
+    refresh()
+    f = flt(org)
+    expected = raw_answers(f, monkeypatch)
+    ticks = iter(range(1_000))
+    reads = []
+
+    def moving() -> datetime:
+        reads.append(1)
+        return rollups.EPOCH + timedelta(seconds=next(ticks))
+
+    monkeypatch.setattr(selectors, "rollup_watermark", moving)
+    assert answers(f) == expected
+    assert len(reads) == 2 * selectors._ATTEMPTS * 5  # five aggregates, each tried 3 times
+
+
 def test_half_hour_zone_days_split_an_hour_exactly(org_keys):
     """Kolkata's midnight is 18:30 UTC: an hour bucket holds two local days; the page reads
     those hours raw, so each event still lands on its own local day."""
