@@ -54,6 +54,11 @@ class UsageEvent(models.Model):
                 fields=["organization", "cost_microcredits", "occurred_at"],
                 name="usage_event_org_cost",
             ),
+            # … and of one model (a cheap model's calls are far down the index above).
+            models.Index(
+                fields=["organization", "model", "cost_microcredits", "occurred_at"],
+                name="usage_event_org_model_cost",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -147,7 +152,14 @@ class UsageRollup(RollupBase):
             )
         ]
         indexes = [
-            models.Index(fields=["organization", "model", "hour"], name="usage_rollup_full_model"),
+            # Spend by key under a model filter, read from the index alone.
+            models.Index(
+                fields=[
+                    "organization", "model", "hour", "status_class", "key",
+                    "events", "cost_microcredits",
+                ],
+                name="usage_rollup_full_model",
+            ),  # fmt: skip
             models.Index(fields=["key", "hour"], name="usage_rollup_full_key"),
         ]
 

@@ -387,12 +387,19 @@ def _split_hours(f: UsageFilter, h0: datetime, h1: datetime) -> list[datetime]:
 
 
 def _aggregate(
-    f: UsageFilter, group: tuple[str, ...] = (), *, daily: bool = False, raw_only: bool = False
+    f: UsageFilter,
+    group: tuple[str, ...] = (),
+    *,
+    daily: bool = False,
+    raw_only: bool = False,
+    units: bool = True,
 ) -> dict:
-    """``{(day?, *group values): {requests, input_tokens, …, cost}}`` of ``f``'s events."""
+    """``{(day?, *group values): {requests, input_tokens, …, cost}}`` of ``f``'s events
+    (the units left at 0 unless ``units``: fewer columns, read from an index alone)."""
+    unit_names = _SUMS if units else ()
     sums_raw = {
         "n": Count("pk"),
-        **{f"s_{name}": Sum(name) for name in _SUMS},
+        **{f"s_{name}": Sum(name) for name in unit_names},
         "s_cost": Sum("cost_microcredits"),
     }
     names = (*(("day",) if daily else ()), *group)
@@ -423,7 +430,7 @@ def _aggregate(
             rolled.values(*grouping)
             .annotate(
                 n=Sum("events"),
-                **{f"s_{name}": Sum(name) for name in _SUMS},
+                **{f"s_{name}": Sum(name) for name in unit_names},
                 s_cost=Sum("cost_microcredits"),
             )
             .order_by()
@@ -447,12 +454,12 @@ def _aggregate(
                 rows = found
                 break
         if rows is None:  # refreshes kept committing: the raw events alone are exact
-            return _aggregate(f, group, daily=daily, raw_only=True)
+            return _aggregate(f, group, daily=daily, raw_only=True, units=units)
     out: dict[tuple, dict] = {}
     for r in rows:
         bucket = out.setdefault(tuple(r[n] for n in names), dict.fromkeys(_TOTAL_NAMES, 0))
         bucket["requests"] += r["n"] or 0
-        for name in _SUMS:
+        for name in unit_names:
             bucket[name] += r[f"s_{name}"] or 0
         bucket["cost"] += r["s_cost"] or 0
     return out
@@ -478,7 +485,7 @@ def usage_cost_by_model(f: UsageFilter) -> list[dict]:
 
 def usage_cost_by_key(f: UsageFilter) -> list[dict]:
     """``[{key_id, key_name, requests, cost}]``, most expensive first."""
-    sums = _aggregate(f, ("key_id",))
+    sums = _aggregate(f, ("key_id",), units=False)
     keys = ApiKey.objects.filter(organization=f.organization, pk__in=[k for (k,) in sums]).only(
         "public_id", "name"
     )

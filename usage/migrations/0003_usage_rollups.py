@@ -82,6 +82,10 @@ class Migration(migrations.Migration):
             model_name='usageevent',
             index=models.Index(fields=['organization', 'cost_microcredits', 'occurred_at'], name='usage_event_org_cost'),
         ),
+        migrations.AddIndex(
+            model_name='usageevent',
+            index=models.Index(fields=['organization', 'model', 'cost_microcredits', 'occurred_at'], name='usage_event_org_model_cost'),
+        ),
         migrations.AddField(
             model_name='usagerollup',
             name='key',
@@ -109,7 +113,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='usagerollup',
-            index=models.Index(fields=['organization', 'model', 'hour'], name='usage_rollup_full_model'),
+            index=models.Index(fields=['organization', 'model', 'hour', 'status_class', 'key', 'events', 'cost_microcredits'], name='usage_rollup_full_model'),
         ),
         migrations.AddIndex(
             model_name='usagerollup',
