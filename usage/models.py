@@ -155,11 +155,16 @@ class UsageRollup(RollupBase):
             # Spend by key under a model filter, read from the index alone.
             models.Index(
                 fields=[
-                    "organization", "model", "hour", "status_class", "key",
-                    "events", "cost_microcredits",
+                    "organization",
+                    "model",
+                    "hour",
+                    "status_class",
+                    "key",
+                    "events",
+                    "cost_microcredits",
                 ],
                 name="usage_rollup_full_model",
-            ),  # fmt: skip
+            ),
             models.Index(fields=["key", "hour"], name="usage_rollup_full_key"),
         ]
 
