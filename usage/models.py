@@ -114,6 +114,13 @@ class UsageRollupModel(RollupBase):
                 name="usage_rollup_model_bucket",
             )
         ]
+        indexes = [
+            # The models and endpoints a tenant used (the page's filter choices).
+            models.Index(
+                fields=["organization", "model", "endpoint", "hour"],
+                name="usage_rollup_model_pairs",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.model} {self.events}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
@@ -583,18 +584,66 @@ def usage_event_get(*, organization: Organization, request_id: str) -> UsageEven
     return event
 
 
+#: Every (model, endpoint) pair of a tenant's hourly buckets, one index probe a pair
+#: (PostgreSQL has no skip scan: a recursive query walks the distinct pairs of the
+#: ``(organization, model, endpoint, hour)`` index), kept where a bucket of the range exists.
+_SEEN_PAIRS_SQL = """
+WITH RECURSIVE pairs AS (
+  (SELECT model, endpoint FROM {table} WHERE organization_id = %(org)s
+   ORDER BY model, endpoint LIMIT 1)
+  UNION ALL
+  SELECT n.model, n.endpoint FROM pairs p CROSS JOIN LATERAL (
+    SELECT model, endpoint FROM {table}
+    WHERE organization_id = %(org)s AND (model, endpoint) > (p.model, p.endpoint)
+    ORDER BY model, endpoint LIMIT 1) n
+)
+SELECT model, endpoint FROM pairs p WHERE EXISTS (
+  SELECT 1 FROM {table} r WHERE r.organization_id = %(org)s AND r.model = p.model
+  AND r.endpoint = p.endpoint AND r.hour >= %(low)s AND r.hour < %(high)s)
+"""
+
+
+def _seen_pairs(f: UsageFilter) -> set[tuple[str, str]]:
+    """The (model, endpoint) pairs of ``f``'s range (no other filter): rollups + tail."""
+    h0, h1 = hour_ceil(f.start), hour_floor(f.end)
+    if connection.vendor != "postgresql" or h0 >= h1:
+        return set(_aggregate(f, ("model", "endpoint"), units=False))
+    table = SHAPE_MODEL.table
+    for _attempt in range(_ATTEMPTS):
+        watermark = rollup_watermark()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SEEN_PAIRS_SQL.format(table=table),
+                {"org": f.organization.pk, "low": h0, "high": h1},
+            )
+            seen = {(model, endpoint) for model, endpoint in cursor.fetchall()}
+        tail = (
+            Q(occurred_at__gte=f.start, occurred_at__lt=h0)
+            | Q(occurred_at__gte=h1, occurred_at__lt=f.end)
+            | Q(occurred_at__gte=h0, occurred_at__lt=h1, recorded_at__gte=watermark)
+        )
+        seen.update(
+            UsageEvent.objects.filter(tail, organization=f.organization)
+            .values_list("model", "endpoint")
+            .distinct()
+            .order_by()
+        )
+        if rollup_watermark() == watermark:  # no refresh committed between the reads
+            return seen
+    return set(_aggregate(f, ("model", "endpoint"), raw_only=True, units=False))
+
+
 def usage_filter_options(*, organization: Organization) -> dict:
     """What the page's filters offer: the tenant's keys, and the models and endpoints seen
     in the last ``MAX_RANGE_DAYS`` days."""
     now = timezone.now()
-    seen = _aggregate(
+    seen = _seen_pairs(
         UsageFilter(
             organization=organization,
             start=now - timedelta(days=MAX_RANGE_DAYS),
             end=now + timedelta(days=1),  # an event is never more than minutes ahead
             tz=ZoneInfo("UTC"),
-        ),
-        ("model", "endpoint"),
+        )
     )
     return {
         "api_keys": list(ApiKey.objects.filter(organization=organization).order_by("name")),

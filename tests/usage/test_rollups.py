@@ -438,6 +438,14 @@ def test_month_summary_and_filter_options_read_rollups(org_keys):
     assert selectors.usage_filter_options(organization=org) == options
     assert options["models"] == ["gpt-5.5", "veo-3"]
     assert options["endpoints"] == ["chat.completions", "messages"]
+    watermark = UsageRollupState.objects.get().watermark
+    ev(batch, model="sora-2", endpoint="videos", recorded_at=watermark + timedelta(seconds=1))
+    ev(batch, model="kling", endpoint="videos", at=now - timedelta(days=367))  # too old
+    refreshed = selectors.usage_filter_options(organization=org)
+    assert refreshed["models"] == ["gpt-5.5", "sora-2", "veo-3"]  # from the tail
+    assert refreshed["endpoints"] == ["chat.completions", "messages", "videos"]
+    refresh(seconds=120)
+    assert selectors.usage_filter_options(organization=org) == refreshed  # from the rollups
 
 
 def test_another_tenants_rollups_never_count(org_keys, owner):

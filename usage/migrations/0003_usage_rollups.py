@@ -135,4 +135,8 @@ class Migration(migrations.Migration):
             model_name='usagerollupmodel',
             constraint=models.UniqueConstraint(fields=('organization', 'hour', 'model', 'endpoint', 'status_class'), name='usage_rollup_model_bucket'),
         ),
+        migrations.AddIndex(
+            model_name='usagerollupmodel',
+            index=models.Index(fields=['organization', 'model', 'endpoint', 'hour'], name='usage_rollup_model_pairs'),
+        ),
     ]
