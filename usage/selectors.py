@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
@@ -387,6 +388,18 @@ def _split_hours(f: UsageFilter, h0: datetime, h1: datetime) -> list[datetime]:
     return out
 
 
+def _fetch(qs) -> list[dict]:
+    """The rows of an aggregate over buckets. On PostgreSQL with ``work_mem`` raised for
+    this one statement (``USAGE_ROLLUP_WORK_MEM``): the default 4 MB makes a month of
+    buckets grouped by day and model spill its sort to disk instead of hashing in memory
+    (about twice as slow)."""
+    if connection.vendor != "postgresql":
+        return list(qs)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.USAGE_ROLLUP_WORK_MEM])
+        return list(qs)
+
+
 def _aggregate(
     f: UsageFilter,
     group: tuple[str, ...] = (),
@@ -450,7 +463,7 @@ def _aggregate(
             if daily:
                 raw = raw.annotate(day=TruncDate("occurred_at", tzinfo=f.tz))
             raw = raw.values(*grouping).annotate(**sums_raw).order_by()
-            found = list(rolled.union(raw, all=True))
+            found = _fetch(rolled.union(raw, all=True))
             if rollup_watermark() == watermark:  # no refresh committed around the statement
                 rows = found
                 break

@@ -387,6 +387,8 @@ USAGE_MAX_FUTURE_SECONDS = 300
 USAGE_ROLLUP_INTERVAL_SECONDS = env.float("USAGE_ROLLUP_INTERVAL_SECONDS", default=15.0)
 USAGE_ROLLUP_SETTLE_SECONDS = env.int("USAGE_ROLLUP_SETTLE_SECONDS", default=5)
 USAGE_ROLLUP_OVERLAP_SECONDS = env.int("USAGE_ROLLUP_OVERLAP_SECONDS", default=300)
+# PostgreSQL's work_mem for one aggregate over buckets (SET LOCAL; the default 4MB spills).
+USAGE_ROLLUP_WORK_MEM = env("USAGE_ROLLUP_WORK_MEM", default="32MB")
 # Buckets are kept this long: longer than the raw events, so old months keep their totals.
 USAGE_ROLLUP_RETENTION_DAYS = env.int("USAGE_ROLLUP_RETENTION_DAYS", default=1100)
 CELERY_BEAT_SCHEDULE["usage-rollup-refresh"] = {
