@@ -54,8 +54,12 @@ class UsageEvent(models.Model):
                 fields=["organization", "cost_microcredits", "occurred_at"],
                 name="usage_event_org_cost",
             ),
-            # Under a model filter, the log's keyset pages and the 10 most expensive (a
-            # cheap model's calls are far down the index above).
+            # Under a model filter: the 10 most expensive (a cheap model's calls are far
+            # down the index above) and the log's keyset pages.
+            models.Index(
+                fields=["organization", "model", "cost_microcredits", "occurred_at"],
+                name="usage_event_org_model_cost",
+            ),
             models.Index(
                 fields=["organization", "model", "occurred_at"],
                 name="usage_event_org_model_time",

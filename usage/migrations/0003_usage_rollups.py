@@ -84,6 +84,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='usageevent',
+            index=models.Index(fields=['organization', 'model', 'cost_microcredits', 'occurred_at'], name='usage_event_org_model_cost'),
+        ),
+        migrations.AddIndex(
+            model_name='usageevent',
             index=models.Index(fields=['organization', 'model', 'occurred_at'], name='usage_event_org_model_time'),
         ),
         migrations.AddField(
