@@ -80,7 +80,7 @@ class StatusClass(models.TextChoices):
     OTHER = "other", "other"
 
 
-class RollupBase(models.Model):
+class RollupSums(models.Model):
     """One UTC hour of one tenant's events for one combination of the shape's dimensions.
 
     Each row holds exactly the events of its bucket whose ``recorded_at`` is before the
@@ -92,7 +92,6 @@ class RollupBase(models.Model):
         Organization, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
     hour = models.DateTimeField()  # the UTC hour's first instant
-    status_class = models.CharField(max_length=5, choices=StatusClass.choices)
     events = models.BigIntegerField(default=0)  # count of events ("requests" on the pages)
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
@@ -104,6 +103,30 @@ class RollupBase(models.Model):
 
     class Meta:
         abstract = True
+
+
+class RollupBase(RollupSums):
+    status_class = models.CharField(max_length=5, choices=StatusClass.choices)
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollupHourModel(RollupSums):
+    """By model alone (no endpoint, no status class: a third of the model shape's rows):
+    the unfiltered page's totals, spend by model and daily series, and a model filter."""
+
+    model = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "hour", "model"], name="usage_rollup_hour_model_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.model} {self.events}"
 
 
 class UsageRollupModel(RollupBase):

@@ -38,6 +38,7 @@ from django.utils import timezone
 from .models import (
     UsageEvent,
     UsageRollup,
+    UsageRollupHourModel,
     UsageRollupKey,
     UsageRollupModel,
     UsageRollupState,
@@ -57,6 +58,12 @@ RANGES_PER_STATEMENT = 200
 class Shape:
     model: type[models.Model]
     dims: tuple[str, ...]  # columns besides organization, hour and status class
+    status: bool = True  # has a status class column
+
+    @property
+    def key(self) -> list[str]:
+        """The bucket's identity (the unique constraint's columns)."""
+        return ["organization_id", "hour", *self.dims, *(["status_class"] if self.status else [])]
 
     @property
     def table(self) -> str:
@@ -67,10 +74,11 @@ class Shape:
         return self.model.__name__
 
 
+SHAPE_HOUR_MODEL = Shape(UsageRollupHourModel, ("model",), status=False)
 SHAPE_MODEL = Shape(UsageRollupModel, ("model", "endpoint"))
 SHAPE_KEY = Shape(UsageRollupKey, ("key_id",))
 SHAPE_FULL = Shape(UsageRollup, ("key_id", "model", "endpoint"))
-SHAPES = (SHAPE_MODEL, SHAPE_KEY, SHAPE_FULL)
+SHAPES = (SHAPE_HOUR_MODEL, SHAPE_MODEL, SHAPE_KEY, SHAPE_FULL)
 
 STATUS_CLASS_SQL = (
     "CASE WHEN status_code BETWEEN 200 AND 299 THEN '2xx' "
@@ -108,26 +116,18 @@ def _ranges_sql(column: str, ranges: list[tuple[datetime, datetime]]) -> tuple[s
 
 def _raw_aggregate_sql(shape: Shape, where: str) -> str:
     """The shape's buckets computed from the raw rows matching ``where``."""
-    dims = "".join(f"{d}, " for d in shape.dims)
+    groups = "".join(f", {d}" for d in (*shape.dims, *([STATUS_CLASS_SQL] if shape.status else [])))
     sums = ", ".join(f"SUM({name})" for name in (*SUMS, "cost_microcredits"))
     table = UsageEvent._meta.db_table
     return (
-        f"SELECT organization_id, {_hour_sql()}, {dims}{STATUS_CLASS_SQL}, COUNT(*), {sums} "  # noqa: S608 - column names only
+        f"SELECT organization_id, {_hour_sql()}{groups}, COUNT(*), {sums} "  # noqa: S608 - column names only
         f"FROM {table} WHERE {where} "
-        f"GROUP BY organization_id, {_hour_sql()}, {dims}{STATUS_CLASS_SQL}"
+        f"GROUP BY organization_id, {_hour_sql()}{groups}"
     )
 
 
 def _columns(shape: Shape) -> list[str]:
-    return [
-        "organization_id",
-        "hour",
-        *shape.dims,
-        "status_class",
-        "events",
-        *SUMS,
-        "cost_microcredits",
-    ]
+    return [*shape.key, "events", *SUMS, "cost_microcredits"]
 
 
 def _recompute(
@@ -147,7 +147,7 @@ def _recompute(
             )
             occurred, occurred_params = _ranges_sql("occurred_at", chunk)
             columns = _columns(shape)
-            key = ["organization_id", "hour", *shape.dims, "status_class"]
+            key = shape.key
             updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
             cursor.execute(
                 f"INSERT INTO {shape.table} ({', '.join(columns)}) "

@@ -24,6 +24,7 @@ from .models import UsageEvent
 from .rollups import (
     HOUR,
     SHAPE_FULL,
+    SHAPE_HOUR_MODEL,
     SHAPE_KEY,
     SHAPE_MODEL,
     Shape,
@@ -369,7 +370,9 @@ def _rollup_shape(f: UsageFilter, group: tuple[str, ...]) -> Shape | None:
     need_key = f.key is not None or "key_id" in group
     need_model = bool(f.model or f.endpoint) or "model" in group or "endpoint" in group
     if not need_key:
-        return SHAPE_MODEL
+        if f.endpoint or f.status or "endpoint" in group:
+            return SHAPE_MODEL
+        return SHAPE_HOUR_MODEL
     return SHAPE_FULL if need_model else SHAPE_KEY
 
 

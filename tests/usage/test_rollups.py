@@ -20,6 +20,7 @@ from usage import rollups, selectors
 from usage.models import (
     UsageEvent,
     UsageRollup,
+    UsageRollupHourModel,
     UsageRollupKey,
     UsageRollupModel,
     UsageRollupState,
@@ -144,6 +145,8 @@ def test_refresh_builds_every_shape_and_the_check_passes(org_keys):
     model_row = UsageRollupModel.objects.get(model="flux-pro")
     assert (model_row.endpoint, model_row.images, model_row.events) == ("images", 2, 1)
     assert UsageRollup.objects.count() == 3
+    by_hour = UsageRollupHourModel.objects.get(model="gpt-5.5")  # 2xx and 5xx in one row
+    assert (by_hour.events, by_hour.cost_microcredits) == (2, 300)
     code, output = check(start="2026-11-01", end="2026-12-01")
     assert code == 0, output
     assert "rollups match" in output
@@ -232,6 +235,12 @@ def test_usage_check_catches_a_tampered_rollup(org_keys):
     assert code == 1
     assert "MISMATCH UsageRollupModel raw" in output
     assert "MISMATCH UsageRollupModel rollup" in output
+    assert "MISMATCH UsageRollupHourModel" not in output
+    rollups.rollup_rebuild(start=timezone.now() - timedelta(days=4), end=timezone.now())
+    assert check()[0] == 0
+    UsageRollupHourModel.objects.filter(pk=UsageRollupHourModel.objects.first().pk).update(events=0)
+    code, output = check()
+    assert code == 1 and "MISMATCH UsageRollupHourModel raw" in output
     rollups.rollup_rebuild(start=timezone.now() - timedelta(days=4), end=timezone.now())
     assert check()[0] == 0
     UsageRollupKey.objects.order_by("pk").first().delete()  # a missing bucket

@@ -143,4 +143,24 @@ class Migration(migrations.Migration):
             model_name='usagerollupmodel',
             index=models.Index(fields=['organization', 'model', 'endpoint', 'hour'], name='usage_rollup_model_pairs'),
         ),
+        migrations.CreateModel(
+            name='UsageRollupHourModel',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('hour', models.DateTimeField()),
+                ('events', models.BigIntegerField(default=0)),
+                ('input_tokens', models.BigIntegerField(default=0)),
+                ('output_tokens', models.BigIntegerField(default=0)),
+                ('images', models.BigIntegerField(default=0)),
+                ('seconds', models.BigIntegerField(default=0)),
+                ('clips', models.BigIntegerField(default=0)),
+                ('requests', models.BigIntegerField(default=0)),
+                ('cost_microcredits', models.BigIntegerField(default=0)),
+                ('model', models.CharField(max_length=100)),
+                ('organization', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='orgs.organization')),
+            ],
+            options={
+                'constraints': [models.UniqueConstraint(fields=('organization', 'hour', 'model'), name='usage_rollup_hour_model_bucket')],
+            },
+        ),
     ]
