@@ -168,7 +168,8 @@ def request(
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        conn.request(method, parts.path, body=body, headers=headers or {})
+        path = f"{parts.path}?{parts.query}" if parts.query else parts.path
+        conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:

@@ -118,12 +118,13 @@ def _filter(request: Request, organization) -> selectors.UsageFilter:
 
 def usage_report(f: selectors.UsageFilter, *, cursor: str = "", limit: int) -> dict:
     logs, next_cursor = selectors.usage_log_page(f, cursor=cursor, limit=limit)
-    totals = selectors.usage_totals(f)
+    overview = selectors.usage_overview(f)
+    totals = overview.totals
     return {
         "logs": [log_row(e) for e in logs],
         "costByModel": [
             {"model": r["model"], "requests": r["requests"], "costCredits": _credits(r["cost"])}
-            for r in selectors.usage_cost_by_model(f)
+            for r in overview.by_model
         ],
         "topExpensiveRequests": [log_row(e) for e in selectors.usage_top_expensive(f)],
         "totals": {
@@ -141,7 +142,7 @@ def usage_report(f: selectors.UsageFilter, *, cursor: str = "", limit: int) -> d
                 "requests": d["requests"],
                 "costCredits": _credits(d["cost"]),
             }
-            for d in selectors.usage_daily(f)
+            for d in overview.daily()
         ],
         "nextCursor": next_cursor,
     }

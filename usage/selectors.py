@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
@@ -19,6 +21,17 @@ from hypereal_site.csvstream import Column
 from orgs.models import Organization
 
 from .models import UsageEvent
+from .rollups import (
+    HOUR,
+    SHAPE_FULL,
+    SHAPE_HOUR_MODEL,
+    SHAPE_KEY,
+    SHAPE_MODEL,
+    Shape,
+    hour_ceil,
+    hour_floor,
+    rollup_watermark,
+)
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -28,11 +41,17 @@ def month_start(now: datetime | None = None) -> datetime:
 
 
 def usage_month_summary(*, organization: Organization, now: datetime | None = None) -> dict:
-    """Requests and spend (µcr) of the organization's events in the current UTC month."""
-    row = UsageEvent.objects.filter(
-        organization=organization, occurred_at__gte=month_start(now)
-    ).aggregate(requests=Count("id"), cost=Sum("cost_microcredits"))
-    return {"requests": row["requests"] or 0, "cost_microcredits": row["cost"] or 0}
+    """Requests and spend (µcr) of the organization's events in the current UTC month
+    (rollups plus the raw tail; an event is never more than minutes in the future)."""
+    now = now or timezone.now()
+    f = UsageFilter(
+        organization=organization,
+        start=month_start(now),
+        end=max(now, timezone.now()) + timedelta(days=1),
+        tz=ZoneInfo("UTC"),
+    )
+    totals = usage_totals(f)
+    return {"requests": totals["requests"], "cost_microcredits": totals["cost"]}
 
 
 def usage_total_requests(*, organization: Organization) -> int:
@@ -246,9 +265,16 @@ def usage_limit_parse(params) -> int:
 
 def usage_events(f: UsageFilter) -> QuerySet[UsageEvent]:
     """The filtered events of the tenant (no order)."""
-    qs = UsageEvent.objects.filter(
-        organization=f.organization, occurred_at__gte=f.start, occurred_at__lt=f.end
+    return _filtered(
+        UsageEvent.objects.filter(
+            organization=f.organization, occurred_at__gte=f.start, occurred_at__lt=f.end
+        ),
+        f,
     )
+
+
+def _filtered(qs: QuerySet[UsageEvent], f: UsageFilter) -> QuerySet[UsageEvent]:
+    """``qs`` narrowed by every filter of ``f`` but its range."""
     if f.key is not None:
         qs = qs.filter(key=f.key)
     if f.model:
@@ -312,47 +338,184 @@ def usage_top_expensive(f: UsageFilter, *, count: int = 10) -> list[UsageEvent]:
     return list(qs.order_by("-cost_microcredits", "-occurred_at", "-pk")[:count])
 
 
+# --- aggregates: rollups + raw tail ------------------------------------------------------
+#
+# Every aggregate below is one SQL statement (one snapshot, so the watermark, the buckets
+# and the tail agree): ``UNION ALL`` of
+#   * the rollup buckets of the whole UTC hours inside the range ``[h0, h1)``, and
+#   * the raw events of the range's partial hours at either end, plus the raw events of the
+#     whole hours recorded at or after the watermark (the tail: real time), plus, for a
+#     daily series in a zone whose midnight is not on a UTC hour (Asia/Kolkata), the raw
+#     events of the hours that straddle a local midnight;
+# summed in Python. A filter no bucket can answer (an exact status code, latency or cost
+# bounds, a request id) reads the raw events alone.
+
+_SUMS = ("input_tokens", "output_tokens", "images", "seconds", "clips")
+#: Reads of rollups + tail tried before falling back to the raw events alone.
+_ATTEMPTS = 3
+_TOTAL_NAMES = ("requests", *_SUMS, "cost")
+
+
+def _rollup_shape(f: UsageFilter, group: tuple[str, ...]) -> Shape | None:
+    """The smallest rollup shape that answers ``f`` grouped by ``group``, or None."""
+    if (
+        f.q
+        or (f.status and f.status not in STATUS_CLASSES)
+        or f.min_latency_ms is not None
+        or f.max_latency_ms is not None
+        or f.min_cost is not None
+        or f.max_cost is not None
+    ):
+        return None
+    need_key = f.key is not None or "key_id" in group
+    need_model = bool(f.model or f.endpoint) or "model" in group or "endpoint" in group
+    if not need_key:
+        if f.endpoint or f.status or "endpoint" in group:
+            return SHAPE_MODEL
+        return SHAPE_HOUR_MODEL
+    return SHAPE_FULL if need_model else SHAPE_KEY
+
+
+def _split_hours(f: UsageFilter, h0: datetime, h1: datetime) -> list[datetime]:
+    """The whole hours of ``[h0, h1)`` that straddle a midnight of the viewer's zone (none
+    for a zone whose offsets are whole hours, DST included)."""
+    out = []
+    hour = h0
+    while hour < h1:
+        if (
+            hour.astimezone(f.tz).date()
+            != (hour + HOUR - timedelta(microseconds=1)).astimezone(f.tz).date()
+        ):
+            out.append(hour)
+        hour += HOUR
+    return out
+
+
+def _fetch(qs) -> list[dict]:
+    """The rows of an aggregate over buckets. On PostgreSQL with ``work_mem`` raised for
+    this one statement (``USAGE_ROLLUP_WORK_MEM``): the default 4 MB makes a month of
+    buckets grouped by day and model spill its sort to disk instead of hashing in memory
+    (about twice as slow)."""
+    if connection.vendor != "postgresql":
+        return list(qs)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.USAGE_ROLLUP_WORK_MEM])
+        return list(qs)
+
+
+def _aggregate(
+    f: UsageFilter,
+    group: tuple[str, ...] = (),
+    *,
+    daily: bool = False,
+    raw_only: bool = False,
+    units: bool = True,
+) -> dict:
+    """``{(day?, *group values): {requests, input_tokens, …, cost}}`` of ``f``'s events
+    (the units left at 0 unless ``units``: fewer columns, read from an index alone)."""
+    unit_names = _SUMS if units else ()
+    sums_raw = {
+        "n": Count("pk"),
+        **{f"s_{name}": Sum(name) for name in unit_names},
+        "s_cost": Sum("cost_microcredits"),
+    }
+    names = (*(("day",) if daily else ()), *group)
+    grouping = names or ("organization_id",)  # one row per query: the tenant's
+    shape = None if raw_only else _rollup_shape(f, group)
+    h0, h1 = hour_ceil(f.start), hour_floor(f.end)
+    if shape is None or h0 >= h1:
+        raw = usage_events(f)
+        if daily:
+            raw = raw.annotate(day=TruncDate("occurred_at", tzinfo=f.tz))
+        rows = raw.values(*grouping).annotate(**sums_raw).order_by()
+    else:
+        split = _split_hours(f, h0, h1) if daily else []
+        rolled = shape.model.objects.filter(organization=f.organization, hour__gte=h0, hour__lt=h1)
+        if f.key is not None:
+            rolled = rolled.filter(key=f.key)
+        if f.model:
+            rolled = rolled.filter(model=f.model)
+        if f.endpoint:
+            rolled = rolled.filter(endpoint=f.endpoint)
+        if f.status:
+            rolled = rolled.filter(status_class=f.status)
+        if split:
+            rolled = rolled.exclude(hour__in=split)
+        if daily:
+            rolled = rolled.annotate(day=TruncDate("hour", tzinfo=f.tz))
+        rolled = (
+            rolled.values(*grouping)
+            .annotate(
+                n=Sum("events"),
+                **{f"s_{name}": Sum(name) for name in unit_names},
+                s_cost=Sum("cost_microcredits"),
+            )
+            .order_by()
+        )
+        rows = None
+        for _attempt in range(_ATTEMPTS):
+            watermark = rollup_watermark()
+            tail = (
+                Q(occurred_at__gte=f.start, occurred_at__lt=h0)
+                | Q(occurred_at__gte=h1, occurred_at__lt=f.end)
+                | Q(occurred_at__gte=h0, occurred_at__lt=h1, recorded_at__gte=watermark)
+            )
+            for hour in split:
+                tail |= Q(occurred_at__gte=hour, occurred_at__lt=hour + HOUR)
+            raw = _filtered(UsageEvent.objects.filter(tail, organization=f.organization), f)
+            if daily:
+                raw = raw.annotate(day=TruncDate("occurred_at", tzinfo=f.tz))
+            raw = raw.values(*grouping).annotate(**sums_raw).order_by()
+            found = _fetch(rolled.union(raw, all=True))
+            if rollup_watermark() == watermark:  # no refresh committed around the statement
+                rows = found
+                break
+        if rows is None:  # refreshes kept committing: the raw events alone are exact
+            return _aggregate(f, group, daily=daily, raw_only=True, units=units)
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        bucket = out.setdefault(tuple(r[n] for n in names), dict.fromkeys(_TOTAL_NAMES, 0))
+        bucket["requests"] += r["n"] or 0
+        for name in unit_names:
+            bucket[name] += r[f"s_{name}"] or 0
+        bucket["cost"] += r["s_cost"] or 0
+    return out
+
+
 def usage_totals(f: UsageFilter) -> dict:
-    row = usage_events(f).aggregate(
-        requests=Count("pk"),
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        images=Sum("images"),
-        seconds=Sum("seconds"),
-        clips=Sum("clips"),
-        cost=Sum("cost_microcredits"),
-    )
-    return {name: value or 0 for name, value in row.items()}
+    return _aggregate(f).get((), dict.fromkeys(_TOTAL_NAMES, 0))
+
+
+def _by_model(rows: dict) -> list[dict]:
+    out: dict[str, dict] = {}
+    for key, v in rows.items():
+        r = out.setdefault(key[-1], {"model": key[-1], "requests": 0, "cost": 0})
+        r["requests"] += v["requests"]
+        r["cost"] += v["cost"]
+    return sorted(out.values(), key=lambda r: (-r["cost"], r["model"]))
 
 
 def usage_cost_by_model(f: UsageFilter) -> list[dict]:
     """``[{model, requests, cost}]``, most expensive first."""
-    rows = (
-        usage_events(f)
-        .values("model")
-        .annotate(requests=Count("pk"), cost=Sum("cost_microcredits"))
-        .order_by("-cost", "model")
-    )
-    return [{"model": r["model"], "requests": r["requests"], "cost": r["cost"] or 0} for r in rows]
+    return _by_model(_aggregate(f, ("model",)))
 
 
 def usage_cost_by_key(f: UsageFilter) -> list[dict]:
     """``[{key_id, key_name, requests, cost}]``, most expensive first."""
-    rows = (
-        usage_events(f)
-        .values("key__public_id", "key__name")
-        .annotate(requests=Count("pk"), cost=Sum("cost_microcredits"))
-        .order_by("-cost", "key__name")
+    sums = _aggregate(f, ("key_id",), units=False)
+    keys = ApiKey.objects.filter(organization=f.organization, pk__in=[k for (k,) in sums]).only(
+        "public_id", "name"
     )
-    return [
+    rows = [
         {
-            "key_id": r["key__public_id"],
-            "key_name": r["key__name"],
-            "requests": r["requests"],
-            "cost": r["cost"] or 0,
+            "key_id": key.public_id,
+            "key_name": key.name,
+            "requests": sums[(key.pk,)]["requests"],
+            "cost": sums[(key.pk,)]["cost"],
         }
-        for r in rows
+        for key in keys
     ]
+    return sorted(rows, key=lambda r: (-r["cost"], r["key_name"], r["key_id"]))
 
 
 def _local_days(f: UsageFilter) -> list[date]:
@@ -361,29 +524,52 @@ def _local_days(f: UsageFilter) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def _daily(f: UsageFilter, rows: dict, split_models: list[str] | None) -> list[dict]:
+    out = {d: {"date": d, "requests": 0, "cost": 0, "models": {}} for d in _local_days(f)}
+    wanted = set(split_models or ())
+    for (day, model), v in rows.items():
+        bucket = out.setdefault(day, {"date": day, "requests": 0, "cost": 0, "models": {}})
+        bucket["requests"] += v["requests"]
+        bucket["cost"] += v["cost"]
+        name = model if model in wanted else ""
+        bucket["models"][name] = bucket["models"].get(name, 0) + v["cost"]
+    return [out[d] for d in sorted(out)]
+
+
 def usage_daily(f: UsageFilter, *, split_models: list[str] | None = None) -> list[dict]:
     """``[{date, requests, cost, models: {model: cost}}]`` for every day of the range in the
     viewer's zone (zero-filled). ``TruncDate(tzinfo=…)`` is ``AT TIME ZONE`` on PostgreSQL
-    and zoneinfo on SQLite: exact for any zone, half-hour offsets and DST included."""
-    day = TruncDate("occurred_at", tzinfo=f.tz)
-    out = {d: {"date": d, "requests": 0, "cost": 0, "models": {}} for d in _local_days(f)}
-    rows = (
-        usage_events(f)
-        .annotate(day=day)
-        .values("day", "model")
-        .annotate(requests=Count("pk"), cost=Sum("cost_microcredits"))
-        .order_by()
-    )
-    wanted = set(split_models or ())
-    for r in rows:
-        bucket = out.setdefault(
-            r["day"], {"date": r["day"], "requests": 0, "cost": 0, "models": {}}
-        )
-        bucket["requests"] += r["requests"]
-        bucket["cost"] += r["cost"] or 0
-        name = r["model"] if r["model"] in wanted else ""
-        bucket["models"][name] = bucket["models"].get(name, 0) + (r["cost"] or 0)
-    return [out[d] for d in sorted(out)]
+    and zoneinfo on SQLite: exact for any zone, half-hour offsets and DST included (the
+    hours a rollup bucket cannot place in one local day are read raw)."""
+    return _daily(f, _aggregate(f, ("model",), daily=True), split_models)
+
+
+@dataclass(frozen=True)
+class UsageOverview:
+    """Totals, cost by model and the daily series of one filter, from one query (what
+    ``usage_totals``, ``usage_cost_by_model`` and ``usage_daily`` answer one by one)."""
+
+    f: UsageFilter
+    rows: dict  # {(local day, model): sums}
+
+    @property
+    def totals(self) -> dict:
+        out = dict.fromkeys(_TOTAL_NAMES, 0)
+        for v in self.rows.values():
+            for name in _TOTAL_NAMES:
+                out[name] += v[name]
+        return out
+
+    @property
+    def by_model(self) -> list[dict]:
+        return _by_model(self.rows)
+
+    def daily(self, *, split_models: list[str] | None = None) -> list[dict]:
+        return _daily(self.f, self.rows, split_models)
+
+
+def usage_overview(f: UsageFilter) -> UsageOverview:
+    return UsageOverview(f=f, rows=_aggregate(f, ("model",), daily=True))
 
 
 def usage_recent_daily(
@@ -414,15 +600,71 @@ def usage_event_get(*, organization: Organization, request_id: str) -> UsageEven
     return event
 
 
+#: Every (model, endpoint) pair of a tenant's hourly buckets, one index probe a pair
+#: (PostgreSQL has no skip scan: a recursive query walks the distinct pairs of the
+#: ``(organization, model, endpoint, hour)`` index), kept where a bucket of the range exists.
+_SEEN_PAIRS_SQL = """
+WITH RECURSIVE pairs AS (
+  (SELECT model, endpoint FROM {table} WHERE organization_id = %(org)s
+   ORDER BY model, endpoint LIMIT 1)
+  UNION ALL
+  SELECT n.model, n.endpoint FROM pairs p CROSS JOIN LATERAL (
+    SELECT model, endpoint FROM {table}
+    WHERE organization_id = %(org)s AND (model, endpoint) > (p.model, p.endpoint)
+    ORDER BY model, endpoint LIMIT 1) n
+)
+SELECT model, endpoint FROM pairs p WHERE EXISTS (
+  SELECT 1 FROM {table} r WHERE r.organization_id = %(org)s AND r.model = p.model
+  AND r.endpoint = p.endpoint AND r.hour >= %(low)s AND r.hour < %(high)s)
+"""
+
+
+def _seen_pairs(f: UsageFilter) -> set[tuple[str, str]]:
+    """The (model, endpoint) pairs of ``f``'s range (no other filter): rollups + tail."""
+    h0, h1 = hour_ceil(f.start), hour_floor(f.end)
+    if connection.vendor != "postgresql" or h0 >= h1:
+        return set(_aggregate(f, ("model", "endpoint"), units=False))
+    table = SHAPE_MODEL.table
+    for _attempt in range(_ATTEMPTS):
+        watermark = rollup_watermark()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SEEN_PAIRS_SQL.format(table=table),
+                {"org": f.organization.pk, "low": h0, "high": h1},
+            )
+            seen = {(model, endpoint) for model, endpoint in cursor.fetchall()}
+        tail = (
+            Q(occurred_at__gte=f.start, occurred_at__lt=h0)
+            | Q(occurred_at__gte=h1, occurred_at__lt=f.end)
+            | Q(occurred_at__gte=h0, occurred_at__lt=h1, recorded_at__gte=watermark)
+        )
+        seen.update(
+            UsageEvent.objects.filter(tail, organization=f.organization)
+            .values_list("model", "endpoint")
+            .distinct()
+            .order_by()
+        )
+        if rollup_watermark() == watermark:  # no refresh committed between the reads
+            return seen
+    return set(_aggregate(f, ("model", "endpoint"), raw_only=True, units=False))
+
+
 def usage_filter_options(*, organization: Organization) -> dict:
     """What the page's filters offer: the tenant's keys, and the models and endpoints seen
     in the last ``MAX_RANGE_DAYS`` days."""
-    since = timezone.now() - timedelta(days=MAX_RANGE_DAYS)
-    seen = UsageEvent.objects.filter(organization=organization, occurred_at__gte=since)
+    now = timezone.now()
+    seen = _seen_pairs(
+        UsageFilter(
+            organization=organization,
+            start=now - timedelta(days=MAX_RANGE_DAYS),
+            end=now + timedelta(days=1),  # an event is never more than minutes ahead
+            tz=ZoneInfo("UTC"),
+        )
+    )
     return {
         "api_keys": list(ApiKey.objects.filter(organization=organization).order_by("name")),
-        "models": sorted(set(seen.values_list("model", flat=True).distinct())),
-        "endpoints": sorted(set(seen.values_list("endpoint", flat=True).distinct())),
+        "models": sorted({model for model, _endpoint in seen}),
+        "endpoints": sorted({endpoint for _model, endpoint in seen}),
     }
 
 

@@ -1,9 +1,10 @@
-"""Beat tasks keeping usage storage bounded (``usage/storage.py``; the schedule is
-``CELERY_BEAT_SCHEDULE`` in the settings)."""
+"""Beat tasks of the usage app (the schedule is ``CELERY_BEAT_SCHEDULE`` in the settings):
+keep usage storage bounded (``usage/storage.py``) and the rollups in step with the raw events
+(``usage/rollups.py``)."""
 
 from celery import shared_task
 
-from . import storage
+from . import rollups, storage
 
 
 @shared_task
@@ -19,3 +20,16 @@ def apply_usage_retention() -> list[dict]:
 @shared_task
 def prune_usage_requests() -> int:
     return storage.usage_requests_prune()
+
+
+@shared_task(ignore_result=True)
+def rollup_refresh() -> dict:
+    result = rollups.rollup_refresh()
+    if "watermark" in result:
+        result["watermark"] = result["watermark"].isoformat()
+    return result
+
+
+@shared_task(ignore_result=True)
+def rollup_prune() -> int:
+    return rollups.rollup_prune()

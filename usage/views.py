@@ -76,13 +76,14 @@ def usage_dashboard(request: HttpRequest, context: Context) -> HttpResponse:
     if request.htmx and cursor:  # "Load more": the next rows only
         return render(request, "usage/dashboard.html#log-rows", page)
 
-    totals = selectors.usage_totals(f)
-    by_model = selectors.usage_cost_by_model(f)
+    overview = selectors.usage_overview(f)
+    totals = overview.totals
+    by_model = overview.by_model
     slices = donut(by_model, totals["cost"])
     stacked = [r["model"] for r in by_model[:STACKED_MODELS]]
     colors = {s["model"]: s["color"] for s in slices}
     colors[OTHER] = PALETTE[-1]
-    daily = selectors.usage_daily(f, split_models=stacked)
+    daily = overview.daily(split_models=stacked)
     by_key = selectors.usage_cost_by_key(f)
     filters_query = _query(params, "cursor", "days", "from", "to")
     return render(

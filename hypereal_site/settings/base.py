@@ -424,3 +424,23 @@ CELERY_BEAT_SCHEDULE["usage-requests-prune"] = {
     "task": "usage.tasks.prune_usage_requests",
     "schedule": 3600.0,
 }
+
+# --- Usage rollups (usage/rollups.py; docs/architecture.md, "Usage rollups") ------------------
+# The beat task moves the watermark every USAGE_ROLLUP_INTERVAL_SECONDS to
+# now - USAGE_ROLLUP_SETTLE_SECONDS (room for ingestion batches still committing) and
+# re-reads USAGE_ROLLUP_OVERLAP_SECONDS before the old watermark (a batch that committed late).
+USAGE_ROLLUP_INTERVAL_SECONDS = env.float("USAGE_ROLLUP_INTERVAL_SECONDS", default=15.0)
+USAGE_ROLLUP_SETTLE_SECONDS = env.int("USAGE_ROLLUP_SETTLE_SECONDS", default=5)
+USAGE_ROLLUP_OVERLAP_SECONDS = env.int("USAGE_ROLLUP_OVERLAP_SECONDS", default=300)
+# PostgreSQL's work_mem for one aggregate over buckets (SET LOCAL; the default 4MB spills).
+USAGE_ROLLUP_WORK_MEM = env("USAGE_ROLLUP_WORK_MEM", default="32MB")
+# Buckets are kept this long: longer than the raw events, so old months keep their totals.
+USAGE_ROLLUP_RETENTION_DAYS = env.int("USAGE_ROLLUP_RETENTION_DAYS", default=1100)
+CELERY_BEAT_SCHEDULE["usage-rollup-refresh"] = {
+    "task": "usage.tasks.rollup_refresh",
+    "schedule": USAGE_ROLLUP_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["usage-rollup-prune"] = {
+    "task": "usage.tasks.rollup_prune",
+    "schedule": 24 * 3600.0,
+}

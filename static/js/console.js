@@ -5,8 +5,24 @@
 //                                 (data-copied holds the translated word)
 //   data-close-dialog             closes the <dialog> around it instead of following the link
 //   data-open-dialog="<id>"       after its htmx request, opens that <dialog> as a modal
+//   data-collapse-below="<px>"    a <details> rendered open, closed on load when the
+//                                 viewport is at most that wide (a phone)
 (function () {
   "use strict";
+
+  function collapseOnPhones() {
+    document.querySelectorAll("details[data-collapse-below]").forEach(function (details) {
+      var width = parseInt(details.dataset.collapseBelow, 10);
+      if (window.matchMedia("(max-width: " + width + "px)").matches) {
+        details.open = false;
+      }
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", collapseOnPhones);
+  } else {
+    collapseOnPhones();
+  }
 
   document.addEventListener("click", function (event) {
     var copy = event.target.closest("[data-copy]");

@@ -60,8 +60,17 @@ def test_filter_open_a_request_and_download_the_csv(browser, live_server, artifa
         month = UsageEvent.objects.filter(organization=org, occurred_at__gte=since)
         expect(page.get_by_test_id("usage-requests")).to_have_text(str(month.count()))
 
-        # Filter: one model, 2xx only.
+        # The filters fold away on a phone, open on a desktop.
+        box = page.get_by_test_id("usage-filter-box")
         filters = page.get_by_test_id("usage-filters")
+        if width < 760:
+            expect(box).not_to_have_attribute("open", "")
+            expect(filters).to_be_hidden()
+            box.locator("summary").click()
+        expect(box).to_have_attribute("open", "")
+        expect(filters).to_be_visible()
+
+        # Filter: one model, 2xx only.
         filters.get_by_label("Model", exact=True).select_option("gpt-5.5")
         filters.get_by_label("Status", exact=True).fill("2xx")
         filters.get_by_role("button", name="Apply").click()
