@@ -14,7 +14,7 @@ from orgs.models import Membership, Organization
 from orgs.permissions import Role
 
 from .domainnames import email_domain, normalize_domain
-from .models import SsoConnection, SsoDomain
+from .models import SsoConnection, SsoDomain, SsoLoginAttempt
 
 #: A verified domain's record is looked up again once this long after its last check.
 RECHECK_EVERY = timedelta(days=1)
@@ -157,3 +157,19 @@ def domains_due_for_recheck(*, now: datetime) -> QuerySet[SsoDomain]:
     return SsoDomain.objects.filter(verified_at__isnull=False).filter(
         Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - RECHECK_EVERY)
     )
+
+
+def saml_connection_exists(*, provider_id: str) -> bool:
+    return SsoConnection.objects.filter(
+        provider_id=provider_id, type=SsoConnection.Type.SAML
+    ).exists()
+
+
+def test_attempt_for(*, connection: SsoConnection, attempt_id: int, user) -> SsoLoginAttempt | None:
+    """The result of a connection test, only for the person who ran it."""
+    return SsoLoginAttempt.objects.filter(
+        pk=attempt_id,
+        connection=connection,
+        purpose=SsoLoginAttempt.Purpose.TEST,
+        started_by=user,
+    ).first()
