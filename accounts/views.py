@@ -9,7 +9,7 @@ from apikeys.selectors import apikey_active_count, apikey_exists
 from billing.pricing import TOKEN_ENDPOINT_MIN_BALANCE
 from billing.selectors import wallet_for
 from hypereal_site.api.errors import ApplicationError
-from orgs.access import account_view, public_view
+from orgs.access import Access, account_view, public_view
 from orgs.context import current_context
 from orgs.permissions import Perm
 from orgs.role_text import roles_sentence
@@ -122,6 +122,8 @@ class EmailFirstLoginView(LoginView):
     allauth's usual flow (MFA included). A POST with a password is allauth's login as
     before. Whether an account exists plays no part in the routing."""
 
+    hypereal_access = Access("public")
+
     def get_context_data(self, **kwargs) -> dict:
         kwargs.setdefault("login_step", "password" if self.request.method == "POST" else "email")
         return super().get_context_data(**kwargs)
@@ -149,4 +151,4 @@ class EmailFirstLoginView(LoginView):
         return self.render_to_response(self.get_context_data(form=form, login_step="password"))
 
 
-login = public_view(EmailFirstLoginView.as_view())
+login = EmailFirstLoginView.as_view()
