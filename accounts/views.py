@@ -1,6 +1,6 @@
 from allauth.account.views import LoginView
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
@@ -14,6 +14,7 @@ from orgs.context import current_context
 from orgs.permissions import Perm
 from orgs.role_text import roles_sentence
 from sso.signin import SignInRefused, start_signin
+from sso.signin_views import to_idp
 from usage.charts import bars
 from usage.selectors import usage_month_summary, usage_recent_daily, usage_seen, viewer_zone
 
@@ -147,7 +148,7 @@ class EmailFirstLoginView(LoginView):
                 self.get_context_data(form=form, login_step="email", sso_error=exc.message)
             )
         if url is not None:
-            return HttpResponseRedirect(url)
+            return to_idp(request, url)
         return self.render_to_response(self.get_context_data(form=form, login_step="password"))
 
 

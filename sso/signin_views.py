@@ -35,6 +35,15 @@ from .models import SsoConnection
 ERROR_TEMPLATE = "sso/signin_error.html"
 
 
+def to_idp(request: HttpRequest, url: str) -> HttpResponse:
+    """Send the browser to the IdP after a form: a page with a meta refresh, since CSP's
+    form-action (which allows our own origin only) also governs a form's redirects."""
+    response = render(request, "sso/redirect.html", {"url": url})
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 class StartThrottle(AnonRateThrottle):
     scope = "sso_start"
     rate = "30/min"
@@ -202,7 +211,7 @@ def connection_test(request: HttpRequest, provider_id: str, context: Context) ->
         return render(request, ERROR_TEMPLATE, {"message": exc.message}, status=502)
     except (saml.SamlError, ValueError) as exc:
         return render(request, ERROR_TEMPLATE, {"message": str(exc)}, status=400)
-    return HttpResponseRedirect(url)
+    return to_idp(request, url)
 
 
 @context_view(Perm.SSO_MANAGE)
@@ -245,7 +254,7 @@ def link(request: HttpRequest, provider_id: str) -> HttpResponse:
         url = signin.start_link(
             connection=connection, user=request.user, next_url=request.POST.get("next", "")
         )
-        return HttpResponseRedirect(url)
+        return to_idp(request, url)
     return render(
         request,
         "sso/link.html",
