@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
+from hypereal_site.api.errors import ApplicationError
 from hypereal_site.api.strict import StrictInputApi
 from orgs.access import Access, account_view, context_view, public_view
 from orgs.context import Context, context_switch
@@ -78,8 +79,6 @@ class SsoStartApi(StrictInputApi):
         try:
             url = signin.start_signin(email=data["email"], next_url=data.get("next", ""))
         except signin.SignInRefused as exc:
-            from hypereal_site.api.errors import ApplicationError  # noqa: PLC0415 - error path
-
             raise ApplicationError("sso_unavailable", exc.message, status=502) from exc
         return Response({"redirect": url})
 

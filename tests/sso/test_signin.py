@@ -681,3 +681,38 @@ def test_a_password_still_signs_in_outside_sso_domains(db):
     )
     assert answer.status_code == 302
     assert client.session["_auth_user_id"] == str(user.pk)
+
+
+def test_oidc_test_connection_shows_the_claims(oidc_conn, oidc_idp, owner, web):
+    admin = web(owner, oidc_conn.organization)
+    before = _state()
+    url = _idp_url(admin.post(f"/settings/organization/sso/{oidc_conn.provider_id}/test"))
+    query = oidc_idp.log_in(url, "alice")
+    answer = _callback(Client(), oidc_conn.provider_id, query)
+    assert answer.status_code == 302
+    page = admin.get(answer["Location"]).content.decode()
+    assert OIDC_EMAIL in page and "alice" in page
+    assert _state()[:3] == before[:3]
+
+
+def test_oidc_a_refusal_at_the_provider_is_refused(oidc_conn, oidc_idp, org):
+    client = Client()
+    query = _oidc_answer(oidc_idp, client)
+    before = _state()
+    answer = _callback(
+        client, oidc_conn.provider_id, {"state": query["state"], "error": "access_denied"}
+    )
+    _refused(client, answer, "idp_error", before, org)
+
+
+def test_start_answers_502_when_the_provider_cannot_be_reached(oidc_conn, settings):
+    settings.ALLOW_PRIVATE_OUTBOUND = False  # the loopback issuer is now refused by outbound
+    from django.core.cache import cache  # noqa: PLC0415 - only this test clears discovery
+
+    cache.clear()
+    response = Client().post(
+        "/api/auth/sso/start", {"email": OIDC_EMAIL}, content_type="application/json"
+    )
+    assert response.status_code == 502
+    assert response.json()["error"]["type"] == "sso_unavailable"
+    assert SsoLoginAttempt.objects.count() == 0
