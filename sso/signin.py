@@ -663,7 +663,8 @@ def record_refusal(refusal: SignInRefused) -> None:
         attempt = refusal.attempt
         if attempt is not None and attempt.purpose == Purpose.TEST:
             result = {"ok": False, "reason": refusal.reason, "message": refusal.message}
-            SsoLoginAttempt.objects.filter(pk=attempt.pk).update(result=result)
+            # A second answer to a finished test does not overwrite its result.
+            SsoLoginAttempt.objects.filter(pk=attempt.pk, result__isnull=True).update(result=result)
             audit_record(
                 organization=connection.organization,
                 actor=attempt.started_by,

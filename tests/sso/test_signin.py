@@ -631,7 +631,8 @@ def test_test_connection_shows_the_claims_and_signs_no_one_in(saml_conn, saml_id
     before = _state()
     url = _idp_url(admin.post(f"/settings/organization/sso/{saml_conn.provider_id}/test"))
     browser_post = Client()  # the IdP's cross-site POST carries no session cookie
-    answer = _acs(browser_post, saml_conn.provider_id, saml_idp.sign_in(url))
+    response = saml_idp.sign_in(url)
+    answer = _acs(browser_post, saml_conn.provider_id, response)
     assert answer.status_code == 302
     assert "_auth_user_id" not in browser_post.session
     page = admin.get(answer["Location"])
@@ -639,6 +640,10 @@ def test_test_connection_shows_the_claims_and_signs_no_one_in(saml_conn, saml_id
     assert SAML_EMAIL in page.content.decode() and "Saml" in page.content.decode()
     assert _state()[:3] == before[:3]
     assert AuditEvent.objects.filter(action="sso.connection_tested", actor=owner).exists()
+    # Posting the same answer again is refused and keeps the result.
+    again = _acs(Client(), saml_conn.provider_id, response)
+    assert again["Location"] == answer["Location"]
+    assert SAML_EMAIL in admin.get(answer["Location"]).content.decode()
     # Only its tester sees it.
     other_admin = UserFactory()
     join(org, Role.ADMIN, other_admin)
