@@ -1,3 +1,4 @@
+from allauth.account.views import LoginView
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -8,10 +9,12 @@ from apikeys.selectors import apikey_active_count, apikey_exists
 from billing.pricing import TOKEN_ENDPOINT_MIN_BALANCE
 from billing.selectors import wallet_for
 from hypereal_site.api.errors import ApplicationError
-from orgs.access import account_view, public_view
+from orgs.access import Access, account_view, public_view
 from orgs.context import current_context
 from orgs.permissions import Perm
 from orgs.role_text import roles_sentence
+from sso.signin import SignInRefused, start_signin
+from sso.signin_views import to_idp
 from usage.charts import bars
 from usage.selectors import usage_month_summary, usage_recent_daily, usage_seen, viewer_zone
 
@@ -111,3 +114,45 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Your account has been deleted."))
             return redirect("account_login")
     return render(request, "accounts/delete.html", {"form": form, "blockers": blockers})
+
+
+class EmailFirstLoginView(LoginView):
+    """allauth's login page, email first: the email step sends a verified SSO domain with an
+    enabled connection to its identity provider (``sso.signin.start_signin``, the same
+    routing as ``POST /api/auth/sso/start``); any other address gets the password step, then
+    allauth's usual flow (MFA included). A POST with a password is allauth's login as
+    before. Whether an account exists plays no part in the routing."""
+
+    hypereal_access = Access("public")
+
+    def get_context_data(self, **kwargs) -> dict:
+        # ``?method=password`` skips the email step: the way a break-glass owner whose domain
+        # routes to its identity provider still reaches the password (and MFA) step.
+        asked = self.request.method == "POST" or self.request.GET.get("method") == "password"
+        kwargs.setdefault("login_step", "password" if asked else "email")
+        return super().get_context_data(**kwargs)
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if "password" in request.POST:
+            return super().post(request, *args, **kwargs)
+        email = request.POST.get("login", "").strip()
+        form = self.get_form_class()(initial={"login": email}, request=request)
+        if not email:
+            return self.render_to_response(
+                self.get_context_data(
+                    form=form, login_step="email", sso_error=_("Enter your email address.")
+                )
+            )
+        next_url = request.POST.get("next") or request.GET.get("next") or ""
+        try:
+            url = start_signin(email=email, next_url=next_url)
+        except SignInRefused as exc:
+            return self.render_to_response(
+                self.get_context_data(form=form, login_step="email", sso_error=exc.message)
+            )
+        if url is not None:
+            return to_idp(request, url)
+        return self.render_to_response(self.get_context_data(form=form, login_step="password"))
+
+
+login = EmailFirstLoginView.as_view()

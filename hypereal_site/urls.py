@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.views import login as email_first_login
 from apikeys.customer_apis import KeySelfApi
 
 from . import health
@@ -45,6 +46,8 @@ urlpatterns = [
     path("v1/key", KeySelfApi.as_view(), name="v1-key"),
     # Unknown API URLs answer the JSON envelope, never an HTML page.
     re_path(r"^(?:api|internal|v1)/", page_not_found, {"exception": None}, name="api-not-found"),
+    # The login page asks for the email first (SSO routing), then allauth's password step.
+    path("accounts/login/", email_first_login, name="account_login"),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("orgs.urls")),

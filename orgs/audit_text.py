@@ -64,6 +64,16 @@ ACTION_LABELS = {
     "sso.connection_deleted": gettext_lazy("SSO connection deleted"),
     "usage.expired": gettext_lazy("Usage past retention deleted"),
     "sso.break_glass_used": gettext_lazy("Break-glass password sign-in"),
+    # Signing in (sso/signin.py)
+    "sso.signed_in": gettext_lazy("Signed in through SSO"),
+    "sso.signin_refused": gettext_lazy("SSO sign-in refused"),
+    "sso.identity_linked": gettext_lazy("SSO identity linked"),
+    "sso.member_provisioned": gettext_lazy("Member added at SSO sign-in"),
+    "sso.role_changed_by_groups": gettext_lazy("Role changed by the identity provider's groups"),
+    "sso.member_removed_by_groups": gettext_lazy(
+        "Member removed: no group at the identity provider gives access"
+    ),
+    "sso.connection_tested": gettext_lazy("SSO connection tested"),
 }
 
 FIELD_LABELS = {
@@ -129,6 +139,10 @@ FIELD_LABELS = {
     "oidc_issuer": gettext_lazy("Issuer"),
     "oidc_client_id": gettext_lazy("Client id"),
     "client_secret_set": gettext_lazy("Client secret set"),
+    "connection": gettext_lazy("SSO connection"),
+    "created_user": gettext_lazy("Account created"),
+    "groups": gettext_lazy("Groups"),
+    "ok": gettext_lazy("Succeeded"),
 }
 
 #: What an empty value means, per field (a cap of None is no cap, not "none").

@@ -171,3 +171,103 @@ class SsoConnection(models.Model):
     @property
     def has_client_secret(self) -> bool:
         return bool(self.oidc_client_secret)
+
+
+# --- Signing in (docs/sso.md, "Signing in") -------------------------------------------------
+
+
+class SsoLoginAttempt(models.Model):
+    """One trip to the IdP and back: the per-attempt secrets live here, not in the session,
+    since the IdP's cross-site POST may not carry the session cookie. Single use."""
+
+    class Purpose(models.TextChoices):
+        SIGNIN = "signin", _("Sign-in")
+        TEST = "test", _("Connection test")
+
+    connection = models.ForeignKey(
+        SsoConnection, on_delete=models.CASCADE, related_name="login_attempts"
+    )
+    purpose = models.CharField(max_length=8, choices=Purpose.choices)
+    #: SAML: the AuthnRequest's ID (the response's InResponseTo). OIDC: empty.
+    request_id = models.CharField(max_length=128, blank=True)
+    #: OIDC: state, nonce and PKCE verifier. SAML: empty.
+    state = models.CharField(max_length=128, blank=True)
+    nonce = models.CharField(max_length=128, blank=True)
+    code_verifier = models.CharField(max_length=128, blank=True)
+    next_url = models.CharField(max_length=2000, blank=True)
+    #: A signed-in user who asked to link this IdP identity to their account (the link step).
+    link_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    #: Who started a connection test (only they see its result).
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    #: A test's outcome: the claims received or the reason of the refusal.
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "request_id"],
+                condition=~Q(request_id=""),
+                name="sso_attempt_request_id_once",
+            ),
+            models.UniqueConstraint(
+                fields=["state"], condition=~Q(state=""), name="sso_attempt_state_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(purpose__in=["signin", "test"]), name="sso_attempt_purpose_known"
+            ),
+        ]
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} attempt at {self.connection_id}"
+
+
+class SsoIdentity(models.Model):
+    """A person at an IdP: (connection, NameID or ``sub``), never the email alone. The same
+    subject at another connection is another identity."""
+
+    connection = models.ForeignKey(
+        SsoConnection, on_delete=models.CASCADE, related_name="identities"
+    )
+    subject = models.CharField(max_length=512)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities"
+    )
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "subject"], name="sso_identity_subject_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.connection_id}"
+
+
+class SsoReplay(models.Model):
+    """SAML assertion and message ids seen, kept until their NotOnOrAfter (then pruned by the
+    beat): a second response carrying one is a replay."""
+
+    connection = models.ForeignKey(SsoConnection, on_delete=models.CASCADE, related_name="+")
+    value = models.CharField(max_length=256)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "value"], name="sso_replay_once"),
+        ]
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return self.value

@@ -430,7 +430,11 @@ def validate_response(
     assertion_id = response.get_assertion_id()
     if not name_id or not assertion_id:
         raise _error("malformed")
-    attributes = {k: [str(v) for v in vs] for k, vs in response.get_attributes().items()}
+    try:  # python3-saml raises here on a duplicated attribute name (signed or not)
+        raw_attributes = response.get_attributes()
+    except Exception as exc:
+        raise _error("malformed") from exc
+    attributes = {k: [str(v) for v in vs] for k, vs in raw_attributes.items()}
     mapped = {}
     for ours, theirs in connection.attribute_mapping.items():
         values = attributes.get(theirs)

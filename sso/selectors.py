@@ -15,7 +15,7 @@ from orgs.models import Membership, Organization
 from orgs.permissions import Role
 
 from .domainnames import email_domain, normalize_domain
-from .models import SsoConnection, SsoDomain
+from .models import SsoConnection, SsoDomain, SsoLoginAttempt
 
 #: A verified domain's record is looked up again once this long after its last check.
 RECHECK_EVERY = timedelta(days=1)
@@ -270,3 +270,19 @@ def break_glass_warning(connection: SsoConnection) -> str:
             "if the identity provider fails. Name a current owner below."
         )
     return ""
+
+
+def saml_connection_exists(*, provider_id: str) -> bool:
+    return SsoConnection.objects.filter(
+        provider_id=provider_id, type=SsoConnection.Type.SAML
+    ).exists()
+
+
+def test_attempt_for(*, connection: SsoConnection, attempt_id: int, user) -> SsoLoginAttempt | None:
+    """The result of a connection test, only for the person who ran it."""
+    return SsoLoginAttempt.objects.filter(
+        pk=attempt_id,
+        connection=connection,
+        purpose=SsoLoginAttempt.Purpose.TEST,
+        started_by=user,
+    ).first()

@@ -28,3 +28,11 @@ def recheck_domain(self, domain_id: int) -> str:
     except Exception as exc:  # an SMTP failure after commit: the state is saved, mail again
         logger.warning("domain re-check failed", extra={"domain": domain_id})
         raise self.retry(exc=exc) from exc
+
+
+@shared_task
+def prune_signin_records() -> dict:
+    """Forget SAML ids past their NotOnOrAfter (the replay cache) and stale login attempts."""
+    from . import signin  # noqa: PLC0415 - the sign-in service imports python3-saml; load it lazily
+
+    return signin.prune()

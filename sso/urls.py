@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import signin_views, views
 
 urlpatterns = [
     path("settings/organization/sso", views.sso_settings, name="sso_settings"),
@@ -31,4 +31,15 @@ urlpatterns = [
         views.connection_delete,
         name="sso_connection_delete",
     ),
+    path(
+        "settings/organization/sso/<str:provider_id>/test",
+        signin_views.connection_test,
+        name="sso_connection_test",
+    ),
+    path(
+        "settings/organization/sso/<str:provider_id>/test/<int:attempt_id>",
+        signin_views.connection_test_result,
+        name="sso_connection_test_result",
+    ),
+    path("sso/link/<str:provider_id>", signin_views.link, name="sso_link"),
 ]

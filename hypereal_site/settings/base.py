@@ -383,6 +383,10 @@ CELERY_BEAT_SCHEDULE["sso-recheck-domains"] = {
     "task": "sso.tasks.recheck_domains",
     "schedule": 3600.0,  # hourly sweep; each domain is re-checked once a day
 }
+CELERY_BEAT_SCHEDULE["sso-prune-signin-records"] = {
+    "task": "sso.tasks.prune_signin_records",
+    "schedule": 900.0,  # replay ids past their NotOnOrAfter, attempts a day past expiry
+}
 
 # --- Keys and the inference plane -------------------------------------------------------
 # How long a verification answer stays in the shared cache (changes that matter delete it).

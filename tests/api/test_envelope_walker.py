@@ -21,8 +21,15 @@ PUBLIC_ROUTES = {
     "/api/schema/": "api-schema",
     "/api/docs/": "api-docs",
 }
-# Routes that are not endpoints: the catch-all that turns unknown API URLs into a JSON 404.
-NOT_ENDPOINTS = {"api-not-found"}
+# Public JSON endpoints that are not GET: path -> URL name (the first step of signing in).
+PUBLIC_POST_ROUTES = {
+    "/api/auth/sso/start": "api-sso-start",
+}
+# Routes that are not endpoints: the catch-all that turns unknown API URLs into a JSON 404,
+# and the SSO endpoints an identity provider sends browsers to (the SAML ACS, the OIDC
+# callback, our SP metadata): they answer redirects, HTML pages and XML by design
+# (docs/sso.md, "Signing in"), and are tested in tests/sso/test_signin.py.
+NOT_ENDPOINTS = {"api-not-found", "sso_saml_acs", "sso_oidc_callback", "sso_sp_metadata"}
 
 ALL_ROUTES = api_routes()
 ENDPOINTS = [r for r in ALL_ROUTES if r.name not in NOT_ENDPOINTS]
@@ -31,7 +38,7 @@ DRF_ENDPOINTS = [r for r in ENDPOINTS if r.allowed_methods is not None]
 PRIVATE_CALLS = [
     pytest.param(route, method, id=f"{method} {route}")
     for route in DRF_ENDPOINTS
-    if route.path not in PUBLIC_ROUTES
+    if route.path not in PUBLIC_ROUTES and route.path not in PUBLIC_POST_ROUTES
     for method in route.allowed_methods
 ]
 DISALLOWED_CALLS = [
@@ -58,8 +65,18 @@ def test_walker_finds_the_api():
 
 def test_public_allow_list_matches_the_routes():
     routes = {route.path: route.name for route in ENDPOINTS}
-    missing = {path: name for path, name in PUBLIC_ROUTES.items() if routes.get(path) != name}
+    public = PUBLIC_ROUTES | PUBLIC_POST_ROUTES
+    missing = {path: name for path, name in public.items() if routes.get(path) != name}
     assert not missing, f"allow-listed public routes no longer exist: {missing}"
+    browser = {route.name for route in ALL_ROUTES} & NOT_ENDPOINTS
+    assert browser == NOT_ENDPOINTS, "an allow-listed non-endpoint no longer exists"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", sorted(PUBLIC_POST_ROUTES))
+def test_public_post_routes_answer_signed_out_callers(path):
+    response = Client().post(path, {"email": "a@example.com"}, content_type="application/json")
+    assert response.status_code == 200, response.content
 
 
 @pytest.mark.parametrize("route", ENDPOINTS, ids=str)

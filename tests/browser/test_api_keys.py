@@ -42,6 +42,7 @@ def test_create_reveal_once_use_rotate_with_grace_and_revoke(page, live_server, 
 
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(user.email)
+    page.get_by_role("button", name="Continue").click()
     page.get_by_label("Password").fill(DEFAULT_PASSWORD)
     page.get_by_role("button", name="Sign In", exact=True).click()
     page.get_by_role("heading", name="Welcome", exact=False).wait_for()

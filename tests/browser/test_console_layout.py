@@ -13,6 +13,7 @@ from django.test import Client
 from apikeys.services import apikey_update
 from orgs.permissions import PERMISSION_ROLES, Perm, Role
 from orgs.services import invitation_create
+from sso.models import SsoLoginAttempt
 from sso.services import connection_create
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, join, key_make, personal, team
@@ -71,6 +72,19 @@ def seed() -> dict:
             sso_url="https://" + "s" * 60 + ".example.com/sso/" + "r" * 120,
         ),
     )
+    # A connection test's result (only its tester, the owner, sees it; others get 403/404).
+    test = SsoLoginAttempt.objects.create(
+        connection=connection,
+        purpose="test",
+        started_by=owner,
+        expires_at=datetime.now(UTC),
+        result={
+            "ok": True,
+            "subject": "s" * 200,
+            "email": long_email("tested"),
+            "claims": {"a" * 100: "v" * 300, "groups": ["G" * 100] * 5},
+        },
+    )
     return {
         "org": org,
         "users": users,
@@ -78,6 +92,7 @@ def seed() -> dict:
         "own_key": own_key,
         "connection": connection,
         "saml_connection": saml_connection,
+        "sso_test": test,
     }
 
 
@@ -113,6 +128,11 @@ def pages(name: str, world: dict) -> list[tuple[str, str]]:
         ("sso-new", "/settings/organization/sso/new?type=saml"),
         ("sso-connection", f"/settings/organization/sso/{world['connection'].provider_id}"),
         ("sso-saml", f"/settings/organization/sso/{world['saml_connection'].provider_id}"),
+        (
+            "sso-test",
+            f"/settings/organization/sso/{world['connection'].provider_id}"
+            f"/test/{world['sso_test'].pk}",
+        ),
         ("account", "/settings/account"),
         ("mfa", "/accounts/2fa/"),
         ("sessions", "/accounts/sessions/"),

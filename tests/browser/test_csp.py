@@ -45,6 +45,7 @@ def watched(page):
 def _sign_in(page, user):
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(user.email)
+    page.get_by_role("button", name="Continue").click()
     page.get_by_label("Password").fill(DEFAULT_PASSWORD)
     page.get_by_role("button", name="Sign In", exact=True).click()
     page.get_by_role("heading", name="Welcome", exact=False).wait_for()

@@ -27,6 +27,7 @@ NEWCOMER_PASSWORD = "a-long-and-unusual-passphrase-42"
 def log_in(page, email: str, password: str) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Continue").click()
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign In", exact=True).click()
 
@@ -126,6 +127,7 @@ def test_owner_invites_a_developer_demotes_to_viewer_and_the_audit_log_shows_it(
         # confirming ends on the login page, and signing in lands back on the invitation.
         guest.wait_for_url(re.compile(r"/accounts/login/$"))
         guest.get_by_label("Email").fill(NEWCOMER)
+        guest.get_by_role("button", name="Continue").click()
         guest.get_by_label("Password").fill(NEWCOMER_PASSWORD)
         guest.get_by_role("button", name="Sign In", exact=True).click()
         guest.get_by_role("heading", name="Join Acme Inc").wait_for()

@@ -39,6 +39,7 @@ def test_add_a_passkey_then_sign_in_with_it_alone(page):
 
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(user.email)
+    page.get_by_role("button", name="Continue").click()
     page.get_by_label("Password").fill(DEFAULT_PASSWORD)
     page.get_by_role("button", name="Sign In", exact=True).click()
     page.get_by_role("heading", name=re.compile("Welcome")).wait_for()

@@ -36,6 +36,7 @@ def totp(secret: str, *, step_offset: int = 0) -> str:
 def log_in(page, email: str, password: str) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Continue").click()
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign In", exact=True).click()
 

@@ -55,6 +55,7 @@ def test_owner_tops_up_25_dollars_and_the_page_shows_the_credits(
 
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(owner.email)
+    page.get_by_role("button", name="Continue").click()
     page.get_by_label("Password").fill(DEFAULT_PASSWORD)
     page.get_by_role("button", name="Sign In", exact=True).click()
     page.get_by_role("heading", name="Welcome", exact=False).wait_for()

@@ -152,6 +152,40 @@ PAYLOADS = {
     ),
     "sso.connection_deleted": ({"type": "saml", "domains": ["example.com"]}, None),
     "sso.break_glass_used": (None, {"email": "owner@example.com", "second_factor": "mfa"}),
+    "sso.signed_in": (
+        None,
+        {
+            "connection": "sso_4hTq9ZkW2mLp0xYb",
+            "type": "saml",
+            "role": "viewer",
+            "created_user": True,
+        },
+    ),
+    "sso.signin_refused": (
+        None,
+        {
+            "connection": "sso_4hTq9ZkW2mLp0xYb",
+            "reason": "This answer from your identity provider was already used.",
+            "email": "jo@example.com",
+        },
+    ),
+    "sso.identity_linked": (None, {"connection": "sso_4hTq9ZkW2mLp0xYb", "created_user": False}),
+    "sso.member_provisioned": (
+        None,
+        {"connection": "sso_4hTq9ZkW2mLp0xYb", "role": "developer", "groups": ["Engineering"]},
+    ),
+    "sso.role_changed_by_groups": (
+        {"role": "viewer"},
+        {"role": "developer", "connection": "sso_4hTq9ZkW2mLp0xYb", "groups": ["Engineering"]},
+    ),
+    "sso.member_removed_by_groups": (
+        {"role": "developer"},
+        {"connection": "sso_4hTq9ZkW2mLp0xYb", "groups": []},
+    ),
+    "sso.connection_tested": (
+        None,
+        {"connection": "sso_4hTq9ZkW2mLp0xYb", "ok": True, "email": "jo@example.com"},
+    ),
 }
 
 RAW = re.compile(r"[a-z]+_[a-z_]+|microcredit|µcr|\bcents\b")

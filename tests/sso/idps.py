@@ -169,9 +169,9 @@ class SamlIdp:
         return _hidden_input(answer.text, "SAMLResponse")
 
 
-@pytest.fixture(scope="session")
-def saml_idp(node_idps_installed, tmp_path_factory) -> SamlIdp:
-    work = tmp_path_factory.mktemp("saml-idp")
+def start_saml_idp(node: str, work: Path, site_url: str) -> SamlIdp:
+    """saml-idp answering the SP at ``site_url`` (its ACS and audience are fixed at start);
+    stop it with ``.server.stop()``."""
     key, cert = _self_signed("Hypereal test SAML IdP")
     (work / "idp-cert.pem").write_text(_pem(cert))
     (work / "idp-key.pem").write_bytes(
@@ -186,18 +186,18 @@ def saml_idp(node_idps_installed, tmp_path_factory) -> SamlIdp:
     base_url = f"http://127.0.0.1:{port}"
     entity_id = "urn:hypereal:test:saml-idp"
     argv = [
-        node_idps_installed,
+        node,
         str(IDP_DIR / "node_modules" / "saml-idp" / "bin" / "run.js"),
         "--host", "127.0.0.1",
         "--port", str(port),
         "--cert", str(work / "idp-cert.pem"),
         "--key", str(work / "idp-key.pem"),
         "--issuer", entity_id,
-        "--acsUrl", f"{settings.SITE_URL}/api/auth/sso/{provider_id}",
-        "--audience", f"{settings.SITE_URL}/api/auth/sso/{provider_id}/metadata",
+        "--acsUrl", f"{site_url}/api/auth/sso/{provider_id}",
+        "--audience", f"{site_url}/api/auth/sso/{provider_id}/metadata",
     ]  # fmt: skip
     server = _Server("saml-idp", argv, f"{base_url}/metadata", work / "saml-idp.log")
-    yield SamlIdp(
+    return SamlIdp(
         base_url=base_url,
         entity_id=entity_id,
         provider_id=provider_id,
@@ -205,7 +205,15 @@ def saml_idp(node_idps_installed, tmp_path_factory) -> SamlIdp:
         key=key,
         server=server,
     )
-    server.stop()
+
+
+@pytest.fixture(scope="session")
+def saml_idp(node_idps_installed, tmp_path_factory) -> SamlIdp:
+    idp = start_saml_idp(
+        node_idps_installed, tmp_path_factory.mktemp("saml-idp"), settings.SITE_URL
+    )
+    yield idp
+    idp.server.stop()
 
 
 # --- OIDC: node-oidc-provider ---------------------------------------------------------------
@@ -254,9 +262,9 @@ class OidcIdp:
         return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid, **(headers or {})})
 
 
-@pytest.fixture(scope="session")
-def oidc_idp(node_idps_installed, tmp_path_factory) -> OidcIdp:
-    work = tmp_path_factory.mktemp("oidc-idp")
+def start_oidc_idp(node: str, work: Path, site_url: str) -> OidcIdp:
+    """node-oidc-provider with one client whose redirect URI is at ``site_url``; stop it
+    with ``.server.stop()``."""
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec_key = ec.generate_private_key(ec.SECP256R1())
     rsa_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key)) | {
@@ -280,7 +288,7 @@ def oidc_idp(node_idps_installed, tmp_path_factory) -> OidcIdp:
         "client": {
             "client_id": client_id,
             "client_secret": client_secret,
-            "redirect_uris": [f"{settings.SITE_URL}/api/auth/sso/{provider_id}/callback"],
+            "redirect_uris": [f"{site_url}/api/auth/sso/{provider_id}/callback"],
         },
         "accounts": {
             "alice": {"email": "alice@corp.example", "email_verified": True},
@@ -288,14 +296,14 @@ def oidc_idp(node_idps_installed, tmp_path_factory) -> OidcIdp:
         },
     }
     (work / "config.json").write_text(json.dumps(config))
-    argv = [node_idps_installed, str(IDP_DIR / "oidc-server.js"), str(work / "config.json")]
+    argv = [node, str(IDP_DIR / "oidc-server.js"), str(work / "config.json")]
     server = _Server(
         "oidc-provider",
         argv,
         f"{issuer}/.well-known/openid-configuration",
         work / "oidc-provider.log",
     )
-    yield OidcIdp(
+    return OidcIdp(
         issuer=issuer,
         client_id=client_id,
         client_secret=client_secret,
@@ -306,4 +314,12 @@ def oidc_idp(node_idps_installed, tmp_path_factory) -> OidcIdp:
         ec_kid="test-ec-1",
         server=server,
     )
-    server.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_idp(node_idps_installed, tmp_path_factory) -> OidcIdp:
+    idp = start_oidc_idp(
+        node_idps_installed, tmp_path_factory.mktemp("oidc-idp"), settings.SITE_URL
+    )
+    yield idp
+    idp.server.stop()

@@ -241,3 +241,18 @@ def test_the_page_warns_when_no_break_glass_owner_is_left(acme, boss):
     assert "No break-glass owner is left" in page
     # Enforcement still holds, for the demoted owner too.
     assert password_login_refusal(second).code == "sso_required"
+
+
+def test_the_password_step_is_reachable_without_the_email_step(acme, boss):
+    """A break-glass owner's domain routes to the identity provider at the email step; when
+    the provider is down they need the password step directly, and the email step links it."""
+    client = Client()
+    email_step = client.get("/accounts/login/?next=/billing").content.decode()
+    assert 'data-testid="login-email-step"' in email_step
+    assert 'name="password"' not in email_step
+    assert "?method=password&amp;next=/billing" in email_step
+    password_step = client.get("/accounts/login/?method=password").content.decode()
+    assert 'name="password"' in password_step
+    assert 'data-testid="login-email-step"' not in password_step
+    assert sign_in(client, email=boss.email, password=PASSWORD)["Location"] == "/dashboard"
+    assert logged_in(client)
