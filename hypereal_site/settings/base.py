@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "billing",
     "usage",
     "infra",
+    "webhooks",
     "sso",
 ]
 
