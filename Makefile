@@ -20,10 +20,18 @@ install-dev: $(UV)
 	$(UV) sync --frozen
 
 PORT ?= 8000
+# The GPU simulator `make run` starts beside the console (docs/gpu_provider.md); its endpoints
+# and jobs are kept next to the SQLite database, so they survive a restart.
+GPU_SIM_PORT ?= 8911
+GPU_SIM_STATE ?= db.sqlite3.gpu-simulator.json
 
-run: install  ## SQLite, eager Celery, demo data, http://127.0.0.1:$(PORT)
+run: install  ## SQLite, eager Celery, demo data, the GPU simulator, http://127.0.0.1:$(PORT)
 	$(VENV_PY) manage.py migrate --noinput
-	$(VENV_PY) manage.py load_demo --port $(PORT)
+	@export GPU_SIMULATOR_PORT=$(GPU_SIM_PORT); \
+	$(VENV_PY) manage.py gpu_simulator --port $(GPU_SIM_PORT) --state-file $(GPU_SIM_STATE) & \
+	sim=$$!; trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	$(VENV_PY) manage.py gpu_simulator --port $(GPU_SIM_PORT) --wait 20 && \
+	$(VENV_PY) manage.py load_demo --port $(PORT) && \
 	$(VENV_PY) manage.py runserver $(RUNSERVER_ARGS) 127.0.0.1:$(PORT)
 
 test: install-dev chromium test-idps  ## the whole suite (DATABASE_URL/REDIS_URL select PostgreSQL/Redis)

@@ -449,3 +449,15 @@ CELERY_BEAT_SCHEDULE["usage-rollup-prune"] = {
     "task": "usage.tasks.rollup_prune",
     "schedule": 24 * 3600.0,
 }
+
+# GPU provider (docs/gpu_provider.md). GPU_PROVIDER is "runpod" (the RunPod adapter at the
+# URLs below: RunPod in production, the simulator in development and tests) or "simulator"
+# (the adapter at a simulator started inside the process). The URLs are RunPod's own, never a
+# customer's: they do not go through hypereal_site/outbound.py.
+GPU_ENABLED = env.bool("GPU_ENABLED", default=True)
+GPU_PROVIDER = env("GPU_PROVIDER", default="runpod")
+RUNPOD_API_KEY = env("RUNPOD_API_KEY", default="")
+RUNPOD_API_URL = env("RUNPOD_API_URL", default="https://api.runpod.ai/v2").rstrip("/")
+RUNPOD_REST_URL = env("RUNPOD_REST_URL", default="https://rest.runpod.io/v1").rstrip("/")
+RUNPOD_CONNECT_TIMEOUT_SECONDS = env.float("RUNPOD_CONNECT_TIMEOUT_SECONDS", default=5.0)
+RUNPOD_READ_TIMEOUT_SECONDS = env.float("RUNPOD_READ_TIMEOUT_SECONDS", default=30.0)

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from hypereal_site.crypto import parse_keys
 
 from .base import *  # noqa: F403
-from .base import DEVELOPMENT_FIELD_ENCRYPTION_KEY, env
+from .base import DEVELOPMENT_FIELD_ENCRYPTION_KEY, RUNPOD_API_URL, RUNPOD_REST_URL, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")  # no default: a missing secret stops start-up
@@ -38,6 +38,21 @@ if DEVELOPMENT_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
         "FIELD_ENCRYPTION_KEYS holds the public development key; generate a key of your own."
     )
 parse_keys(FIELD_ENCRYPTION_KEYS)  # ImproperlyConfigured names a malformed key
+# GPU deployments run on RunPod (docs/gpu_provider.md). They are on when RUNPOD_API_KEY is set
+# (or GPU_ENABLED=true, which then requires the key); the simulator is a development tool.
+GPU_PROVIDER = env("GPU_PROVIDER", default="runpod")
+if GPU_PROVIDER != "runpod":
+    raise ImproperlyConfigured("GPU_PROVIDER must be runpod in production.")
+RUNPOD_API_KEY = env("RUNPOD_API_KEY", default="")
+GPU_ENABLED = env.bool("GPU_ENABLED", default=bool(RUNPOD_API_KEY))
+if GPU_ENABLED and not RUNPOD_API_KEY:
+    raise ImproperlyConfigured(
+        "Set the RUNPOD_API_KEY environment variable (GPU_ENABLED is on), "
+        "or set GPU_ENABLED=false to run without GPU deployments."
+    )
+for _runpod_url in (RUNPOD_API_URL, RUNPOD_REST_URL):
+    if not _runpod_url.startswith("https://"):
+        raise ImproperlyConfigured("RUNPOD_API_URL and RUNPOD_REST_URL must be https:// URLs.")
 
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto, set SECURE_PROXY_SSL_HEADER.
 if env.bool("USE_X_FORWARDED_PROTO", default=False):

@@ -40,6 +40,8 @@ class EndpointHealth:
     workers_initializing: int
     jobs_in_queue: int
     jobs_in_progress: int
+    # Workers that cannot start (e.g. the image does not run): the endpoint will not get ready.
+    workers_unhealthy: int = 0
 
 
 @dataclass(frozen=True)
