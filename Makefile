@@ -28,7 +28,8 @@ GPU_SIM_STATE ?= db.sqlite3.gpu-simulator.json
 run: install  ## SQLite, eager Celery, demo data, the GPU simulator, http://127.0.0.1:$(PORT)
 	$(VENV_PY) manage.py migrate --noinput
 	@export GPU_SIMULATOR_PORT=$(GPU_SIM_PORT); \
-	$(VENV_PY) manage.py gpu_simulator --port $(GPU_SIM_PORT) --state-file $(GPU_SIM_STATE) & \
+	$(VENV_PY) manage.py gpu_simulator --port $(GPU_SIM_PORT) --state-file $(GPU_SIM_STATE) \
+	  --auto-endpoints & \
 	sim=$$!; trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	$(VENV_PY) manage.py gpu_simulator --port $(GPU_SIM_PORT) --wait 20 && \
 	$(VENV_PY) manage.py load_demo --port $(PORT) && \

@@ -187,7 +187,7 @@ class _Endpoint:
     ready_at: float
     clock: float  # the simulated time up to which this endpoint's events are processed
     extra: dict[str, Any] = field(default_factory=dict)
-    workers: dict[str, str] = field(default_factory=dict)  # worker id → GPU type id
+    workers: dict[str, str | None] = field(default_factory=dict)  # worker id → GPU type id
     busy: set[str] = field(default_factory=set)
     active: list[_Job] = field(default_factory=list)  # jobs not final yet, in order
     counts: dict[str, int] = field(
@@ -264,8 +264,10 @@ class GpuSimulator:
         webhook_retry_seconds: float = 10.0,
         tick_seconds: float = 0.05,
         state_file: str | None = None,
+        auto_endpoints: bool = False,
     ):
         self.api_key = api_key
+        self.auto_endpoints = auto_endpoints
         self.state_file = state_file
         self._dirty = False
         self._last_save = 0.0
@@ -486,7 +488,7 @@ class GpuSimulator:
 
     def _start(self, ep: _Endpoint, job: _Job, at: float) -> None:
         self._dirty = True
-        gpu = job.gpu or ep.gpu_type_ids[0]
+        gpu = job.gpu or (ep.gpu_type_ids[0] if ep.gpu_type_ids else None)
         worker_id = next((w for w, g in ep.workers.items() if g == gpu and w not in ep.busy), None)
         if worker_id is None:
             worker_id = f"{ep.id[:6]}{len(ep.workers) + 1:02d}{secrets.token_hex(3)}"
@@ -716,8 +718,40 @@ class GpuSimulator:
 
     def _endpoint_or_404(self, endpoint_id: str) -> _Endpoint:
         endpoint = self._endpoints.get(endpoint_id)
+        if endpoint is None and self.auto_endpoints:
+            endpoint = self._auto_endpoint(endpoint_id)
         if endpoint is None:
             raise _Refused(404, f"endpoint {endpoint_id} not found")
+        return endpoint
+
+    def _auto_endpoint(self, endpoint_id: str) -> _Endpoint:
+        """``auto_endpoints`` (``make run``): an endpoint id the simulator does not know —
+        demo data written straight to the database, or an endpoint from before a restart
+        without ``--state-file`` — is created ready on first use. Its workers report no GPU."""
+        template = _Template(
+            id=_new_id(10),
+            name=f"auto-{endpoint_id}",
+            image_name="simulator/auto-endpoint",
+            env={},
+            extra={},
+        )
+        self._templates[template.id] = template
+        now = self.clock.now()
+        endpoint = _Endpoint(
+            id=endpoint_id,
+            name=f"auto-{endpoint_id}",
+            template_id=template.id,
+            gpu_type_ids=[],
+            gpu_count=1,
+            workers_min=0,
+            workers_max=3,
+            idle_timeout=5,
+            execution_timeout_ms=DEFAULT_EXECUTION_TIMEOUT_MS,
+            ready_at=now,
+            clock=now,
+        )
+        self._endpoints[endpoint_id] = endpoint
+        self._dirty = True
         return endpoint
 
     def _template_or_404(self, template_id: str) -> _Template:
@@ -796,8 +830,14 @@ class GpuSimulator:
                     "id": worker_id,
                     "desiredStatus": "RUNNING",
                     "gpuCount": ep.gpu_count,
-                    "gpu": {"id": gpu, "count": ep.gpu_count, "displayName": gpu},
-                    "machine": {"gpuTypeId": gpu},
+                    **(
+                        {
+                            "gpu": {"id": gpu, "count": ep.gpu_count, "displayName": gpu},
+                            "machine": {"gpuTypeId": gpu},
+                        }
+                        if gpu
+                        else {}
+                    ),
                 }
                 for worker_id, gpu in ep.workers.items()
             ]

@@ -67,5 +67,7 @@ def in_process_simulator() -> GpuSimulator:
     global _simulator
     with _simulator_lock:
         if _simulator is None:
-            _simulator = GpuSimulator(api_key=settings.RUNPOD_API_KEY or "simulator").start()
+            _simulator = GpuSimulator(
+                api_key=settings.RUNPOD_API_KEY or "simulator", auto_endpoints=True
+            ).start()
         return _simulator

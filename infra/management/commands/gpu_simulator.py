@@ -52,6 +52,11 @@ class Command(BaseCommand):
             help="Keep templates, endpoints and jobs in this JSON file across restarts.",
         )
         parser.add_argument(
+            "--auto-endpoints",
+            action="store_true",
+            help="Create an endpoint id it does not know on first use (ready, no GPU reported).",
+        )
+        parser.add_argument(
             "--speed",
             type=float,
             default=1.0,
@@ -93,6 +98,7 @@ class Command(BaseCommand):
                 init_seconds=options["init_seconds"],
                 default_seconds=options["default_seconds"],
                 state_file=options["state_file"],
+                auto_endpoints=options["auto_endpoints"],
             )
         except OSError as exc:
             raise CommandError(
