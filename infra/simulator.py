@@ -953,7 +953,9 @@ class GpuSimulator:
         webhook = body.get("webhook")
         if webhook is not None and (not isinstance(webhook, str) or not webhook.strip()):
             raise _Refused(400, "webhook must be a URL")
-        policy = body.get("policy") or {}
+        policy = body.get("policy")
+        if policy is None:
+            policy = {}
         if not isinstance(policy, dict):
             raise _Refused(400, "policy must be an object")
         timeout_ms = policy.get("executionTimeout", ep.execution_timeout_ms)
