@@ -31,7 +31,8 @@ run: install  ## SQLite, eager Celery, demo data, the GPU simulator, http://127.
 	$(VENV_PY) manage.py gpu_simulator --port $(GPU_SIM_PORT) --state-file $(GPU_SIM_STATE) \
 	  --auto-endpoints & \
 	sim=$$!; trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
-	$(VENV_PY) manage.py gpu_simulator --port $(GPU_SIM_PORT) --wait 20 && \
+	{ $(VENV_PY) manage.py gpu_simulator --port $(GPU_SIM_PORT) --wait 30 || \
+	  echo "No GPU simulator on port $(GPU_SIM_PORT): GPU jobs will fail (try GPU_SIM_PORT=...)." >&2; }; \
 	$(VENV_PY) manage.py load_demo --port $(PORT) && \
 	$(VENV_PY) manage.py runserver $(RUNSERVER_ARGS) 127.0.0.1:$(PORT)
 

@@ -1156,13 +1156,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: Any = None, *, raw: bytes | None = None) -> None:
         data = raw if raw is not None else (b"" if status == 204 else json.dumps(payload).encode())
-        self.send_response(status)
-        if status != 204:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
+        try:
+            self.send_response(status)
+            if status != 204:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if data:
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (a `timeout` fault)
 
     def _authorised(self, sim: GpuSimulator) -> bool:
         header = self.headers.get("Authorization", "")

@@ -461,3 +461,5 @@ RUNPOD_API_URL = env("RUNPOD_API_URL", default="https://api.runpod.ai/v2").rstri
 RUNPOD_REST_URL = env("RUNPOD_REST_URL", default="https://rest.runpod.io/v1").rstrip("/")
 RUNPOD_CONNECT_TIMEOUT_SECONDS = env.float("RUNPOD_CONNECT_TIMEOUT_SECONDS", default=5.0)
 RUNPOD_READ_TIMEOUT_SECONDS = env.float("RUNPOD_READ_TIMEOUT_SECONDS", default=30.0)
+# One provider answer larger than this is refused (a job's output is capped lower by the jobs).
+RUNPOD_MAX_RESPONSE_BYTES = env.int("RUNPOD_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)

@@ -36,20 +36,24 @@ def get_provider() -> GpuProvider:
     if not settings.GPU_ENABLED:
         raise ProviderError("GPU deployments are turned off on this console.", retryable=False)
     name = settings.GPU_PROVIDER
-    timeouts = (settings.RUNPOD_CONNECT_TIMEOUT_SECONDS, settings.RUNPOD_READ_TIMEOUT_SECONDS)
+    limits = (
+        settings.RUNPOD_CONNECT_TIMEOUT_SECONDS,
+        settings.RUNPOD_READ_TIMEOUT_SECONDS,
+        settings.RUNPOD_MAX_RESPONSE_BYTES,
+    )
     if name == "runpod":
         return _runpod(
-            settings.RUNPOD_API_KEY, settings.RUNPOD_API_URL, settings.RUNPOD_REST_URL, *timeouts
+            settings.RUNPOD_API_KEY, settings.RUNPOD_API_URL, settings.RUNPOD_REST_URL, *limits
         )
     if name == "simulator":
         simulator = in_process_simulator()
-        return _runpod(simulator.api_key, simulator.api_url, simulator.rest_url, *timeouts)
+        return _runpod(simulator.api_key, simulator.api_url, simulator.rest_url, *limits)
     raise ImproperlyConfigured(f"GPU_PROVIDER must be one of {', '.join(PROVIDERS)}.")
 
 
 @lru_cache(maxsize=8)
 def _runpod(
-    api_key: str, api_url: str, rest_url: str, connect: float, read: float
+    api_key: str, api_url: str, rest_url: str, connect: float, read: float, max_bytes: int
 ) -> RunPodProvider:
     # One adapter (one connection pool) per configuration; tests that point the settings at
     # another simulator get another adapter.
@@ -59,6 +63,7 @@ def _runpod(
         rest_url=rest_url,
         connect_timeout=connect,
         read_timeout=read,
+        max_response_bytes=max_bytes,
     )
 
 

@@ -60,7 +60,9 @@ class RunPodProvider:
         rest_url: str,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        max_response_bytes: int = 64 * 1024 * 1024,
     ):
+        self.max_response_bytes = max_response_bytes
         self.api_key = api_key
         self.api_url = api_url.rstrip("/")
         self.rest_url = rest_url.rstrip("/")
@@ -78,8 +80,9 @@ class RunPodProvider:
             headers["Content-Type"] = "application/json"
         try:
             response = self.http.request(
-                method, url, body=data, headers=headers, redirect=False, preload_content=True
+                method, url, body=data, headers=headers, redirect=False, preload_content=False
             )
+            raw = self._read(response, what)
         except HTTPTimeoutError as exc:
             raise ProviderError(f"RunPod did not answer in time ({what}).", retryable=True) from exc
         except HTTPError as exc:
@@ -87,21 +90,41 @@ class RunPodProvider:
                 f"Could not reach RunPod ({what}): {type(exc).__name__}.", retryable=True
             ) from exc
         status = response.status
-        if status == 204 or (200 <= status < 300 and not response.data):
+        if status == 204 or (200 <= status < 300 and not raw):
             return None
         if status >= 300:
             retryable = status == 429 or status >= 500
             raise ProviderError(
-                f"RunPod answered {status} ({what}){_error_text(response.data)}.",
+                f"RunPod answered {status} ({what}){_error_text(raw)}.",
                 retryable=retryable,
                 status=status,
             )
         try:
-            return json.loads(response.data)
+            return json.loads(raw)
         except ValueError as exc:
             raise ProviderError(
                 f"RunPod's answer is not JSON ({what}).", retryable=False, status=status
             ) from exc
+
+    def _read(self, response, what: str) -> bytes:
+        """The body, refused past ``max_response_bytes`` (a job's output is stored by us
+        up to a smaller limit; this only keeps one answer from exhausting a worker)."""
+        chunks, size = [], 0
+        try:
+            for chunk in response.stream(65536):
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise ProviderError(
+                        f"RunPod's answer is larger than {self.max_response_bytes} bytes ({what}).",
+                        retryable=False,
+                        status=response.status,
+                    )
+                chunks.append(chunk)
+        except BaseException:
+            response.close()  # never hand a half-read connection back to the pool
+            raise
+        response.release_conn()
+        return b"".join(chunks)
 
     def _rest(self, method: str, path: str, body: Any = None, *, what: str) -> Any:
         return self._request(method, f"{self.rest_url}{path}", body, what=what)

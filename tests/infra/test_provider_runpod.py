@@ -504,3 +504,16 @@ def test_a_status_about_another_job_is_malformed(sim, provider, endpoint):
     with pytest.raises(ProviderError) as caught:
         provider.status(endpoint, first.provider_job_id)
     assert caught.value.retryable is False
+
+
+def test_an_answer_past_the_size_limit_is_refused_and_the_pool_still_works(sim, settings, endpoint):
+    settings.RUNPOD_MAX_RESPONSE_BYTES = 100_000
+    provider = get_provider()
+    big = provider.run(endpoint, {"simulate": {"output_bytes": 200_000, "seconds": 1}})
+    small = provider.run(endpoint, {"simulate": {"seconds": 1}})
+    sim.advance(5)
+    with pytest.raises(ProviderError) as caught:
+        provider.status(endpoint, big.provider_job_id)
+    assert caught.value.retryable is False
+    assert "larger than 100000 bytes" in str(caught.value)
+    assert provider.status(endpoint, small.provider_job_id).status == "COMPLETED"
