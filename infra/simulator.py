@@ -787,18 +787,18 @@ class GpuSimulator:
             image = body["imageName"]
             if not isinstance(image, str) or not image.strip():
                 raise _Refused(400, "imageName must be a non-empty string")
-            if image != template.image_name:
-                template.image_name = image
-                # A new image is a new release: the workers initialise again.
-                for ep in self._endpoints.values():
-                    if ep.template_id == template.id:
-                        ep.ready_at = self.clock.now() + self.init_seconds
+            template.image_name = image
         if "env" in body:
             template.env = _env(body["env"])
         if "name" in body:
             if not isinstance(body["name"], str) or not body["name"].strip():
                 raise _Refused(400, "name must be a non-empty string")
             template.name = body["name"]
+        # Like RunPod, every template update rolls out a new release: the endpoints' workers
+        # initialise again.
+        for ep in self._endpoints.values():
+            if ep.template_id == template.id:
+                ep.ready_at = self.clock.now() + self.init_seconds
         return 200, template.as_json()
 
     def rest_template_delete(self, *, query, body, template_id) -> tuple[int, Any]:

@@ -183,22 +183,35 @@ class RunPodProvider:
             self._delete_template_quietly(template_id)
             raise
 
-    def _get_endpoint(self, endpoint_id: str, *, workers: bool = False) -> dict:
-        query = "?includeWorkers=true" if workers else ""
+    def _get_endpoint(
+        self, endpoint_id: str, *, workers: bool = False, template: bool = False
+    ) -> dict:
+        flags = [("includeWorkers", workers), ("includeTemplate", template)]
+        query = "&".join(f"{name}=true" for name, wanted in flags if wanted)
         return _object(
-            self._rest("GET", f"/endpoints/{_segment(endpoint_id)}{query}", what="read endpoint"),
+            self._rest(
+                "GET",
+                f"/endpoints/{_segment(endpoint_id)}{'?' + query if query else ''}",
+                what="read endpoint",
+            ),
             "read endpoint",
         )
 
     def update_endpoint(self, endpoint_id: str, spec: EndpointSpec) -> None:
-        endpoint = self._get_endpoint(endpoint_id)
+        """Change the endpoint; the template only when the image or the environment
+        changed, because every template update rolls out a new release (new workers)."""
+        endpoint = self._get_endpoint(endpoint_id, template=True)
         template_id = _string(endpoint, "templateId", "read endpoint")
-        self._rest(
-            "PATCH",
-            f"/templates/{_segment(template_id)}",
-            {"imageName": spec.docker_image, "env": dict(spec.env)},
-            what="update template",
-        )
+        template = endpoint.get("template") if isinstance(endpoint.get("template"), dict) else {}
+        if template.get("imageName") != spec.docker_image or (template.get("env") or {}) != dict(
+            spec.env
+        ):
+            self._rest(
+                "PATCH",
+                f"/templates/{_segment(template_id)}",
+                {"imageName": spec.docker_image, "env": dict(spec.env)},
+                what="update template",
+            )
         self._rest(
             "PATCH",
             f"/endpoints/{_segment(endpoint_id)}",

@@ -153,6 +153,16 @@ def test_update_endpoint_changes_the_template_and_the_endpoint(sim, provider, en
     assert provider.health(endpoint).workers_initializing == 3
 
 
+def test_changing_only_the_workers_rolls_out_no_new_release(sim, provider, endpoint):
+    provider.update_endpoint(endpoint, _spec(max_workers=4, idle_timeout_seconds=60))
+    assert sim.endpoint(endpoint)["workersMax"] == 4
+    health = provider.health(endpoint)
+    assert (health.workers_initializing, health.workers_idle) == (0, 4)
+    # A new environment is a new release, as a new image is.
+    provider.update_endpoint(endpoint, _spec(max_workers=4, env={"HF_TOKEN": "other"}))
+    assert provider.health(endpoint).workers_initializing == 4
+
+
 def test_delete_endpoint_removes_it_and_its_template_and_may_be_repeated(sim, provider, endpoint):
     provider.delete_endpoint(endpoint)
     state = sim.state()
