@@ -45,6 +45,7 @@ KNOWN_STATES = frozenset(
     {"IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 )
 WORKER_GPU_CACHE_SECONDS = 24 * 3600
+WORKER_GPU_UNKNOWN_CACHE_SECONDS = 60
 #: RunPod refuses an execution timeout below 5 s.
 MIN_EXECUTION_TIMEOUT_MS = 5_000
 #: Serverless workers need disk for the image's layers; RunPod's default is small.
@@ -361,6 +362,9 @@ class RunPodProvider:
             gpus = endpoint.get("gpuTypeIds")
             if isinstance(gpus, list) and len(gpus) == 1 and isinstance(gpus[0], str):
                 found = gpus[0]
+        if found is None:
+            # Not known now: do not ask again on every poll, but soon enough to learn it.
+            cache.set(key, "", WORKER_GPU_UNKNOWN_CACHE_SECONDS)
         return found
 
 

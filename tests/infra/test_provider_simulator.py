@@ -303,6 +303,9 @@ def test_auto_endpoints_answer_for_ids_they_never_saw():
         # No GPU is reported for them: the adapter answers None.
         provider = RunPodProvider(api_key="k", api_url=sim.api_url, rest_url=sim.rest_url)
         assert provider.status("demo-endpoint", answer["id"]).gpu_type_id is None
+        before = sim.request_count
+        assert provider.status("demo-endpoint", answer["id"]).gpu_type_id is None
+        assert sim.request_count == before + 1  # "unknown" is remembered for a while
     with GpuSimulator(api_key="k") as strict:
         assert _call(strict, "GET", "/v2/demo-endpoint/health")[0] == 404
 
