@@ -318,3 +318,26 @@ def test_the_simulator_provider_setting_starts_one_in_this_process(settings):
     endpoint = provider.create_endpoint(SPEC)
     assert provider.run(endpoint, {"prompt": "x"}).status == "IN_QUEUE"
     assert get_provider().api_url == provider.api_url  # the same simulator every time
+
+
+def test_a_process_started_by_the_test_talks_to_the_same_simulator(gpu_simulator):
+    """What a real Celery worker started by a test sees: the fixture's environment."""
+    assert os.environ["RUNPOD_API_URL"] == gpu_simulator.api_url
+    endpoint = get_provider().create_endpoint(SPEC)
+    script = (
+        "from infra.providers import get_provider; "
+        f"print(get_provider().run({endpoint!r}, {{'prompt': 'x'}}).provider_job_id)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hypereal_site.settings.test"}
+    result = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.split()[-1]
+    assert gpu_simulator.job(job_id)["id"] == job_id
