@@ -528,6 +528,7 @@ class GpuSimulator:
         plan = {
             "outcome": "COMPLETED",
             "seconds": self.default_seconds,
+            "queue": self.queue_delay,
             "gpu": None,
             "error": None,
             "output": None,
@@ -542,20 +543,23 @@ class GpuSimulator:
         else:
             outcome = simulate.get("outcome", "succeeded")
             seconds = simulate.get("seconds", self.default_seconds)
+            queue_seconds = simulate.get("queue_seconds", self.queue_delay)
             gpu = simulate.get("gpu")
             if outcome not in OUTCOMES:
                 problem = f"simulate.outcome must be one of {', '.join(OUTCOMES)}"
-            elif (
-                isinstance(seconds, bool)
-                or not isinstance(seconds, int | float)
-                or not math.isfinite(seconds)
-                or not 0 <= seconds <= 7 * 86400
-            ):
+            elif not _seconds_ok(seconds):
                 problem = "simulate.seconds must be a number of seconds from 0 to 604800"
+            elif not _seconds_ok(queue_seconds):
+                problem = "simulate.queue_seconds must be a number of seconds from 0 to 604800"
             elif gpu is not None and gpu not in ep.gpu_type_ids:
                 problem = "simulate.gpu must be one of the endpoint's gpuTypeIds"
             else:
-                plan.update(outcome=OUTCOMES[outcome], seconds=float(seconds), gpu=gpu)
+                plan.update(
+                    outcome=OUTCOMES[outcome],
+                    seconds=float(seconds),
+                    queue=float(queue_seconds),
+                    gpu=gpu,
+                )
                 if outcome == "failed":
                     plan["error"] = str(simulate.get("error") or "Simulated failure.")[:1000]
                 try:
@@ -978,7 +982,7 @@ class GpuSimulator:
             execution_timeout_ms=timeout_ms,
             ttl_ms=ttl_ms,
             submitted_at=now,
-            eligible_at=now + self.queue_delay,
+            eligible_at=now + plan["queue"],
             outcome=plan["outcome"],
             seconds=plan["seconds"],
             gpu=plan["gpu"],
@@ -1096,6 +1100,15 @@ class GpuSimulator:
     def sim_reset(self, *, query, body) -> tuple[int, Any]:
         self.reset()
         return 200, {}
+
+
+def _seconds_ok(value: Any) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and 0 <= value <= 7 * 86400
+    )
 
 
 def _new_id(length: int) -> str:

@@ -262,16 +262,20 @@ class RunPodProvider:
         webhook_url: str | None = None,
         execution_timeout_seconds: int | None = None,
     ) -> JobState:
-        """Queue a job; ``payload`` is the job's input (sent as ``{"input": payload}``)."""
-        body: dict[str, Any] = {"input": payload}
+        """Queue a job. ``payload`` is the body of RunPod's ``/run``: ``{"input": {...}}``
+        (and any other key RunPod takes); the adapter adds ``webhook`` and
+        ``policy.executionTimeout``."""
+        if not isinstance(payload, dict) or "input" not in payload:
+            raise ValueError('The run payload is the /run body: {"input": {...}}.')
+        body: dict[str, Any] = dict(payload)
         if webhook_url:
             body["webhook"] = webhook_url
         if execution_timeout_seconds is not None:
-            body["policy"] = {
-                "executionTimeout": max(
-                    int(execution_timeout_seconds) * 1000, MIN_EXECUTION_TIMEOUT_MS
-                )
-            }
+            policy = dict(body.get("policy") or {})
+            policy["executionTimeout"] = max(
+                int(execution_timeout_seconds) * 1000, MIN_EXECUTION_TIMEOUT_MS
+            )
+            body["policy"] = policy
         answer = self._serverless("POST", endpoint_id, "/run", body, what="run")
         return self._job_state(endpoint_id, answer, "run")
 

@@ -192,7 +192,7 @@ def test_a_refused_spec_is_not_retryable(sim, provider):
 
 
 def test_a_job_goes_queued_running_succeeded_with_its_times(sim, provider, endpoint):
-    queued = provider.run(endpoint, {"prompt": "a red fox"})
+    queued = provider.run(endpoint, {"input": {"prompt": "a red fox"}})
     assert queued.status == "IN_QUEUE"
     assert queued.provider_job_id
     job_id = queued.provider_job_id
@@ -230,7 +230,7 @@ def test_a_job_goes_queued_running_succeeded_with_its_times(sim, provider, endpo
 def test_the_input_decides_the_outcome(
     sim, provider, endpoint, outcome, seconds, raw, execution_ms
 ):
-    job = provider.run(endpoint, {"simulate": {"outcome": outcome, "seconds": seconds}})
+    job = provider.run(endpoint, {"input": {"simulate": {"outcome": outcome, "seconds": seconds}}})
     sim.advance(sim.queue_delay + 59.999)
     assert provider.status(endpoint, job.provider_job_id).status in {raw, "IN_PROGRESS"}
     sim.advance(0.001)
@@ -245,14 +245,18 @@ def test_the_input_decides_the_outcome(
 
 
 def test_a_failed_job_carries_its_error(sim, provider, endpoint):
-    job = provider.run(endpoint, {"simulate": {"outcome": "failed", "error": "CUDA out of memory"}})
+    job = provider.run(
+        endpoint, {"input": {"simulate": {"outcome": "failed", "error": "CUDA out of memory"}}}
+    )
     sim.advance(10)
     final = provider.status(endpoint, job.provider_job_id)
     assert (final.status, final.error) == ("FAILED", "CUDA out of memory")
 
 
 def test_the_run_policy_execution_timeout_stops_a_long_job(sim, provider, endpoint):
-    job = provider.run(endpoint, {"simulate": {"seconds": 30}}, execution_timeout_seconds=10)
+    job = provider.run(
+        endpoint, {"input": {"simulate": {"seconds": 30}}}, execution_timeout_seconds=10
+    )
     sim.advance(sim.queue_delay + 10)
     final = provider.status(endpoint, job.provider_job_id)
     assert final.status == "TIMED_OUT"
@@ -260,7 +264,7 @@ def test_the_run_policy_execution_timeout_stops_a_long_job(sim, provider, endpoi
 
 
 def test_an_input_the_worker_cannot_use_fails_the_job(sim, provider, endpoint):
-    job = provider.run(endpoint, {"simulate": {"outcome": "exploded"}})
+    job = provider.run(endpoint, {"input": {"simulate": {"outcome": "exploded"}}})
     sim.advance(sim.queue_delay)
     final = provider.status(endpoint, job.provider_job_id)
     assert final.status == "FAILED"
@@ -269,8 +273,8 @@ def test_an_input_the_worker_cannot_use_fails_the_job(sim, provider, endpoint):
 
 def test_jobs_wait_for_a_free_worker_and_cold_start_is_delay_not_execution(sim, provider):
     endpoint = provider.create_endpoint(_spec(max_workers=1))
-    first = provider.run(endpoint, {"simulate": {"seconds": 2}})
-    second = provider.run(endpoint, {"simulate": {"seconds": 2}})
+    first = provider.run(endpoint, {"input": {"simulate": {"seconds": 2}}})
+    second = provider.run(endpoint, {"input": {"simulate": {"seconds": 2}}})
     # The workers initialise (1 s) before the first job starts.
     sim.advance(sim.init_seconds)
     assert provider.status(endpoint, first.provider_job_id).status == "IN_PROGRESS"
@@ -285,7 +289,7 @@ def test_jobs_wait_for_a_free_worker_and_cold_start_is_delay_not_execution(sim, 
 
 
 def test_the_gpu_that_ran_a_job_is_reported_and_cached(sim, provider, endpoint):
-    job = provider.run(endpoint, {"simulate": {"gpu": A100, "seconds": 1}})
+    job = provider.run(endpoint, {"input": {"simulate": {"gpu": A100, "seconds": 1}}})
     sim.advance(2)
     assert provider.status(endpoint, job.provider_job_id).gpu_type_id == A100
     before = sim.request_count
@@ -301,7 +305,7 @@ def test_an_unknown_job_is_not_retryable(sim, provider, endpoint):
 
 def test_a_job_on_an_unknown_endpoint_is_refused(sim, provider):
     with pytest.raises(ProviderError) as caught:
-        provider.run("nosuchendpoint", {"prompt": "x"})
+        provider.run("nosuchendpoint", {"input": {"prompt": "x"}})
     assert (caught.value.status, caught.value.retryable) == (404, False)
 
 
@@ -309,7 +313,7 @@ def test_a_job_on_an_unknown_endpoint_is_refused(sim, provider):
 
 
 def test_cancel_a_queued_job_executed_nothing(sim, provider, endpoint):
-    job = provider.run(endpoint, {"simulate": {"seconds": 5}})
+    job = provider.run(endpoint, {"input": {"simulate": {"seconds": 5}}})
     cancelled = provider.cancel(endpoint, job.provider_job_id)
     assert cancelled.status == "CANCELLED"
     assert JOB_STATES[cancelled.status] == "canceled"
@@ -319,7 +323,7 @@ def test_cancel_a_queued_job_executed_nothing(sim, provider, endpoint):
 
 
 def test_cancel_a_running_job_reports_the_time_it_ran(sim, provider, endpoint):
-    job = provider.run(endpoint, {"simulate": {"seconds": 30}})
+    job = provider.run(endpoint, {"input": {"simulate": {"seconds": 30}}})
     sim.advance(sim.queue_delay + 4.2)
     cancelled = provider.cancel(endpoint, job.provider_job_id)
     assert cancelled.status == "CANCELLED"
@@ -330,7 +334,7 @@ def test_cancel_a_running_job_reports_the_time_it_ran(sim, provider, endpoint):
 
 
 def test_cancel_a_finished_job_changes_nothing(sim, provider, endpoint):
-    job = provider.run(endpoint, {"simulate": {"seconds": 1}})
+    job = provider.run(endpoint, {"input": {"simulate": {"seconds": 1}}})
     sim.advance(5)
     assert provider.cancel(endpoint, job.provider_job_id).status == "COMPLETED"
 
@@ -345,7 +349,7 @@ def test_health_goes_initializing_then_idle_then_running(sim, provider):
     sim.advance(sim.init_seconds)
     health = provider.health(endpoint)
     assert (health.workers_initializing, health.workers_idle, health.workers_running) == (0, 2, 0)
-    provider.run(endpoint, {"simulate": {"seconds": 5}})
+    provider.run(endpoint, {"input": {"simulate": {"seconds": 5}}})
     sim.advance(sim.queue_delay)
     health = provider.health(endpoint)
     assert (health.workers_idle, health.workers_running, health.jobs_in_progress) == (1, 1, 1)
@@ -358,7 +362,7 @@ def test_an_image_that_cannot_start_reports_unhealthy_workers(sim, provider):
     health = provider.health(endpoint)
     assert health.workers_unhealthy == 2
     assert health.workers_idle == 0
-    job = provider.run(endpoint, {"prompt": "x"})
+    job = provider.run(endpoint, {"input": {"prompt": "x"}})
     sim.advance(60)
     assert provider.status(endpoint, job.provider_job_id).status == "IN_QUEUE"
 
@@ -410,7 +414,7 @@ def receiver():
 
 def test_the_final_status_is_posted_to_the_webhook(sim, provider, endpoint, receiver):
     hook = receiver()
-    job = provider.run(endpoint, {"simulate": {"seconds": 3}}, webhook_url=hook.url)
+    job = provider.run(endpoint, {"input": {"simulate": {"seconds": 3}}}, webhook_url=hook.url)
     sim.advance(1)
     assert sim.wait_webhooks()
     assert hook.bodies == []  # nothing before the job ends
@@ -425,7 +429,9 @@ def test_the_final_status_is_posted_to_the_webhook(sim, provider, endpoint, rece
 
 def test_a_failing_webhook_receiver_is_tried_three_times(sim, provider, endpoint, receiver):
     hook = receiver(statuses=[500, 503])
-    job = provider.run(endpoint, {"simulate": {"outcome": "failed"}}, webhook_url=hook.url)
+    job = provider.run(
+        endpoint, {"input": {"simulate": {"outcome": "failed"}}}, webhook_url=hook.url
+    )
     sim.advance(5)
     assert sim.wait_webhooks()
     assert [b["status"] for b in hook.bodies] == ["FAILED"] * 3
@@ -469,7 +475,7 @@ def test_the_adapter_with_a_wrong_key_gets_a_non_retryable_error(sim):
 def test_provider_faults_become_provider_errors(sim, settings, endpoint, fault, retryable, status):
     settings.RUNPOD_READ_TIMEOUT_SECONDS = 0.3
     provider = get_provider()
-    job = provider.run(endpoint, {"prompt": "x"})
+    job = provider.run(endpoint, {"input": {"prompt": "x"}})
     sim.add_fault(path=f"/v2/{endpoint}/status/", **fault)
     with pytest.raises(ProviderError) as caught:
         provider.status(endpoint, job.provider_job_id)
@@ -481,11 +487,11 @@ def test_provider_faults_become_provider_errors(sim, settings, endpoint, fault, 
 
 @pytest.mark.parametrize("operation", ["run", "health", "cancel"])
 def test_every_operation_surfaces_a_5xx_as_retryable(sim, provider, endpoint, operation):
-    job = provider.run(endpoint, {"prompt": "x"})
+    job = provider.run(endpoint, {"input": {"prompt": "x"}})
     sim.add_fault("error", status=503, path=f"/v2/{endpoint}/")
     with pytest.raises(ProviderError) as caught:
         if operation == "run":
-            provider.run(endpoint, {"prompt": "y"})
+            provider.run(endpoint, {"input": {"prompt": "y"}})
         elif operation == "health":
             provider.health(endpoint)
         else:
@@ -506,8 +512,8 @@ def test_a_provider_that_is_down_is_retryable(settings):
 
 
 def test_a_status_about_another_job_is_malformed(sim, provider, endpoint):
-    first = provider.run(endpoint, {"prompt": "x"})
-    second = provider.run(endpoint, {"prompt": "y"})
+    first = provider.run(endpoint, {"input": {"prompt": "x"}})
+    second = provider.run(endpoint, {"input": {"prompt": "y"}})
     # Ask for the first job with a path whose answer will be about the second one: the
     # simulator never does that, so fake it with the private hook.
     sim._jobs[first.provider_job_id].id = second.provider_job_id
@@ -519,11 +525,33 @@ def test_a_status_about_another_job_is_malformed(sim, provider, endpoint):
 def test_an_answer_past_the_size_limit_is_refused_and_the_pool_still_works(sim, settings, endpoint):
     settings.RUNPOD_MAX_RESPONSE_BYTES = 100_000
     provider = get_provider()
-    big = provider.run(endpoint, {"simulate": {"output_bytes": 200_000, "seconds": 1}})
-    small = provider.run(endpoint, {"simulate": {"seconds": 1}})
+    big = provider.run(endpoint, {"input": {"simulate": {"output_bytes": 200_000, "seconds": 1}}})
+    small = provider.run(endpoint, {"input": {"simulate": {"seconds": 1}}})
     sim.advance(5)
     with pytest.raises(ProviderError) as caught:
         provider.status(endpoint, big.provider_job_id)
     assert caught.value.retryable is False
     assert "larger than 100000 bytes" in str(caught.value)
     assert provider.status(endpoint, small.provider_job_id).status == "COMPLETED"
+
+
+def test_the_run_payload_is_the_run_body(sim, provider, endpoint):
+    with pytest.raises(ValueError, match="input"):
+        provider.run(endpoint, {"prompt": "x"})
+    # Other RunPod keys pass through; the adapter's timeout joins the given policy.
+    job = provider.run(
+        endpoint,
+        {"input": {"simulate": {"seconds": 100}}, "policy": {"ttl": 20_000}},
+        execution_timeout_seconds=30,
+    )
+    sim.advance(sim.queue_delay + 30)
+    assert provider.status(endpoint, job.provider_job_id).execution_ms == 30_000
+
+
+def test_a_job_may_ask_for_its_own_queue_time(sim, provider, endpoint):
+    job = provider.run(endpoint, {"input": {"simulate": {"queue_seconds": 3, "seconds": 1}}})
+    sim.advance(2.9)
+    assert provider.status(endpoint, job.provider_job_id).status == "IN_QUEUE"
+    sim.advance(0.1)
+    running = provider.status(endpoint, job.provider_job_id)
+    assert (running.status, running.delay_ms) == ("IN_PROGRESS", 3000)

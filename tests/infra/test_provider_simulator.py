@@ -82,7 +82,9 @@ def test_with_the_clock_running_a_job_finishes_and_calls_back_unpolled(gpu_simul
     endpoint = provider.create_endpoint(SPEC)
     receiver = _Receiver()
     try:
-        job = provider.run(endpoint, {"simulate": {"seconds": 1}}, webhook_url=receiver.url)
+        job = provider.run(
+            endpoint, {"input": {"simulate": {"seconds": 1}}}, webhook_url=receiver.url
+        )
         _until(lambda: receiver.bodies)  # nobody polls: the simulator's clock thread ends it
     finally:
         receiver.close()
@@ -120,7 +122,7 @@ def test_workers_scaled_to_zero_hold_jobs_until_scaled_up(gpu_simulator):
     gpu_simulator.clock.freeze()
     provider = get_provider()
     endpoint = provider.create_endpoint(replace(SPEC, max_workers=0))
-    job = provider.run(endpoint, {"simulate": {"seconds": 1}})
+    job = provider.run(endpoint, {"input": {"simulate": {"seconds": 1}}})
     gpu_simulator.advance(100)
     assert provider.status(endpoint, job.provider_job_id).status == "IN_QUEUE"
     provider.update_endpoint(endpoint, SPEC)
@@ -134,7 +136,7 @@ def test_deleting_an_endpoint_cancels_its_jobs(gpu_simulator):
     gpu_simulator.clock.freeze()
     provider = get_provider()
     endpoint = provider.create_endpoint(SPEC)
-    job = provider.run(endpoint, {"prompt": "x"})
+    job = provider.run(endpoint, {"input": {"prompt": "x"}})
     provider.delete_endpoint(endpoint)
     assert gpu_simulator.state()["jobs"][0]["status"] == "CANCELLED"
     with pytest.raises(ProviderError) as caught:
@@ -149,8 +151,10 @@ def test_simulate_output_and_output_bytes(gpu_simulator):
     gpu_simulator.clock.freeze()
     provider = get_provider()
     endpoint = provider.create_endpoint(SPEC)
-    given = provider.run(endpoint, {"simulate": {"output": {"text": "hello"}, "seconds": 0}})
-    big = provider.run(endpoint, {"simulate": {"output_bytes": 300_000, "seconds": 0}})
+    given = provider.run(
+        endpoint, {"input": {"simulate": {"output": {"text": "hello"}, "seconds": 0}}}
+    )
+    big = provider.run(endpoint, {"input": {"simulate": {"output_bytes": 300_000, "seconds": 0}}})
     gpu_simulator.advance(20)
     assert provider.status(endpoint, given.provider_job_id).output == {"text": "hello"}
     data = provider.status(endpoint, big.provider_job_id).output["images"][0]["data"]
@@ -187,7 +191,7 @@ def test_the_clock_and_config_over_http(gpu_simulator):
     status, _ = _call(gpu_simulator, "POST", "/_sim/clock", {"freeze": True})
     assert status == 200
     assert _call(gpu_simulator, "POST", "/_sim/config", {"queueDelay": 0})[0] == 200
-    job = provider.run(endpoint, {"simulate": {"seconds": 3}})
+    job = provider.run(endpoint, {"input": {"simulate": {"seconds": 3}}})
     _call(gpu_simulator, "POST", "/_sim/clock", {"advance": gpu_simulator.init_seconds + 3})
     final = provider.status(endpoint, job.provider_job_id)
     assert (final.status, final.execution_ms) == ("COMPLETED", 3000)
@@ -264,7 +268,7 @@ def test_the_command_serves_keeps_its_state_and_stops_on_sigterm(tmp_path):
         sim_url = f"http://127.0.0.1:{port}"
         provider = RunPodProvider(api_key="k", api_url=f"{sim_url}/v2", rest_url=f"{sim_url}/v1")
         endpoint = provider.create_endpoint(SPEC)
-        job = provider.run(endpoint, {"simulate": {"seconds": 30}})
+        job = provider.run(endpoint, {"input": {"simulate": {"seconds": 30}}})
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
@@ -316,7 +320,7 @@ def test_the_simulator_provider_setting_starts_one_in_this_process(settings):
     provider = get_provider()
     assert provider.api_url.startswith("http://127.0.0.1:")
     endpoint = provider.create_endpoint(SPEC)
-    assert provider.run(endpoint, {"prompt": "x"}).status == "IN_QUEUE"
+    assert provider.run(endpoint, {"input": {"prompt": "x"}}).status == "IN_QUEUE"
     assert get_provider().api_url == provider.api_url  # the same simulator every time
 
 
@@ -326,7 +330,7 @@ def test_a_process_started_by_the_test_talks_to_the_same_simulator(gpu_simulator
     endpoint = get_provider().create_endpoint(SPEC)
     script = (
         "from infra.providers import get_provider; "
-        f"print(get_provider().run({endpoint!r}, {{'prompt': 'x'}}).provider_job_id)"
+        f"print(get_provider().run({endpoint!r}, {{'input': {{'prompt': 'x'}}}}).provider_job_id)"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hypereal_site.settings.test"}
     result = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
