@@ -128,7 +128,7 @@ class Fault:
 
     * ``error``: answer HTTP ``status`` (500 unless told) with a JSON error;
     * ``timeout``: wait ``delay`` real seconds before answering (the client times out first);
-    * ``garbage``: answer 200 with a body that is not JSON;
+    * ``garbage``: answer 200 with ``body``, by default an HTML page (not JSON);
     * ``malformed``: answer 200 with JSON of the wrong shape;
     * ``drop``: close the connection without answering.
     """
@@ -139,6 +139,7 @@ class Fault:
     delay: float = 5.0
     path: str = ""
     method: str = ""
+    body: str = ""  # what a ``garbage`` fault answers (default: an HTML error page)
 
     def matches(self, method: str, path: str) -> bool:
         return path.startswith(self.path) and (not self.method or self.method == method)
@@ -151,6 +152,7 @@ class Fault:
             "delay": self.delay,
             "path": self.path,
             "method": self.method,
+            "body": self.body[:100],
         }
 
 
@@ -1047,7 +1049,8 @@ class GpuSimulator:
 
     def sim_faults_add(self, *, query, body) -> tuple[int, Any]:
         body = _object(body)
-        options = {k: body[k] for k in ("count", "status", "delay", "path", "method") if k in body}
+        names = ("count", "status", "delay", "path", "method", "body")
+        options = {k: body[k] for k in names if k in body}
         try:
             self.add_fault(body.get("mode", ""), **options)
         except (TypeError, ValueError) as exc:
@@ -1208,8 +1211,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         try:
             body = json.loads(raw) if raw else None
-        except ValueError:
-            self._send(400, {"error": "the body is not JSON"})
+        except (ValueError, RecursionError):
+            self._send(400, {"error": "the body is not JSON (or nested too deep)"})
             return
         try:
             status, payload = sim.handle(method, path, query, body)
@@ -1224,7 +1227,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.mode == "error":
             self._send(fault.status, {"error": "simulated provider fault"})
         elif fault.mode == "garbage":
-            self._send(200, raw=b"<html><body>502 Bad Gateway</body></html>")
+            self._send(
+                200, raw=(fault.body or "<html><body>502 Bad Gateway</body></html>").encode()
+            )
         elif fault.mode == "malformed":
             self._send(200, {"unexpected": ["shape"]})
         elif fault.mode == "drop":

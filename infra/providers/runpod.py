@@ -102,9 +102,9 @@ class RunPodProvider:
             )
         try:
             return json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ProviderError(
-                f"RunPod's answer is not JSON ({what}).", retryable=False, status=status
+                f"RunPod's answer is not usable JSON ({what}).", retryable=False, status=status
             ) from exc
 
     def _read(self, response, what: str) -> bytes:
@@ -380,7 +380,7 @@ def _segment(value: str) -> str:
 def _error_text(data: bytes) -> str:
     try:
         answer = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     message = answer.get("error") if isinstance(answer, dict) else None
     if isinstance(message, str) and message:

@@ -469,6 +469,8 @@ def test_the_adapter_with_a_wrong_key_gets_a_non_retryable_error(sim):
         ({"mode": "drop"}, True, None),
         ({"mode": "timeout", "delay": 5}, True, None),
         ({"mode": "garbage"}, False, 200),
+        ({"mode": "garbage", "body": "[" * 100_000 + "]" * 100_000}, False, 200),
+        ({"mode": "garbage", "body": '{"id": 1e999999, "status": "IN_QUEUE"}'}, False, None),
         ({"mode": "malformed"}, False, None),
     ],
 )

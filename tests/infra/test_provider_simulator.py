@@ -215,6 +215,8 @@ def test_the_clock_and_config_over_http(gpu_simulator):
         ("GET", "/v1/nothing", None, 404),
         ("PUT", "/v1/endpoints", None, 405),
         ("GET", "/v2/../../etc/passwd/health", None, 404),
+        ("POST", "/v1/templates", b"[" * 100_000 + b"]" * 100_000, 400),
+        ("POST", "/v1/endpoints", b'{"templateId": "x", "workersMax": 1e999}', 400),
     ],
 )
 def test_bad_requests_get_a_4xx_in_json(gpu_simulator, method, path, body, status):
