@@ -677,7 +677,7 @@ class GpuSimulator:
                         redirect=False,
                     )
                     entry["status"] = response.status
-                except urllib3.exceptions.HTTPError as exc:
+                except Exception as exc:  # a bad URL or a dead receiver: logged, retried
                     entry["error"] = type(exc).__name__
                 with self._lock:
                     self.webhook_log.append(entry)

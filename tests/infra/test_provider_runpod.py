@@ -557,3 +557,14 @@ def test_a_job_may_ask_for_its_own_queue_time(sim, provider, endpoint):
     sim.advance(0.1)
     running = provider.status(endpoint, job.provider_job_id)
     assert (running.status, running.delay_ms) == ("IN_PROGRESS", 3000)
+
+
+def test_a_webhook_url_nobody_answers_is_tried_three_times(sim, provider, endpoint):
+    job = provider.run(
+        endpoint, {"input": {"simulate": {"seconds": 1}}}, webhook_url="http://127.0.0.1:9/hook"
+    )
+    sim.advance(3)
+    assert sim.wait_webhooks()
+    log = [e for e in sim.webhook_log if e["jobId"] == job.provider_job_id]
+    assert [(e["attempt"], e["status"]) for e in log] == [(1, None), (2, None), (3, None)]
+    assert all(e["error"] for e in log)
