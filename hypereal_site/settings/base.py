@@ -373,6 +373,15 @@ CELERY_BEAT_SCHEDULE["reconcile-reservations"] = {
     "schedule": 300.0,
 }
 
+# --- GPU deployments (docs/gpu_deployments.md) ---------------------------------------------
+# Workers a deployment may ask for, and how long it may stay "deploying" before "failed".
+GPU_MAX_WORKERS = env.int("GPU_MAX_WORKERS", default=20)
+GPU_DEPLOY_TIMEOUT_SECONDS = env.int("GPU_DEPLOY_TIMEOUT_SECONDS", default=900)
+CELERY_BEAT_SCHEDULE["refresh-deployments"] = {
+    "task": "infra.tasks.refresh_deployments",
+    "schedule": 15.0,
+}
+
 # --- Single sign-on (docs/sso.md) ---------------------------------------------------------
 # The DNS server that answers domain verification look-ups, "ip:port" ("" = the system's).
 DNS_RESOLVER = env("DNS_RESOLVER", default="")
