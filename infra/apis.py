@@ -55,14 +55,23 @@ class GpuTypesField(serializers.Field):
         return list(value)
 
 
+class TextField(serializers.CharField):
+    """A string, and only a string (DRF's CharField would turn ``5`` into ``"5"``)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def _int(low: int, high: int, **kwargs) -> serializers.IntegerField:
     # Bounds here only keep hostile numbers out; the service says what the rules are.
     return serializers.IntegerField(min_value=low, max_value=high, **kwargs)
 
 
 class DeploymentInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    dockerImage = serializers.CharField(max_length=255, required=False)
+    name = TextField(max_length=100, required=False)
+    dockerImage = TextField(max_length=255, required=False)
     gpuTypes = GpuTypesField(required=False)
     gpuCount = _int(0, 1000, required=False)
     minWorkers = _int(0, 100_000, required=False)
@@ -70,17 +79,17 @@ class DeploymentInputSerializer(serializers.Serializer):
     idleTimeoutSeconds = _int(0, 10**9, required=False)
     executionTimeoutSeconds = _int(0, 10**9, required=False)
     env = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=services.MAX_ENV_VALUE),
+        child=TextField(allow_blank=True, max_length=services.MAX_ENV_VALUE),
         required=False,
         help_text="Environment variables (name → value); values are encrypted and never "
         "shown back. On PATCH the object replaces every variable.",
     )
-    webhookUrl = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    webhookUrl = TextField(max_length=500, allow_blank=True, required=False)
 
 
 class DeploymentCreateInputSerializer(DeploymentInputSerializer):
-    slug = serializers.CharField(max_length=64)
-    dockerImage = serializers.CharField(max_length=255)
+    slug = TextField(max_length=64)
+    dockerImage = TextField(max_length=255)
     gpuTypes = GpuTypesField()
 
 
