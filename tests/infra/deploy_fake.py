@@ -106,14 +106,14 @@ class FakeRunpodClient:
         self.base = base
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - http to loopback
             self.base + path,
             method=method,
             data=json.dumps(body).encode() if body is not None else None,
             headers={"Authorization": "Bearer fake-runpod-key", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - http to loopback
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             raise ProviderError(
@@ -143,8 +143,8 @@ class FakeRunpodClient:
         )
 
 
-@pytest.fixture
-def runpod_fake(monkeypatch, settings):
+@pytest.fixture(name="runpod_fake")
+def runpod_fake_fixture(monkeypatch, settings):
     state = FakeState()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -15,7 +15,7 @@ from orgs.services import member_set_role
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import join, key_make, personal, team
 
-from .deploy_fake import runpod_fake  # noqa: F401 - the fixture
+from .deploy_fake import runpod_fake_fixture  # noqa: F401 - the runpod_fake fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,7 @@ def envelope(response, status: int, error_type: str | None = None) -> dict:
 @pytest.fixture
 def owner_key(user):
     org = personal(user)
-    key, plaintext = key_make(org=org, actor=user)
+    _key, plaintext = key_make(org=org, actor=user)
     return org, plaintext
 
 
@@ -85,7 +85,7 @@ def test_an_inactive_gpu_type_is_neither_listed_nor_accepted(owner_key, runpod_f
     assert "AMPERE_80" not in {
         r["code"] for r in APIClient().get("/v1/gpu-types").json()["gpuTypes"]
     }
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     response = customer(plaintext).post("/v1/deployments", CREATE, format="json")
     assert "AMPERE_80" in envelope(response, 400, "validation_error")["message"]
 
@@ -128,7 +128,7 @@ def test_create_with_a_key_in_each_form(form, owner_key, runpod_fake):
 
 
 def test_gpu_types_as_a_list_and_every_setting(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     body = {
         **CREATE,
         "gpuTypes": ["HOPPER_141", "ADA_24"],
@@ -167,7 +167,7 @@ def test_gpu_types_as_a_list_and_every_setting(owner_key, runpod_fake):
 
 
 def test_a_webhook_url_gives_its_whsec_secret_once(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     body = {**CREATE, "webhookUrl": "http://127.0.0.1:9/hook"}
 
     response = customer(plaintext).post("/v1/deployments", body, format="json")
@@ -189,7 +189,7 @@ def test_a_webhook_url_on_a_private_address_is_refused_without_the_dev_switch(
     owner_key, runpod_fake, settings
 ):
     settings.ALLOW_PRIVATE_OUTBOUND = False
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     for hook in ("http://127.0.0.1:9/hook", "https://127.0.0.1/hook", "https://10.0.0.1/x"):
         response = customer(plaintext).post(
             "/v1/deployments", {**CREATE, "webhookUrl": hook}, format="json"
@@ -254,7 +254,7 @@ BAD = [
 def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(
     change, field, owner_key, runpod_fake
 ):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     events = AuditEvent.objects.count()
 
     response = customer(plaintext).post("/v1/deployments", {**CREATE, **change}, format="json")
@@ -272,7 +272,7 @@ def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(
     ids=["list", "string", "truncated", "deep", "not-utf8"],
 )
 def test_malformed_bodies_are_400_in_the_envelope(raw, owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     response = customer(plaintext).post("/v1/deployments", raw, content_type="application/json")
     assert 400 <= response.status_code < 500
     envelope(response, response.status_code)
@@ -280,7 +280,7 @@ def test_malformed_bodies_are_400_in_the_envelope(raw, owner_key, runpod_fake):
 
 
 def test_an_oversized_body_is_refused(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     body = json.dumps({**CREATE, "env": {"X": "y" * 200_000}})
     response = customer(plaintext).post("/v1/deployments", body, content_type="application/json")
     envelope(response, 413)
@@ -303,7 +303,7 @@ def _create(plaintext: str, **extra) -> dict:
 
 
 def test_list_and_get(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     _create(plaintext)
     _create(plaintext, slug="second", gpuTypes="ADA_24")
 
@@ -316,7 +316,7 @@ def test_list_and_get(owner_key, runpod_fake):
 
 
 def test_patch_changes_only_what_it_names_and_updates_the_provider(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     created = _create(plaintext, env={"HF_TOKEN": "one"})
     endpoint = Deployment.objects.get(slug="my-comfy-workflow").provider_endpoint_id
 
@@ -341,7 +341,7 @@ def test_patch_changes_only_what_it_names_and_updates_the_provider(owner_key, ru
 
 
 def test_patch_is_checked_against_the_stored_settings(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     _create(plaintext, minWorkers=1, maxWorkers=2)
     before = Deployment.objects.get()
 
@@ -359,7 +359,7 @@ def test_patch_is_checked_against_the_stored_settings(owner_key, runpod_fake):
 
 
 def test_patch_adding_a_webhook_url_answers_the_new_secret_once(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     _create(plaintext)
     response = customer(plaintext).patch(
         "/v1/deployments/my-comfy-workflow",
@@ -374,7 +374,7 @@ def test_patch_adding_a_webhook_url_answers_the_new_secret_once(owner_key, runpo
 
 
 def test_delete_removes_the_endpoint_hides_the_row_and_frees_the_slug(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     _create(plaintext)
     deployment = Deployment.objects.get()
 
@@ -395,7 +395,7 @@ def test_delete_removes_the_endpoint_hides_the_row_and_frees_the_slug(owner_key,
 def test_a_delete_the_provider_refuses_stays_deleting_until_the_refresh(owner_key, runpod_fake):
     from infra.services import deployments_refresh  # noqa: PLC0415 - test-local import
 
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     _create(plaintext)
     runpod_fake.fail_status = 503
 
@@ -424,7 +424,7 @@ def test_a_delete_the_provider_refuses_stays_deleting_until_the_refresh(owner_ke
 def test_a_provider_down_at_create_keeps_the_deployment_and_retries(owner_key, runpod_fake):
     from infra.services import deployments_refresh  # noqa: PLC0415 - test-local import
 
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     runpod_fake.fail_status = 502
 
     response = customer(plaintext).post("/v1/deployments", CREATE, format="json")
@@ -441,7 +441,7 @@ def test_a_provider_down_at_create_keeps_the_deployment_and_retries(owner_key, r
 
 
 def test_a_provider_refusing_the_endpoint_marks_it_failed_with_the_reason(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     runpod_fake.fail_status = 400
 
     response = customer(plaintext).post("/v1/deployments", CREATE, format="json")
@@ -470,7 +470,7 @@ def key_for_role(role: str):
 
 @pytest.mark.parametrize("role", [r.value for r in Role])
 def test_a_key_acts_with_its_creators_role(role, runpod_fake):
-    org, owner, plaintext = key_for_role(role)
+    _org, _owner, plaintext = key_for_role(role)
     may_view = role in ("owner", "admin", "developer", "viewer")
     may_manage = role in ("owner", "admin", "developer")
     client = customer(plaintext)
@@ -504,7 +504,7 @@ def test_a_key_whose_creator_left_manages_nothing(runpod_fake):
 
 
 def test_another_tenants_deployment_is_a_404_everywhere(owner_key, runpod_fake):
-    org, plaintext = owner_key
+    _org, plaintext = owner_key
     _create(plaintext)
     other = UserFactory()
     _key, other_plaintext = key_make(org=personal(other), actor=other)
