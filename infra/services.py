@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -157,9 +158,11 @@ def _check_webhook_url(url: str) -> str:
     return url
 
 
-def _validate(values: dict) -> dict:
+def _validate(values: dict, *, unchanged: frozenset = frozenset()) -> dict:
     """Check a full set of settings; answer them cleaned or raise ``ValidationError``
-    keyed by the API's field names."""
+    keyed by the API's field names. Fields in ``unchanged`` (an update that does not name
+    them) keep their stored value unchecked against today's catalog and DNS: turning a GPU
+    type off must not block renaming a deployment that uses it."""
     errors: dict[str, str] = {}
     clean = dict(values)
     name = values.get("name")
@@ -175,10 +178,11 @@ def _validate(values: dict) -> dict:
         )
     else:
         clean["docker_image"] = image.strip()
-    try:
-        clean["gpu_types"] = parse_gpu_types(values.get("gpu_types"))
-    except ValidationError as exc:
-        errors["gpuTypes"] = exc.messages[0]
+    if "gpu_types" not in unchanged:
+        try:
+            clean["gpu_types"] = parse_gpu_types(values.get("gpu_types"))
+        except ValidationError as exc:
+            errors["gpuTypes"] = exc.messages[0]
     _int_in(errors, "gpuCount", values.get("gpu_count"), 1, MAX_GPU_COUNT)
     limit = max_workers_limit()
     _int_in(errors, "minWorkers", values.get("min_workers"), 0, limit)
@@ -200,10 +204,11 @@ def _validate(values: dict) -> dict:
         clean["env"] = _check_env(values.get("env") or {})
     except ValidationError as exc:
         errors["env"] = exc.messages[0]
-    try:
-        clean["webhook_url"] = _check_webhook_url(values.get("webhook_url") or "")
-    except ValidationError as exc:
-        errors["webhookUrl"] = exc.messages[0]
+    if "webhook_url" not in unchanged:
+        try:
+            clean["webhook_url"] = _check_webhook_url(values.get("webhook_url") or "")
+        except ValidationError as exc:
+            errors["webhookUrl"] = exc.messages[0]
     if errors:
         raise ValidationError(errors)
     return clean
@@ -381,12 +386,26 @@ def deployment_create(
 
 
 def _provider_create(deployment: Deployment) -> None:
-    """Create the provider endpoint; a retryable failure is left to the beat task."""
-    try:
-        endpoint_id = providers.get_provider().create_endpoint(_spec(deployment))
-    except ProviderError as exc:
-        _provider_failed(deployment, exc, _("Creating the GPU endpoint"))
+    """Create the provider endpoint; a retryable failure is left to the beat task. A lease
+    in the cache keeps the request and the beat task from creating two endpoints."""
+    lease = f"infra:endpoint-create:{deployment.pk}"
+    if not cache.add(lease, 1, timeout=300):
         return
+    try:
+        deployment.refresh_from_db()
+        if deployment.provider_endpoint_id or deployment.status != Deployment.Status.DEPLOYING:
+            return
+        try:
+            endpoint_id = providers.get_provider().create_endpoint(_spec(deployment))
+        except ProviderError as exc:
+            _provider_failed(deployment, exc, _("Creating the GPU endpoint"))
+            return
+        _endpoint_created(deployment, endpoint_id)
+    finally:
+        cache.delete(lease)
+
+
+def _endpoint_created(deployment: Deployment, endpoint_id: str) -> None:
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         locked.provider_endpoint_id = endpoint_id[:100]
@@ -442,7 +461,10 @@ def deployment_update(*, deployment: Deployment, actor: User | None, **changes) 
     old_env = deployment_env(deployment)
     current = {f: getattr(deployment, f) for f in UPDATABLE if f != "env"}
     current["env"] = old_env
-    values = _validate({**current, **changes})
+    unchanged = frozenset(
+        f for f in ("gpu_types", "webhook_url") if f not in changes or changes[f] == current[f]
+    )
+    values = _validate({**current, **changes}, unchanged=unchanged)
     env_clean = values.pop("env")
     before = _snapshot(deployment, sorted(old_env))
     secret = ""

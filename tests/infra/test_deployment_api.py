@@ -566,3 +566,19 @@ def test_session_api_unknown_field_and_anonymous(user, runpod_fake):
         client.post("/api/deployments", {**CREATE, "gpu_types": "ADA_24"}, format="json"), 400
     )
     assert "gpu_types" in error["fields"]
+
+
+def test_a_gpu_type_turned_off_later_does_not_block_other_changes(owner_key, runpod_fake):
+    _org, plaintext = owner_key
+    _create(plaintext)
+    GpuType.objects.filter(code="AMPERE_80").update(active=False)
+    client = customer(plaintext)
+
+    renamed = client.patch("/v1/deployments/my-comfy-workflow", {"name": "New"}, format="json")
+
+    assert renamed.status_code == 200, renamed.content
+    assert renamed.json()["gpuTypes"] == ["ADA_48_PRO", "AMPERE_80"]
+    again = client.patch(
+        "/v1/deployments/my-comfy-workflow", {"gpuTypes": "AMPERE_80"}, format="json"
+    )
+    envelope(again, 400, "validation_error")
