@@ -100,13 +100,14 @@ def deployments_month_spend(*, deployments: list[Deployment]) -> dict[int, int]:
 class LiveHealth:
     health: EndpointHealth | None
     error: str  # why it is unavailable ("" when health is known)
+    no_endpoint: bool = False  # the provider endpoint does not exist (yet, or any more)
 
 
 def deployment_health(*, deployment: Deployment) -> LiveHealth:
     """Workers and queue from the provider, asked now; a provider error (the adapter's
     own short timeout included) degrades to "unavailable", never to an error page."""
     if not deployment.provider_endpoint_id or deployment.deleted_at is not None:
-        return LiveHealth(None, "no endpoint yet")
+        return LiveHealth(None, "no endpoint", no_endpoint=True)
     try:
         return LiveHealth(providers.get_provider().health(deployment.provider_endpoint_id), "")
     except ProviderError as exc:
