@@ -277,6 +277,7 @@ REQUEST_BODY_LIMITS = [
     ("/internal/", 256 * 1024),
     ("/billing/stripe/webhook", 512 * 1024),
     ("/api/", 256 * 1024),
+    ("/v1/deployments", 128 * 1024),  # environment variables: up to 16 KB of them
     ("/v1/", 64 * 1024),
 ]
 REQUEST_BODY_LIMIT_DEFAULT = 1024 * 1024  # pages: forms, never files
