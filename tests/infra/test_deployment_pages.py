@@ -152,6 +152,28 @@ def test_form_errors_are_shown_on_their_field(browser, runpod_fake, change, fiel
     assert not Deployment.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "nul\x00byte"},
+        {"env": "A=b\x00c"},
+        {"max_workers": "1" + "0" * 40},
+        {"min_workers": "-1"},
+        {"execution_timeout_seconds": "9" * 30},
+        {"webhook_url": "https://10.0.0.1/x"},
+    ],
+)
+def test_hostile_form_input_is_a_400_and_changes_nothing(browser, runpod_fake, settings, change):
+    settings.ALLOW_PRIVATE_OUTBOUND = False
+    response = browser.post("/infra/deployments/new", {**FORM, **change})
+
+    assert response.status_code == 400
+    if not any("\x00" in v for v in change.values()):
+        assert "field__errors" in text(response)  # NUL: the site-wide guard answers first
+    assert not Deployment.objects.exists()
+    assert runpod_fake.endpoints == {}
+
+
 def test_a_taken_slug_is_a_field_error(browser, user, runpod_fake):
     make(user)
     page = text(browser.post("/infra/deployments/new", FORM))
