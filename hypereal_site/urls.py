@@ -23,6 +23,7 @@ api_patterns = [
     path("", include("sso.api_urls")),
     path("", include("apikeys.api_urls")),
     path("", include("usage.api_urls")),
+    path("", include("infra.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file (no inline script, as
     # the Content-Security-Policy requires); its template's one <style> block is allowed
@@ -44,6 +45,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("internal/v1/", include("hypereal_site.internal_urls")),
     path("v1/key", KeySelfApi.as_view(), name="v1-key"),
+    path("v1/", include("infra.customer_urls")),
     # Unknown API URLs answer the JSON envelope, never an HTML page.
     re_path(r"^(?:api|internal|v1)/", page_not_found, {"exception": None}, name="api-not-found"),
     # The login page asks for the email first (SSO routing), then allauth's password step.

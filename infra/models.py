@@ -74,14 +74,23 @@ class Deployment(models.Model):
     provider_endpoint_id = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DEPLOYING)
     status_detail = models.CharField(max_length=500, blank=True)
+    # Saved settings the provider has not taken yet (its update failed; the beat task retries).
+    provider_sync_pending = models.BooleanField(default=False)
+    # When the status last changed: "deploying" for too long turns "failed".
+    status_changed_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # Soft delete: the provider endpoint is gone, the row stays for its jobs' history and
+    # the slug is free again. Hidden from every list and lookup.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "slug"], name="infra_deployment_slug_per_org"
+                fields=["organization", "slug"],
+                condition=Q(deleted_at__isnull=True),
+                name="infra_deployment_slug_per_org",
             ),
             models.CheckConstraint(
                 condition=Q(min_workers__lte=models.F("max_workers")),

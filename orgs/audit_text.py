@@ -74,6 +74,10 @@ ACTION_LABELS = {
         "Member removed: no group at the identity provider gives access"
     ),
     "sso.connection_tested": gettext_lazy("SSO connection tested"),
+    # GPU deployments (infra/services.py)
+    "deployment.created": gettext_lazy("Deployment created"),
+    "deployment.updated": gettext_lazy("Deployment changed"),
+    "deployment.deleted": gettext_lazy("Deployment deleted"),
 }
 
 FIELD_LABELS = {
@@ -143,6 +147,15 @@ FIELD_LABELS = {
     "created_user": gettext_lazy("Account created"),
     "groups": gettext_lazy("Groups"),
     "ok": gettext_lazy("Succeeded"),
+    "docker_image": gettext_lazy("Docker image"),
+    "gpu_types": gettext_lazy("GPU types"),
+    "gpu_count": gettext_lazy("GPUs per worker"),
+    "min_workers": gettext_lazy("Minimum workers"),
+    "max_workers": gettext_lazy("Maximum workers"),
+    "idle_timeout_seconds": gettext_lazy("Idle timeout"),
+    "execution_timeout_seconds": gettext_lazy("Execution timeout"),
+    "env_names": gettext_lazy("Environment variables"),
+    "webhook_url": gettext_lazy("Webhook URL"),
 }
 
 #: What an empty value means, per field (a cap of None is no cap, not "none").
@@ -152,12 +165,18 @@ EMPTY = {
     "threshold_microcredits": gettext_lazy("off"),
     "expires_at": gettext_lazy("never"),
     "allowed_models": gettext_lazy("all models"),
+    "env_names": gettext_lazy("none"),
+    "webhook_url": gettext_lazy("none"),
 }
 
 STATUS_LABELS = {
     "active": gettext_lazy("active"),
     "disabled": gettext_lazy("disabled"),
     "revoked": gettext_lazy("revoked"),
+    "deploying": gettext_lazy("deploying"),
+    "ready": gettext_lazy("ready"),
+    "failed": gettext_lazy("failed"),
+    "deleting": gettext_lazy("deleting"),
 }
 
 TARGET_LABELS = {
@@ -169,6 +188,7 @@ TARGET_LABELS = {
     "service_token": gettext_lazy("service token"),
     "sso_domain": gettext_lazy("domain"),
     "sso_connection": gettext_lazy("SSO connection"),
+    "deployment": gettext_lazy("deployment"),
 }
 
 _UNITS = ("_microcredits", "_cents", "_seconds")

@@ -15,6 +15,8 @@ from apikeys import reservations
 from apikeys.verification import local_copies
 from billing import catalog
 from billing.catalog_seed import seed
+from infra.gpu_catalog_seed import gpu_types_seed
+from infra.models import GpuType
 from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
 from usage.partitions import month_add, month_floor, usage_partitions_ensure
 
@@ -74,6 +76,7 @@ def _catalog_for_transactional_tests(request):
         return
     request.getfixturevalue("transactional_db")
     seed()
+    gpu_types_seed(GpuType)
     catalog.invalidate()
 
 

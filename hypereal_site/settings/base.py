@@ -277,6 +277,7 @@ REQUEST_BODY_LIMITS = [
     ("/internal/", 256 * 1024),
     ("/billing/stripe/webhook", 512 * 1024),
     ("/api/", 256 * 1024),
+    ("/v1/deployments", 128 * 1024),  # environment variables: up to 16 KB of them
     ("/v1/", 64 * 1024),
 ]
 REQUEST_BODY_LIMIT_DEFAULT = 1024 * 1024  # pages: forms, never files
@@ -371,6 +372,15 @@ CELERY_BEAT_SCHEDULE["expire-reservations"] = {
 CELERY_BEAT_SCHEDULE["reconcile-reservations"] = {
     "task": "apikeys.tasks.reconcile_reservations",
     "schedule": 300.0,
+}
+
+# --- GPU deployments (docs/gpu_deployments.md) ---------------------------------------------
+# Workers a deployment may ask for, and how long it may stay "deploying" before "failed".
+GPU_MAX_WORKERS = env.int("GPU_MAX_WORKERS", default=20)
+GPU_DEPLOY_TIMEOUT_SECONDS = env.int("GPU_DEPLOY_TIMEOUT_SECONDS", default=900)
+CELERY_BEAT_SCHEDULE["refresh-deployments"] = {
+    "task": "infra.tasks.refresh_deployments",
+    "schedule": 15.0,
 }
 
 # --- Single sign-on (docs/sso.md) ---------------------------------------------------------

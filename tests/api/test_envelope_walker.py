@@ -20,6 +20,7 @@ from .routes import BODY_METHODS, HTTP_METHODS, api_routes
 PUBLIC_ROUTES = {
     "/api/schema/": "api-schema",
     "/api/docs/": "api-docs",
+    "/v1/gpu-types": "v1-gpu-types",  # the GPU catalog, public like /models
 }
 # Public JSON endpoints that are not GET: path -> URL name (the first step of signing in).
 PUBLIC_POST_ROUTES = {

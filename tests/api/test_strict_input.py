@@ -7,6 +7,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from apikeys.models import ApiKey
 from apikeys.services import apikey_create
+from infra.models import Deployment
 from orgs import services as org_services
 from orgs.models import AuditEvent
 from orgs.services import personal_org_get_or_create
@@ -60,7 +61,16 @@ def scene(user):
         domains=["strict.example.com"],
         metadata_xml=idp_metadata(),
     )
+    # Made directly (no provider call): an unknown field is refused before any service runs.
+    deployment = Deployment.objects.create(
+        organization=personal_org_get_or_create(user=user),
+        slug="strict",
+        name="strict",
+        docker_image="runpod/worker-comfyui:5.1.0-base",
+        gpu_types=["ADA_24"],
+    )
     return {
+        "slug": deployment.slug,
         "org_id": org.public_id,
         "member_id": developer.public_id,
         "invitation_id": invitation.public_id,

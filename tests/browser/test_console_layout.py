@@ -5,12 +5,15 @@ dialog opens inside the viewport, and the navigation lists what the role table a
 Screenshots go to ``artifacts/browser/console/<role>-<width>-<page>.png``.
 """
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
 
 from apikeys.services import apikey_update
+from hypereal_site.crypto import encrypt
+from infra.models import Deployment
 from orgs.permissions import PERMISSION_ROLES, Perm, Role
 from orgs.services import invitation_create
 from sso.models import SsoLoginAttempt
@@ -85,6 +88,22 @@ def seed() -> dict:
             "claims": {"a" * 100: "v" * 300, "groups": ["G" * 100] * 5},
         },
     )
+    # Deployments at their longest (no provider endpoint yet: the page says so, no call).
+    for tenant in (org, personal(owner)):
+        Deployment.objects.create(
+            organization=tenant,
+            created_by=owner,
+            slug="d" * 64,
+            name="D" * 100,
+            docker_image="registry.example.com/" + "i" * 200 + ":" + "t" * 30,
+            gpu_types=["ADA_48_PRO", "AMPERE_80", "HOPPER_141"],
+            gpu_count=8,
+            max_workers=20,
+            status="failed",
+            status_detail="S" * 500,
+            env_encrypted=encrypt(json.dumps({"E" * 128: "v", "F" * 128: "w"})),
+            webhook_url="https://" + "w" * 200 + ".example.com/" + "p" * 250,
+        )
     return {
         "org": org,
         "users": users,
@@ -121,6 +140,8 @@ def pages(name: str, world: dict) -> list[tuple[str, str]]:
         ("statement", f"/billing/statement?month={datetime.now(UTC):%Y-%m}"),
         ("models", "/models"),
         ("deployments", "/infra/deployments"),
+        ("deployment-new", "/infra/deployments/new"),
+        ("deployment-detail", "/infra/deployments/" + "d" * 64),
         ("organization", "/settings/organization"),
         ("members", "/settings/organization#members"),
         ("audit", "/settings/organization/audit"),

@@ -186,6 +186,26 @@ PAYLOADS = {
         None,
         {"connection": "sso_4hTq9ZkW2mLp0xYb", "ok": True, "email": "jo@example.com"},
     ),
+    "deployment.created": (
+        None,
+        {
+            "name": "My Comfy",
+            "docker_image": "runpod/worker-comfyui:5.1.0-base",
+            "gpu_types": ["ADA_48_PRO", "AMPERE_80"],
+            "gpu_count": 1,
+            "min_workers": 0,
+            "max_workers": 2,
+            "idle_timeout_seconds": 5,
+            "execution_timeout_seconds": 600,
+            "env_names": ["HF_TOKEN"],
+            "webhook_url": "https://hooks.example.com/gpu",
+        },
+    ),
+    "deployment.updated": (
+        {"max_workers": 2, "gpu_types": ["ADA_48_PRO"], "env_names": []},
+        {"max_workers": 4, "gpu_types": ["ADA_48_PRO", "AMPERE_80"], "env_names": ["HF_TOKEN"]},
+    ),
+    "deployment.deleted": ({"status": "ready"}, {"status": "deleting"}),
 }
 
 RAW = re.compile(r"[a-z]+_[a-z_]+|microcredit|µcr|\bcents\b")

@@ -16,6 +16,9 @@ from billing.ledger import wallet_get_or_create
 from billing.models import MICROCREDITS_PER_CREDIT, Payment
 from billing.payments import event_handle
 from billing.services import wallet_adjust
+from infra import providers
+from infra.models import Deployment
+from infra.services import deployment_create, deployment_refresh
 from orgs.models import Invitation, Membership, Organization
 from orgs.services import (
     invitation_accept,
@@ -61,6 +64,9 @@ class Command(BaseCommand):
                 keys = self._keys(acme)
                 token = self._service_token()
                 events = self._usage(keys)
+                deployments = demo_deployments(
+                    organization=acme, actor=User.objects.get(email="acme-dev@hypereal.local")
+                )
         finally:
             logging.disable(logging.NOTSET)
         self.stdout.write("API keys (rotated on every run, so each plaintext printed here works):")
@@ -70,6 +76,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Usage: {events} events over the last 30 days (see /usage, /manage-api-keys)."
         )
+        for deployment in deployments:
+            self.stdout.write(
+                f"GPU deployment {deployment.slug} of {acme.name}: {deployment.status}"
+                " (see /infra/deployments)."
+            )
         # The logins last, so that they are what the terminal shows when the server starts.
         rule = "=" * 78
         self.stdout.write(rule)
@@ -279,3 +290,25 @@ class Command(BaseCommand):
             )
             invitation_accept(token=token, user=user)
         return acme
+
+
+def demo_deployments(*, organization: Organization, actor: User) -> list[Deployment]:
+    """A ComfyUI deployment for Acme, created through the service and refreshed once from
+    the provider (``make run``'s simulator makes it ready). Idempotent."""
+    if getattr(providers, "get_provider", None) is None:
+        return []  # no provider configured in this build
+    deployment = Deployment.objects.filter(
+        organization=organization, slug="comfy-demo", deleted_at__isnull=True
+    ).first()
+    if deployment is None:
+        deployment = deployment_create(
+            organization=organization,
+            actor=actor,
+            slug="comfy-demo",
+            name="ComfyUI demo",
+            docker_image="runpod/worker-comfyui:5.1.0-base",
+            gpu_types=["ADA_48_PRO", "AMPERE_80"],
+            max_workers=2,
+            execution_timeout_seconds=300,
+        ).deployment
+    return [deployment_refresh(deployment=deployment)]
