@@ -474,7 +474,7 @@ def job_settle(
         # Lock order everywhere: the hold, then the job (the hold's expiry takes them so).
         hold = Hold.objects.select_for_update().get(pk=job.hold_id) if job.hold_id else None
         locked = (
-            GpuJob.objects.select_for_update()
+            GpuJob.objects.select_for_update(of=("self",))
             .select_related("deployment", "serverless_model__catalog_model")
             .get(pk=job.pk)
         )
@@ -578,7 +578,7 @@ def _hold_expired(sender, hold: Hold, **kwargs) -> None:
     """A job's hold expired (in the expiry's transaction): the job is timed out and
     charged nothing; the provider is asked to cancel it after commit."""
     job = (
-        GpuJob.objects.select_for_update()
+        GpuJob.objects.select_for_update(of=("self",))
         .select_related("deployment", "serverless_model")
         .filter(hold_id=hold.pk)
         .first()
