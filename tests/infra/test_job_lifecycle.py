@@ -15,17 +15,12 @@ from infra import jobs
 from infra.models import GpuJob
 from usage.models import UsageEvent
 
-from .jobfixtures import (  # noqa: F401 - fixtures
-    CREDIT,
-    RATES,
-    _runpod_fake,
-    captures,
-    hold_of,
-    make_scene,
-    provider_status,
-    scene,
-    wait_for,
-)
+from . import jobfixtures
+from .jobfixtures import CREDIT, RATES, captures, hold_of, make_scene, provider_status, wait_for
+
+# Fixtures (shared by the GPU job tests).
+_runpod_fake = jobfixtures._runpod_fake
+scene = jobfixtures.scene
 
 pytestmark = pytest.mark.django_db
 
