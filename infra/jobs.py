@@ -58,6 +58,7 @@ from billing.models import CatalogModel, Hold
 from billing.signals import hold_expired
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.ids import new_public_id
+from hypereal_site.text import text_problem
 from usage.ingest import UNIT_FIELDS, UNIT_LIMITS, Event, Priced, usage_record_in_transaction
 from usage.partitions import partitions_ensure_for
 
@@ -152,22 +153,26 @@ def check_input(job_input: Any) -> dict:
             f"input is {size} bytes; the limit is {settings.GPU_JOB_INPUT_MAX_BYTES}.",
             status=413,
         )
-    if "\x00" in json.dumps(job_input):  # PostgreSQL's jsonb refuses NUL characters
-        raise ApplicationError("invalid_request", "input may not contain NUL characters.")
+    for text in _walk_strings(job_input, keys=True):
+        problem = text_problem(text)  # what PostgreSQL's jsonb would refuse (NUL, surrogates)
+        if problem is not None:
+            raise ApplicationError("invalid_request", f"input: a string {problem}.")
     return job_input
 
 
-def _walk_strings(value: Any, depth: int = 0):
+def _walk_strings(value: Any, depth: int = 0, *, keys: bool = False):
     if depth > 64:
         raise OutputRefused("The output is nested too deeply.")
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
-        for item in value.values():
-            yield from _walk_strings(item, depth + 1)
+        for key, item in value.items():
+            if keys:
+                yield str(key)
+            yield from _walk_strings(item, depth + 1, keys=keys)
     elif isinstance(value, list):
         for item in value:
-            yield from _walk_strings(item, depth + 1)
+            yield from _walk_strings(item, depth + 1, keys=keys)
 
 
 def stored_output(output: Any) -> Any:
@@ -176,13 +181,14 @@ def stored_output(output: Any) -> Any:
         return None
     limit = settings.GPU_JOB_DATA_URL_MAX_BYTES
     for text in _walk_strings(output):
-        if text.startswith("data:") and len(text) > limit:
+        if text[:5].lower() == "data:" and len(text) > limit:
             raise OutputRefused(
                 f"The output holds a data: URL of {len(text)} bytes; the limit is {limit}. "
                 "Upload the file (e.g. to object storage) and return its URL instead."
             )
-        if "\x00" in text:
-            raise OutputRefused("The output contains NUL characters.")
+        problem = text_problem(text)
+        if problem is not None:
+            raise OutputRefused(f"The output holds a string that {problem}.")
     size = len(json.dumps(output, ensure_ascii=False).encode())
     if size > settings.GPU_JOB_OUTPUT_MAX_BYTES:
         raise OutputRefused(
@@ -292,22 +298,23 @@ def job_submit(
             key=api_key,
         )
     try:
-        job = GpuJob.objects.create(
-            public_id=public_id,
-            organization=organization,
-            deployment=target.deployment,
-            serverless_model=target.serverless_model,
-            api_key=api_key,
-            created_by=actor,
-            hold=hold,
-            input=job_input,
-            gpu_type=target.gpu_type,
-            gpu_count=target.gpu_count,
-            created_at=now,
-            timeout_at=timeout_at,
-            callback_nonce=secrets.token_hex(16),
-            next_check_at=now,
-        )
+        with transaction.atomic():
+            job = GpuJob.objects.create(
+                public_id=public_id,
+                organization=organization,
+                deployment=target.deployment,
+                serverless_model=target.serverless_model,
+                api_key=api_key,
+                created_by=actor,
+                hold=hold,
+                input=job_input,
+                gpu_type=target.gpu_type,
+                gpu_count=target.gpu_count,
+                created_at=now,
+                timeout_at=timeout_at,
+                callback_nonce=secrets.token_hex(16),
+                next_check_at=now,
+            )
     except Exception:
         if hold is not None:
             hold_release(hold=hold)
