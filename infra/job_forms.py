@@ -1,13 +1,13 @@
 """The "Run a test job" form of a deployment's Jobs page."""
 
-import json
-
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from hypereal_site.api.errors import ApplicationError
 from hypereal_site.api.jsonbody import JSONBodyError, parse_json
 
+from .jobs import check_input
 from .models import GpuJob
 
 EXAMPLE_INPUT = '{\n  "prompt": "a cinematic portrait of an astronaut",\n  "seed": 42\n}'
@@ -36,9 +36,10 @@ class TestJobForm(forms.Form):
             ) from None
         if not isinstance(value, dict):
             raise forms.ValidationError(_("The input must be a JSON object ({…})."))
-        if "\x00" in json.dumps(value):
-            raise forms.ValidationError(_("The input may not contain NUL characters."))
-        return value
+        try:
+            return check_input(value)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 class JobFilterForm(forms.Form):

@@ -1,6 +1,7 @@
 """Pages of GPU jobs: a deployment's Jobs tab (filters, "Run a test job"), a job's
 detail with its live status (htmx), and the public serverless catalog ``/gpu-recommend``."""
 
+import json
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
@@ -115,7 +116,12 @@ def job_detail(request: HttpRequest, job_id: str, context: Context) -> HttpRespo
     return render(
         request,
         "infra/job_detail.html",
-        {"nav": "deployments", **_job_context(job, context)},
+        {
+            "nav": "deployments",
+            "input_json": json.dumps(job.input, indent=2, ensure_ascii=False),
+            "output_json": json.dumps(job.output, indent=2, ensure_ascii=False),
+            **_job_context(job, context),
+        },
     )
 
 

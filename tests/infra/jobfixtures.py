@@ -123,3 +123,29 @@ def captures(job: GpuJob) -> list[LedgerEntry]:
 
 def hold_of(job: GpuJob) -> Hold:
     return Hold.objects.get(pk=job.hold_id)
+
+
+def finished_job(deployment: Deployment, *, status: str = "succeeded", **fields) -> GpuJob:
+    """A settled job written with the ORM (pages and layout tests; no provider involved)."""
+    from django.utils import timezone  # noqa: PLC0415 - only this helper needs it
+
+    now = timezone.now()
+    values = {
+        "organization": deployment.organization,
+        "deployment": deployment,
+        "status": status,
+        "input": {"prompt": "an astronaut", "seed": 42},
+        "output": {"images": ["https://cdn.example/out.png"]} if status == "succeeded" else None,
+        "gpu_type": deployment.gpu_types[0],
+        "gpu_count": deployment.gpu_count,
+        "execution_ms": 18420,
+        "charged_microcredits": 5526 if status == "succeeded" else 0,
+        "created_at": now,
+        "started_at": now,
+        "finished_at": now,
+        "settled_at": now,
+        "timeout_at": now,
+        "provider_job_id": "pj-" + status,
+    }
+    values.update(fields)
+    return GpuJob.objects.create(**values)
