@@ -16,6 +16,8 @@ from billing.ledger import wallet_get_or_create
 from billing.models import MICROCREDITS_PER_CREDIT, Payment
 from billing.payments import event_handle
 from billing.services import wallet_adjust
+from infra.job_demo import jobs_demo_history
+from infra.models import Deployment
 from orgs.models import Invitation, Membership, Organization
 from orgs.services import (
     invitation_accept,
@@ -61,6 +63,7 @@ class Command(BaseCommand):
                 keys = self._keys(acme)
                 token = self._service_token()
                 events = self._usage(keys)
+                gpu_jobs = self._gpu_jobs(keys)
         finally:
             logging.disable(logging.NOTSET)
         self.stdout.write("API keys (rotated on every run, so each plaintext printed here works):")
@@ -70,6 +73,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Usage: {events} events over the last 30 days (see /usage, /manage-api-keys)."
         )
+        if gpu_jobs:
+            self.stdout.write(
+                f"GPU jobs: {gpu_jobs} settled demo jobs (see a deployment's Jobs tab)."
+            )
         # The logins last, so that they are what the terminal shows when the server starts.
         rule = "=" * 78
         self.stdout.write(rule)
@@ -189,6 +196,17 @@ class Command(BaseCommand):
                 key, plaintext = apikey_rotate(key=key, actor=creator)
             out.append((key, plaintext))
         return out
+
+    def _gpu_jobs(self, keys: list[tuple[ApiKey, str]]) -> int:
+        """A job history on every ready demo deployment that has none, paid through the
+        real holds and ledger (infra.job_demo)."""
+        added = 0
+        for key, _plaintext in keys:
+            for deployment in Deployment.objects.filter(
+                organization=key.organization, status=Deployment.Status.READY
+            ):
+                added += jobs_demo_history(deployment=deployment, api_key=key, actor=key.created_by)
+        return added
 
     def _service_token(self) -> str:
         # Demo only: the token is recreated so that a working one is always printed.
