@@ -80,6 +80,8 @@ EVENT_STATUS_CODES = {
 }
 #: How often the beat poller asks about a job that is fine (it also runs every 15 s).
 POLL_INTERVAL_SECONDS = 10
+#: A submit in progress holds the job this long against other submitters.
+SUBMIT_CLAIM_SECONDS = 60
 
 
 def provider() -> GpuProvider:
@@ -313,7 +315,8 @@ def job_submit(
                 created_at=now,
                 timeout_at=timeout_at,
                 callback_nonce=secrets.token_hex(16),
-                next_check_at=now,
+                # Claimed for this submit: no poller resubmits it meanwhile.
+                next_check_at=now + timedelta(seconds=SUBMIT_CLAIM_SECONDS),
             )
     except Exception:
         if hold is not None:
@@ -618,7 +621,7 @@ def _cancel_quietly(job: GpuJob) -> None:
 # --- poll, cancel, poller ---------------------------------------------------------------------
 
 
-def job_refresh(*, job: GpuJob, force_submit: bool = False) -> GpuJob:
+def job_refresh(*, job: GpuJob) -> GpuJob:
     """Ask the provider about a job that is not final (a live poll) and apply the answer.
     A job past ``timeout_at`` is timed out; one that never reached the provider is
     submitted again once its backoff allows."""
@@ -628,14 +631,24 @@ def job_refresh(*, job: GpuJob, force_submit: bool = False) -> GpuJob:
     if job.timeout_at <= now:
         return _time_out(job)
     if not job.provider_job_id:
-        if force_submit or job.next_check_at is None or job.next_check_at <= now:
+        if _claim_submit(job, now):
             return _provider_submit(job)
-        return job
+        return GpuJob.objects.select_related(*JOB_RELATED).get(pk=job.pk)
     try:
         state = provider().status(_endpoint_id(job), job.provider_job_id)
     except ProviderError as exc:
         return _record_provider_error(job, exc)
     return job_apply_state(job=job, state=state)
+
+
+def _claim_submit(job: GpuJob, now) -> bool:
+    """Take the right to (re)submit a job that has no provider id yet, once its backoff
+    has passed: one conditional UPDATE, so racing pollers submit it once."""
+    return bool(
+        GpuJob.objects.filter(pk=job.pk, provider_job_id="", settled_at__isnull=True)
+        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+        .update(next_check_at=now + timedelta(seconds=SUBMIT_CLAIM_SECONDS))
+    )
 
 
 def _time_out(job: GpuJob) -> GpuJob:
@@ -730,9 +743,12 @@ def job_callback(*, job: GpuJob, body: Any) -> GpuJob:
     job's webhook URL). A body that names this job in a known state is applied; anything
     else makes a live poll instead."""
     state = state_from_status_body(body)
-    if state is not None and job.provider_job_id and state.provider_job_id == job.provider_job_id:
+    # The token proves the job is ours: a callback may even arrive before /run's answer.
+    if state is not None and state.provider_job_id == (
+        job.provider_job_id or state.provider_job_id
+    ):
         return job_apply_state(job=job, state=state)
-    return job_refresh(job=job, force_submit=False)
+    return job_refresh(job=job)
 
 
 def state_from_status_body(body: Any) -> JobState | None:

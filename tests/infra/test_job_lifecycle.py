@@ -381,3 +381,30 @@ def test_too_little_credit_is_a_402_with_nothing_queued(client, _runpod_fake):
     assert run(client, poor, {"seconds": 0.1}).status_code == 200  # 732,000 µcr ≤ 1 credit
     assert Wallet.objects.get(organization=poor.org).held_microcredits == HOLD
     assert HOLD < CREDIT
+
+
+def test_a_callback_before_the_run_answer_was_stored_is_applied(client, scene, _runpod_fake):
+    _runpod_fake.fail_next(1)  # /run's answer never reached us: no provider id on the job
+    job = GpuJob.objects.get(public_id=run(client, scene, {"seconds": 0.1}).json()["job_id"])
+    assert not job.provider_job_id
+    body = {"id": "pj-1", "status": "COMPLETED", "executionTime": 1000, "output": {"ok": True}}
+    response = client.post(
+        f"/internal/gpu/callback/{job.public_id}?token={jobs.callback_token(job)}",
+        body,
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.provider_job_id == "pj-1"
+    assert job.charged_microcredits == 1000 * 2 * 150 // 1000
+    assert len(_runpod_fake.jobs) == 0  # and nobody submitted it a second time
+
+
+def test_racing_pollers_resubmit_a_job_once(client, scene, _runpod_fake):
+    _runpod_fake.fail_next(1)
+    job = GpuJob.objects.get(public_id=run(client, scene, {"seconds": 30}).json()["job_id"])
+    GpuJob.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+    stale = GpuJob.objects.get(pk=job.pk)
+    jobs.job_refresh(job=GpuJob.objects.get(pk=job.pk))
+    jobs.job_refresh(job=stale)  # a second poller holding the same stale row
+    assert len(_runpod_fake.jobs) == 1
