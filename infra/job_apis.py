@@ -6,15 +6,22 @@ Each job answers in the shape of the API that created it: a deployment job
 ``{id, status, outputs, costCredits, durationMs}``. Credits are exact decimal numbers.
 """
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework import authentication, exceptions, serializers, status
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apikeys.authentication import CustomerKeyAuthentication, IsCustomerKey
+from apikeys.authentication import (
+    CustomerKeyAuthentication,
+    IsCustomerKey,
+    ServicePrincipal,
+    ServiceTokenAuthentication,
+)
 from billing.money import credits_output
 from hypereal_site.api.strict import StrictInputApi
 from orgs.access import Access
@@ -167,19 +174,55 @@ class ServerlessRunApi(CustomerJobApi):
         return Response(serverless_job_body(job), status=status.HTTP_202_ACCEPTED)
 
 
-class JobCallbackApi(StrictInputApi):
-    """The provider POSTs a job's status here (its ``webhook`` URL), with the job's token
-    in the query. A wrong token or job is a 404 (no oracle)."""
+@dataclass(frozen=True)
+class CallbackPrincipal:
+    """The provider, calling back about one job with that job's token."""
 
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes: list = []
-    hypereal_access = Access("public")
+    job_pk: int
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+    is_active: bool = True
+    pk: None = None
 
-    @extend_schema(exclude=True)
-    def post(self, request: Request, job_id: str) -> Response:
+
+class JobCallbackAuthentication(authentication.BaseAuthentication):
+    """``?token=`` of the job's callback URL (an HMAC only we can make, infra.jobs)."""
+
+    def authenticate(self, request):
+        token = request.query_params.get("token")
+        if token is None:
+            return None
+        job_id = (request.parser_context or {}).get("kwargs", {}).get("job_id", "")
         job = job_selectors.job_get_any(public_id=job_id)
-        if job is None or not jobs.callback_token_valid(job, request.query_params.get("token", "")):
-            raise Http404("No such job.")
-        job = jobs.job_callback(job=job, body=request.data)
+        if job is None or not jobs.callback_token_valid(job, token):
+            raise exceptions.AuthenticationFailed("Invalid callback token.")
+        return CallbackPrincipal(job_pk=job.pk), job
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="internal"'
+
+
+class IsCallerOrService(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, CallbackPrincipal | ServicePrincipal)
+
+
+class JobCallbackApi(StrictInputApi):
+    """The provider POSTs a job's final status here (its ``webhook`` URL, carrying the
+    job's token); the inference plane may relay it with its ``svc_`` token."""
+
+    authentication_classes = [JobCallbackAuthentication, ServiceTokenAuthentication]
+    permission_classes = [IsCallerOrService]
+    throttle_classes: list = []
+    hypereal_access = Access("service")
+
+    @extend_schema(request=None, summary="A GPU provider's job status callback")
+    def post(self, request: Request, job_id: str) -> Response:
+        body = request.data
+        job = request.auth if isinstance(request.auth, GpuJob) else None
+        if job is None:
+            job = job_selectors.job_get_any(public_id=job_id)
+            if job is None:
+                raise Http404("No such job.")
+        job = jobs.job_callback(job=job, body=body)
         return Response({"ok": True, "status": job.status})

@@ -278,6 +278,7 @@ REQUEST_BODY_LIMITS = [
     ("/internal/", 256 * 1024),
     ("/billing/stripe/webhook", 512 * 1024),
     ("/api/", 256 * 1024),
+    ("/v1/gpu/", 1024 * 1024),  # GPU job inputs (a ComfyUI workflow is large JSON)
     ("/v1/", 64 * 1024),
 ]
 REQUEST_BODY_LIMIT_DEFAULT = 1024 * 1024  # pages: forms, never files
@@ -462,7 +463,7 @@ GPU_JOB_SYNC_WAIT_SECONDS = env.float("GPU_JOB_SYNC_WAIT_SECONDS", default=240.0
 GPU_JOB_SYNC_POLL_SECONDS = env.float("GPU_JOB_SYNC_POLL_SECONDS", default=1.0)
 # A job's input (JSON-encoded) and stored output; data: URLs in an output longer than
 # GPU_JOB_DATA_URL_MAX_BYTES are refused (the job fails with a clear error).
-GPU_JOB_INPUT_MAX_BYTES = env.int("GPU_JOB_INPUT_MAX_BYTES", default=60 * 1024)
+GPU_JOB_INPUT_MAX_BYTES = env.int("GPU_JOB_INPUT_MAX_BYTES", default=512 * 1024)
 GPU_JOB_OUTPUT_MAX_BYTES = env.int("GPU_JOB_OUTPUT_MAX_BYTES", default=1024 * 1024)
 GPU_JOB_DATA_URL_MAX_BYTES = env.int("GPU_JOB_DATA_URL_MAX_BYTES", default=256 * 1024)
 GPU_JOB_OUTPUT_RETENTION_DAYS = env.int("GPU_JOB_OUTPUT_RETENTION_DAYS", default=30)

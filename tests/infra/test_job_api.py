@@ -124,7 +124,7 @@ def test_another_tenants_jobs_and_deployments_are_404(client, scene, _runpod_fak
         ({"input": "text"}, 400, "invalid_request"),
         ({"input": {"a": 1}, "sync": "maybe"}, 400, "validation_error"),
         ({"input": {"a": "nul\u0000byte"}}, 400, "invalid_request"),
-        ({"input": {"a": "x" * 62_000}}, 413, "input_too_large"),
+        ({"input": {"a": "x" * 600_000}}, 413, "input_too_large"),
         ('{"input": {"a": 1}', 400, "invalid_request"),
         ('{"input": ' + "[" * 200 + "]" * 200 + "}", 400, "invalid_request"),
         ('{"input": {"a": NaN}}', 400, "invalid_request"),
@@ -141,8 +141,8 @@ def test_bad_input_is_refused_in_the_envelope_and_nothing_is_queued(
     _nothing_queued(_runpod_fake, scene.org)
 
 
-def test_a_body_past_the_v1_limit_is_a_413(client, scene, _runpod_fake):
-    response = _run(client, scene.deployment.slug, {"input": {"a": "x" * 70_000}}, scene.auth())
+def test_a_body_past_the_gpu_limit_is_a_413(client, scene, _runpod_fake):
+    response = _run(client, scene.deployment.slug, {"input": {"a": "x" * 1_100_000}}, scene.auth())
     assert_envelope(response, 413)
     _nothing_queued(_runpod_fake, scene.org)
 

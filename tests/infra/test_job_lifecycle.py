@@ -324,7 +324,8 @@ def test_the_provider_callback_settles_with_the_jobs_token(client, scene, _runpo
     )
     url = f"/internal/gpu/callback/{job.public_id}"
     wrong = client.post(f"{url}?token=nope", state, content_type="application/json")
-    assert wrong.status_code == 404 and wrong.json()["error"]["type"] == "not_found"
+    assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "authentication_failed"
+    assert client.post(url, state, content_type="application/json").status_code == 401
     other = make_scene()
     assert (
         client.post(
@@ -332,7 +333,7 @@ def test_the_provider_callback_settles_with_the_jobs_token(client, scene, _runpo
             state,
             content_type="application/json",
         ).status_code
-        == 404
+        == 401
     )
     job.refresh_from_db()
     assert job.status != "succeeded"
