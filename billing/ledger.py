@@ -32,7 +32,7 @@ from hypereal_site.api.errors import ApplicationError
 
 from .alerts import low_balance_check
 from .models import Hold, LedgerEntry, Wallet
-from .signals import balance_changed, wallet_moved
+from .signals import balance_changed, hold_expired, wallet_moved
 
 if TYPE_CHECKING:  # type hints only: at run time the ledger imports no other domain app
     from accounts.models import User
@@ -461,11 +461,21 @@ def _release(hold: Hold, status: str) -> Hold:
     hold.resolved_at = timezone.now()
     hold.save(update_fields=["status", "captured_microcredits", "resolved_at"])
     _refresh_verifications(hold.wallet)
+    if status == Hold.Status.EXPIRED:
+        # Whoever the hold paid for (a GPU job) learns it in this transaction.
+        hold_expired.send(sender=Hold, hold=hold)
     return hold
 
 
 @transaction.atomic(durable=True)
 def hold_release(*, hold: Hold) -> Hold:
+    return _release(hold, Hold.Status.RELEASED)
+
+
+def hold_release_in_transaction(*, hold: Hold) -> Hold:
+    """``hold_release`` inside the caller's transaction (a GPU job's settlement)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("hold_release_in_transaction must run inside a transaction")
     return _release(hold, Hold.Status.RELEASED)
 
 

@@ -16,3 +16,8 @@ balance_changed = Signal()
 #: balance − held). The API keys app moves its reservation counter of the wallet after
 #: commit (apikeys.reservations).
 wallet_moved = Signal()
+
+#: Sent by ``ledger.holds_expire_due`` inside the transaction that released an open hold
+#: past its expiry. Keyword argument: ``hold``. The GPU jobs subscribe: a job whose hold
+#: expired is marked timed out and refunded in that same transaction (infra.jobs).
+hold_expired = Signal()

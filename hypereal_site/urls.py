@@ -46,6 +46,7 @@ urlpatterns = [
     path("internal/v1/", include("hypereal_site.internal_urls")),
     path("v1/key", KeySelfApi.as_view(), name="v1-key"),
     path("v1/", include("infra.customer_urls")),
+    path("", include("infra.job_urls")),
     # Unknown API URLs answer the JSON envelope, never an HTML page.
     re_path(r"^(?:api|internal|v1)/", page_not_found, {"exception": None}, name="api-not-found"),
     # The login page asks for the email first (SSO routing), then allauth's password step.

@@ -170,6 +170,15 @@ class GpuJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # The job may not run past this; its hold expires with it.
     timeout_at = models.DateTimeField()
+    # Random per job: the callback URL's token is an HMAC of it (infra.jobs.callback_token).
+    callback_nonce = models.CharField(max_length=64, blank=True)
+    # The last provider error (timeout, 5xx, malformed answer), kept while it is retried.
+    provider_error = models.CharField(max_length=500, blank=True)
+    provider_failures = models.PositiveIntegerField(default=0)
+    # When the beat poller may next ask the provider (backoff after errors).
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    # When the hold was captured or released (exactly once).
+    settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -274,10 +274,12 @@ STORAGES = {
 # \u-escaped) is under 3 MiB.
 REQUEST_BODY_LIMITS = [
     ("/internal/v1/usage", 4 * 1024 * 1024),
+    ("/internal/gpu/callback/", 2 * 1024 * 1024),
     ("/internal/", 256 * 1024),
     ("/billing/stripe/webhook", 512 * 1024),
     ("/api/", 256 * 1024),
     ("/v1/deployments", 128 * 1024),  # environment variables: up to 16 KB of them
+    ("/v1/gpu/", 1024 * 1024),  # GPU job inputs (a ComfyUI workflow is large JSON)
     ("/v1/", 64 * 1024),
 ]
 REQUEST_BODY_LIMIT_DEFAULT = 1024 * 1024  # pages: forms, never files
@@ -473,3 +475,32 @@ RUNPOD_CONNECT_TIMEOUT_SECONDS = env.float("RUNPOD_CONNECT_TIMEOUT_SECONDS", def
 RUNPOD_READ_TIMEOUT_SECONDS = env.float("RUNPOD_READ_TIMEOUT_SECONDS", default=30.0)
 # One provider answer larger than this is refused (a job's output is capped lower by the jobs).
 RUNPOD_MAX_RESPONSE_BYTES = env.int("RUNPOD_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
+# --- GPU jobs (docs/gpu_jobs.md) ------------------------------------------------------------
+# A submitted job may wait this long in the provider's queue on top of its execution
+# timeout; past both (``GpuJob.timeout_at``) it is cancelled and refunded as timed out.
+GPU_JOB_QUEUE_SECONDS = env.int("GPU_JOB_QUEUE_SECONDS", default=600)
+# The job's hold outlives ``timeout_at`` by this much, so the poller settles before it expires.
+GPU_JOB_HOLD_GRACE_SECONDS = env.int("GPU_JOB_HOLD_GRACE_SECONDS", default=300)
+# ``"sync": true`` waits inline this long at most, polling the provider every interval.
+GPU_JOB_SYNC_WAIT_SECONDS = env.float("GPU_JOB_SYNC_WAIT_SECONDS", default=240.0)
+GPU_JOB_SYNC_POLL_SECONDS = env.float("GPU_JOB_SYNC_POLL_SECONDS", default=1.0)
+# A job's input (JSON-encoded) and stored output; data: URLs in an output longer than
+# GPU_JOB_DATA_URL_MAX_BYTES are refused (the job fails with a clear error).
+GPU_JOB_INPUT_MAX_BYTES = env.int("GPU_JOB_INPUT_MAX_BYTES", default=512 * 1024)
+GPU_JOB_OUTPUT_MAX_BYTES = env.int("GPU_JOB_OUTPUT_MAX_BYTES", default=1024 * 1024)
+GPU_JOB_DATA_URL_MAX_BYTES = env.int("GPU_JOB_DATA_URL_MAX_BYTES", default=256 * 1024)
+GPU_JOB_OUTPUT_RETENTION_DAYS = env.int("GPU_JOB_OUTPUT_RETENTION_DAYS", default=30)
+# The beat poller's backoff after a provider error: base × 2^(failures-1), capped.
+GPU_JOB_RETRY_BASE_SECONDS = env.float("GPU_JOB_RETRY_BASE_SECONDS", default=5.0)
+GPU_JOB_RETRY_MAX_SECONDS = env.float("GPU_JOB_RETRY_MAX_SECONDS", default=300.0)
+# Serverless models priced per request have no max_seconds: they time out after this.
+GPU_SERVERLESS_DEFAULT_TIMEOUT_SECONDS = env.int(
+    "GPU_SERVERLESS_DEFAULT_TIMEOUT_SECONDS", default=300
+)
+# Where the provider POSTs a job's final status (the job's callback URL is built on it).
+GPU_CALLBACK_BASE_URL = env("GPU_CALLBACK_BASE_URL", default=SITE_URL).rstrip("/")
+CELERY_BEAT_SCHEDULE["gpu-jobs-poll"] = {"task": "infra.job_tasks.poll_jobs", "schedule": 15.0}
+CELERY_BEAT_SCHEDULE["gpu-jobs-prune-outputs"] = {
+    "task": "infra.job_tasks.prune_job_outputs",
+    "schedule": 3600.0,
+}

@@ -20,6 +20,7 @@ from sso.models import SsoLoginAttempt
 from sso.services import connection_create
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, join, key_make, personal, team
+from tests.infra.jobfixtures import finished_job, gpu_types
 from tests.site.pages import in_org, usage_event
 from tests.site.test_navigation import ALL_SECTIONS, may_open
 from tests.sso.metadata import certificate, idp_metadata
@@ -104,7 +105,30 @@ def seed() -> dict:
             env_encrypted=encrypt(json.dumps({"E" * 128: "v", "F" * 128: "w"})),
             webhook_url="https://" + "w" * 200 + ".example.com/" + "p" * 250,
         )
+    # GPU: a ready deployment at its longest in each context, with a job history.
+    gpu_types()
+    deployments = {}
+    for label, owner_org in (("org", org), ("own", personal(owner))):
+        deployments[label] = Deployment.objects.create(
+            organization=owner_org,
+            created_by=owner,
+            slug="j" * 64,
+            name="G" * 100,
+            docker_image="runpod/worker-comfyui:" + "t" * 200,
+            gpu_types=["JOBTEST_SMALL", "JOBTEST_BIG"],
+            gpu_count=2,
+            status=Deployment.Status.READY,
+            provider_endpoint_id="ep-layout",
+        )
+        finished_job(
+            deployments[label],
+            output={"images": ["https://cdn.example/" + "o" * 300 + ".png"]},
+            error="",
+        )
+        finished_job(deployments[label], status="failed", error="E" * 1000)
     return {
+        "deployment": deployments["org"],
+        "own_deployment": deployments["own"],
         "org": org,
         "users": users,
         "key": key,
@@ -131,6 +155,8 @@ def denied_path(role: Role) -> str | None:
 
 def pages(name: str, world: dict) -> list[tuple[str, str]]:
     key = world["own_key"] if name == "personal" else world["key"]
+    deployment = world["own_deployment"] if name == "personal" else world["deployment"]
+    job = deployment.jobs.order_by("created_at").first()
     listed = [
         ("dashboard", "/dashboard"),
         ("keys", "/manage-api-keys"),
@@ -142,6 +168,10 @@ def pages(name: str, world: dict) -> list[tuple[str, str]]:
         ("deployments", "/infra/deployments"),
         ("deployment-new", "/infra/deployments/new"),
         ("deployment-detail", "/infra/deployments/" + "d" * 64),
+        ("deployment-jobs", f"/infra/deployments/{deployment.slug}/jobs"),
+        ("deployment-jobs-failed", f"/infra/deployments/{deployment.slug}/jobs?status=failed"),
+        ("job-detail", f"/infra/jobs/{job.public_id}"),
+        ("gpu-recommend", "/gpu-recommend"),
         ("organization", "/settings/organization"),
         ("members", "/settings/organization#members"),
         ("audit", "/settings/organization/audit"),

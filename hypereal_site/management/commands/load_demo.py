@@ -17,6 +17,7 @@ from billing.models import MICROCREDITS_PER_CREDIT, Payment
 from billing.payments import event_handle
 from billing.services import wallet_adjust
 from infra import providers
+from infra.job_demo import jobs_demo_history
 from infra.models import Deployment
 from infra.services import deployment_create, deployment_refresh
 from orgs.models import Invitation, Membership, Organization
@@ -67,6 +68,7 @@ class Command(BaseCommand):
                 deployments = demo_deployments(
                     organization=acme, actor=User.objects.get(email="acme-dev@hypereal.local")
                 )
+                gpu_jobs = self._gpu_jobs(keys)
         finally:
             logging.disable(logging.NOTSET)
         self.stdout.write("API keys (rotated on every run, so each plaintext printed here works):")
@@ -80,6 +82,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"GPU deployment {deployment.slug} of {acme.name}: {deployment.status}"
                 " (see /infra/deployments)."
+            )
+        if gpu_jobs:
+            self.stdout.write(
+                f"GPU jobs: {gpu_jobs} settled demo jobs (see a deployment's Jobs tab)."
             )
         # The logins last, so that they are what the terminal shows when the server starts.
         rule = "=" * 78
@@ -200,6 +206,17 @@ class Command(BaseCommand):
                 key, plaintext = apikey_rotate(key=key, actor=creator)
             out.append((key, plaintext))
         return out
+
+    def _gpu_jobs(self, keys: list[tuple[ApiKey, str]]) -> int:
+        """A job history on every ready demo deployment that has none, paid through the
+        real holds and ledger (infra.job_demo)."""
+        added = 0
+        for key, _plaintext in keys:
+            for deployment in Deployment.objects.filter(
+                organization=key.organization, status=Deployment.Status.READY
+            ):
+                added += jobs_demo_history(deployment=deployment, api_key=key, actor=key.created_by)
+        return added
 
     def _service_token(self) -> str:
         # Demo only: the token is recreated so that a working one is always printed.
