@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('infra', '0001_initial'),
+        ('infra', '0002_gpudeploy_deployment_soft_delete'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ def seed_serverless(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("infra", "0002_gpujobs_job_fields"),
+        ("infra", "0003_gpujobs_job_fields"),
         ("billing", "0002_seed_catalog"),
     ]
 
