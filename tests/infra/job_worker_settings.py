@@ -20,5 +20,4 @@ CELERY_BEAT_SCHEDULE = {
 GPU_JOB_RETRY_BASE_SECONDS = 0.0
 
 _RUNPOD_URL = env("TEST_RUNPOD_URL")
-if not hasattr(infra.providers, "get_provider"):
-    infra.providers.get_provider = lambda: RunpodFakeClient(_RUNPOD_URL)
+infra.providers.get_provider = lambda: RunpodFakeClient(_RUNPOD_URL)
