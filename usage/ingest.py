@@ -36,7 +36,7 @@ from hypereal_site.text import is_clean_text, text_problem
 from orgs.models import Organization
 
 from .models import UsageEvent
-from .partitions import partitions_ensure_for
+from .partitions import PartitionBusy, partitions_ensure_for
 
 UNIT_FIELDS = ("input_tokens", "output_tokens", "images", "seconds", "clips", "requests")
 MAX_AGE = timedelta(days=90)
@@ -342,12 +342,26 @@ def price_event(event: Event, data: dict, models: dict | None = None) -> tuple[s
     return row["model_id"], cost
 
 
+def _ensure_partitions(times) -> None:
+    """``partitions_ensure_for``; a month that could not be created within the partition
+    lock timeout refuses the request with a 503 (nothing was written: sending it again is
+    safe) instead of holding the request while the lock is stuck."""
+    try:
+        partitions_ensure_for(times)
+    except PartitionBusy:
+        raise ApplicationError(
+            "partition_busy",
+            "The storage for this month is being prepared; send the request again shortly.",
+            status=503,
+        ) from None
+
+
 def usage_ingest(*, events: list, reference: str = "") -> dict:
     """Parse the batch, make sure the months it falls in have their partition (on
     PostgreSQL; before the batch's transaction, so a month created on demand is committed
     at once and no event is refused for it), then store it in one durable transaction."""
     parsed, rejected, in_batch_duplicates = _parse_batch(events, now=timezone.now())
-    partitions_ensure_for(e.occurred_at for e in parsed)
+    _ensure_partitions(e.occurred_at for e in parsed)
     return _ingest_parsed(parsed, rejected, in_batch_duplicates, reference=reference)
 
 
@@ -423,7 +437,7 @@ def hold_capture_with_event(*, hold, amount_microcredits: int, event: dict | Non
     month gets its partition first, as in ``usage_ingest``."""
     parsed = parse_event(0, event, now=timezone.now()) if event is not None else None
     if parsed is not None:
-        partitions_ensure_for([parsed.occurred_at])
+        _ensure_partitions([parsed.occurred_at])
     return _hold_capture(hold=hold, amount_microcredits=amount_microcredits, parsed=parsed)
 
 

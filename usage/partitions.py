@@ -11,6 +11,15 @@ SHARE UPDATE EXCLUSIVE lock on the parent, so it waits for no reader or writer (
 TABLE … PARTITION OF`` would take ACCESS EXCLUSIVE and queue every ingestion behind a long
 export). A transaction-level advisory lock serialises concurrent creators of one month.
 
+Every creation runs under ``SET LOCAL lock_timeout`` (``USAGE_PARTITION_LOCK_TIMEOUT_MS``,
+2 s by default): the ``ATTACH`` queues behind anything holding a conflicting lock on the
+parent (a ``DETACH … CONCURRENTLY`` of the retention run waiting for a long export, a
+manual ``ANALYZE``) and the other creators queue behind the advisory lock, so a stuck
+creation would otherwise hold every batch that needs a new month. Past the timeout it gives
+up with ``PartitionBusy`` (ingestion answers 503; the sender retries the batch, which is
+idempotent by request id). Inserts into existing months never wait for any of this: they
+take ROW EXCLUSIVE, which conflicts with none of those locks.
+
 On any other database (SQLite in development), or on a plain table, every function here is
 a no-op that reports nothing.
 """
@@ -20,7 +29,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connections, transaction
+from django.conf import settings
+from django.db import OperationalError, connections, transaction
 
 from .models import UsageEvent
 
@@ -35,6 +45,18 @@ LOCK_KEY = 0x7573616765706172
 _known: set[tuple[int, int]] = set()
 #: Per database alias: True when the table is partitioned (learnt once per process).
 _partitioned: dict[str, bool] = {}
+
+
+#: How long a partition creation waits for a lock before giving up (milliseconds).
+LOCK_TIMEOUT_MS = 2000
+
+
+class PartitionBusy(Exception):
+    """A month's partition could not be created within the lock timeout."""
+
+
+def lock_timeout_ms() -> int:
+    return int(getattr(settings, "USAGE_PARTITION_LOCK_TIMEOUT_MS", LOCK_TIMEOUT_MS))
 
 
 @dataclass(frozen=True)
@@ -108,6 +130,8 @@ def _create_month(cursor, month: datetime) -> bool:
     """Create and attach ``month``'s partition unless it exists; True when created. Call
     inside a transaction: it takes the advisory lock first."""
     name = partition_name(month)
+    # Bounded waits (module docstring): the advisory lock and the ATTACH's lock alike.
+    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{lock_timeout_ms()}ms"])
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
     cursor.execute(
         "SELECT 1 FROM pg_inherits WHERE inhparent = %s::regclass AND inhrelid = to_regclass(%s)",
@@ -133,9 +157,15 @@ def _ensure_months(months: list[datetime], using: str) -> list[str]:
     connection = connections[using]
     created = []
     for month in months:
-        with transaction.atomic(using=using), connection.cursor() as cursor:
-            if _create_month(cursor, month):
-                created.append(partition_name(month))
+        try:
+            with transaction.atomic(using=using), connection.cursor() as cursor:
+                if _create_month(cursor, month):
+                    created.append(partition_name(month))
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            logger.warning("usage partition %s: lock timeout", partition_name(month))
+            raise PartitionBusy(partition_name(month)) from exc
     if not connection.in_atomic_block:  # committed: safe to remember
         _known.update((m.year, m.month) for m in months)
     return created

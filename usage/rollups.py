@@ -118,6 +118,7 @@ def _raw_aggregate_sql(shape: Shape, where: str) -> str:
     """The shape's buckets computed from the raw rows matching ``where``."""
     groups = "".join(f", {d}" for d in (*shape.dims, *([STATUS_CLASS_SQL] if shape.status else [])))
     sums = ", ".join(f"SUM({name})" for name in (*SUMS, "cost_microcredits"))
+    sums += ", MAX(cost_microcredits)"
     table = UsageEvent._meta.db_table
     return (
         f"SELECT organization_id, {_hour_sql()}{groups}, COUNT(*), {sums} "  # noqa: S608 - column names only
@@ -127,7 +128,7 @@ def _raw_aggregate_sql(shape: Shape, where: str) -> str:
 
 
 def _columns(shape: Shape) -> list[str]:
-    return [*shape.key, "events", *SUMS, "cost_microcredits"]
+    return [*shape.key, "events", *SUMS, "cost_microcredits", "max_cost_microcredits"]
 
 
 def _recompute(

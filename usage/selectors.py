@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Least, TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -333,11 +333,6 @@ def usage_log_page(
     return rows, cursor_encode(rows[-1]) if more and rows else None
 
 
-def usage_top_expensive(f: UsageFilter, *, count: int = 10) -> list[UsageEvent]:
-    qs = usage_events(f).select_related("key")
-    return list(qs.order_by("-cost_microcredits", "-occurred_at", "-pk")[:count])
-
-
 # --- aggregates: rollups + raw tail ------------------------------------------------------
 #
 # Every aggregate below is one SQL statement (one snapshot, so the watermark, the buckets
@@ -598,6 +593,142 @@ def usage_event_get(*, organization: Organization, request_id: str) -> UsageEven
     if event is None:
         raise Http404("No such request.")
     return event
+
+
+# --- the most expensive requests: rollup buckets bound the raw reads ------------------------
+#
+# No index of the events is ordered by cost (each would cost every ingested event an
+# update). Every rollup bucket keeps its most expensive event's cost (``max_cost``), an
+# upper bound of every event in it, whatever other filter applies. The top ``count`` of a
+# filter is then:
+#   * the raw events of the tail (the range's partial hours, and whatever was recorded at or
+#     after the watermark), every filter applied: few rows, in the time indexes;
+#   * the buckets of the whole hours that match the filters a bucket knows (key, model,
+#     endpoint, status class), walked from the highest bound down (bound = ``max_cost``,
+#     capped by ``maxCost``; ties: the latest hour first), their raw events read a batch of
+#     buckets at a time (every filter applied, one index probe per bucket);
+#   * the walk stops at the first bucket that cannot beat the current ``count``-th event
+#     (order: cost, then time, then id, all descending): its bound is lower, or equal with
+#     its hour ending before that event's time; every bucket after it is lower still.
+# Exact for every filter: an upper bound stays one under any filter, and the raw rows are
+# the truth. A filter that the buckets cannot narrow and that almost nothing matches
+# (``maxLatencyMs=1``) would walk every bucket: past ``_TOP_MAX_BUCKETS`` the raw events
+# are asked directly (a scan of the range, exact as well).
+
+_TOP_FIRST_BATCH = 16
+_TOP_MAX_BUCKETS = 4096
+_TOP_ORDER = ("-cost_microcredits", "-occurred_at", "-pk")
+
+
+def _status_class(status: str) -> str:
+    """The rollups' status class of a status filter (a class, or one code's class)."""
+    if status in STATUS_CLASSES:
+        return status
+    for name, (low, high) in STATUS_CLASSES.items():
+        if low <= int(status) <= high:
+            return name
+    return "other"
+
+
+def _status_class_q(name: str) -> Q:
+    if name in STATUS_CLASSES:
+        return Q(status_code__range=STATUS_CLASSES[name])
+    out = Q()
+    for low, high in STATUS_CLASSES.values():
+        out &= ~Q(status_code__range=(low, high))
+    return out
+
+
+def _top_shape(f: UsageFilter) -> Shape:
+    """The rollup shape whose buckets match the filters a bucket can know."""
+    if f.key is not None:
+        return SHAPE_FULL if f.model or f.endpoint else SHAPE_KEY
+    return SHAPE_MODEL if f.endpoint or f.status else SHAPE_HOUR_MODEL
+
+
+def _rank(event: UsageEvent) -> tuple:
+    return (event.cost_microcredits, event.occurred_at, event.pk)
+
+
+def _top_walk(f: UsageFilter, count: int, h0: datetime, h1: datetime) -> list[UsageEvent] | None:
+    """One attempt of the walk; None when a refresh committed meanwhile (or the walk grew
+    past ``_TOP_MAX_BUCKETS``): the caller tries again or reads the raw events."""
+    watermark = rollup_watermark()
+    org = f.organization
+    events = UsageEvent.objects.filter(organization=org).select_related("key")
+    tail = (
+        Q(occurred_at__gte=f.start, occurred_at__lt=h0)
+        | Q(occurred_at__gte=h1, occurred_at__lt=f.end)
+        | Q(occurred_at__gte=h0, occurred_at__lt=h1, recorded_at__gte=watermark)
+    )
+    best: dict[int, UsageEvent] = {
+        e.pk: e for e in _filtered(events.filter(tail), f).order_by(*_TOP_ORDER)[:count]
+    }
+    shape = _top_shape(f)
+    buckets = shape.model.objects.filter(organization=org, hour__gte=h0, hour__lt=h1)
+    if f.key is not None:
+        buckets = buckets.filter(key=f.key)
+    if f.model:
+        buckets = buckets.filter(model=f.model)
+    if f.endpoint:
+        buckets = buckets.filter(endpoint=f.endpoint)
+    if f.status:
+        buckets = buckets.filter(status_class=_status_class(f.status))
+    bound = F("max_cost_microcredits")
+    if f.max_cost is not None:
+        bound = Least(bound, Value(f.max_cost))
+    if f.min_cost is not None:
+        buckets = buckets.filter(max_cost_microcredits__gte=f.min_cost)
+    buckets = (
+        buckets.annotate(bound=bound)
+        .order_by("-bound", "-hour", "-pk")
+        .values("pk", "bound", "hour", *shape.dims, *(["status_class"] if shape.status else []))
+    )
+    read, batch = 0, _TOP_FIRST_BATCH
+    while True:
+        page = list(buckets[read : read + batch])
+        read += len(page)
+        last = sorted(best.values(), key=_rank, reverse=True)[:count]
+        wanted = []
+        for b in page:
+            if len(last) == count:
+                cost, occurred, _pk = _rank(last[-1])
+                if b["bound"] < cost or (b["bound"] == cost and b["hour"] + HOUR <= occurred):
+                    break
+            wanted.append(b)
+        if wanted:
+            arms = Q()
+            for b in wanted:
+                arm = Q(occurred_at__gte=b["hour"], occurred_at__lt=b["hour"] + HOUR)
+                for dim in shape.dims:
+                    arm &= Q(**{dim: b[dim]})
+                if shape.status:
+                    arm &= _status_class_q(b["status_class"])
+                arms |= arm
+            raw = _filtered(events.filter(arms), f)
+            if len(last) == count:
+                raw = raw.filter(cost_microcredits__gte=last[-1].cost_microcredits)
+            best.update((e.pk, e) for e in raw.order_by(*_TOP_ORDER)[:count])
+        if len(wanted) < batch or len(page) < batch:  # stopped, or no bucket left
+            break
+        if read >= _TOP_MAX_BUCKETS:
+            return None
+        batch *= 2
+    if rollup_watermark() != watermark:
+        return None
+    return sorted(best.values(), key=_rank, reverse=True)[:count]
+
+
+def usage_top_expensive(f: UsageFilter, *, count: int = 10) -> list[UsageEvent]:
+    """The ``count`` most expensive events of ``f`` (every filter), most expensive first;
+    ties: the latest first, then the highest id."""
+    h0, h1 = hour_ceil(f.start), hour_floor(f.end)
+    if not f.q and h0 < h1:  # a request id is one index probe; a range under an hour, a few
+        for _attempt in range(_ATTEMPTS):
+            top = _top_walk(f, count, h0, h1)
+            if top is not None:
+                return top
+    return list(usage_events(f).select_related("key").order_by(*_TOP_ORDER)[:count])
 
 
 #: Every (model, endpoint) pair of a tenant's hourly buckets, one index probe a pair
