@@ -14,7 +14,11 @@ indexes), one 500-row batch per transaction, from the same number of client thre
 plain table with the same columns and indexes, in the same run: it runs this benchmark
 alternately on DATABASE_URL and on a second database (its name + ``_plain``) whose
 ``usage_usageevent`` is rebuilt as a plain table (``--layout plain``), round by round, and
-prints the medians side by side.
+prints the medians side by side. ``--old-indexes`` adds a third database (its name +
+``_oldidx``): partitioned, with the index set before migration 0004 put back (the btrees on
+``recorded_at``, ``(organization, cost, occurred_at)`` and ``(organization, model, cost,
+occurred_at)`` instead of the BRIN on ``recorded_at``; ``--indexes old``), so the cost of
+those indexes is measured in the same run.
 
 Needs PostgreSQL (``DATABASE_URL``, default
 postgres://postgres@127.0.0.1:5432/hypereal_bench_ingest; created if missing, migrated)
@@ -356,22 +360,43 @@ def make_plain(url: str) -> bool:
     return True
 
 
+#: The indexes migration 0004 replaced (``--indexes old`` puts them back).
+OLD_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS usage_event_recorded ON usage_usageevent (recorded_at)",
+    "CREATE INDEX IF NOT EXISTS usage_event_org_cost ON usage_usageevent "
+    "(organization_id, cost_microcredits, occurred_at)",
+    "CREATE INDEX IF NOT EXISTS usage_event_org_model_cost ON usage_usageevent "
+    "(organization_id, model, cost_microcredits, occurred_at)",
+    "DROP INDEX IF EXISTS usage_event_recorded_brin",
+)
+
+
+def old_indexes(url: str) -> None:
+    """The events table's index set before migration 0004 (the history is untouched)."""
+    with psycopg.connect(url) as conn, conn.transaction():
+        for statement in OLD_INDEXES:
+            conn.execute(statement)
+
+
 def compare(args) -> int:
-    """Run this benchmark alternately on the partitioned and the plain database."""
+    """Run this benchmark alternately on the partitioned and the plain database (and the
+    partitioned one with the old index set)."""
     db = os.environ.get("DATABASE_URL", DEFAULT_DB)
-    plain = db + "_plain"
+    variants = [("partitioned", db, []), ("plain", db + "_plain", ["--layout=plain"])]
+    if args.old_indexes:
+        variants.append(("old indexes", db + "_oldidx", ["--indexes=old"]))
     forwarded = [
         f"--{name}={getattr(args, name.replace('-', '_'))}"
         for name in ("events", "batch", "threads", "duplicates", "owners", "keys-per-owner")
     ] + [f"--workers={args.workers}"]
-    results: dict[str, list[dict]] = {"partitioned": [], "plain": []}
+    results: dict[str, list[dict]] = {name: [] for name, _url, _opts in variants}
     for round_ in range(args.rounds):
-        for layout, url in (("partitioned", db), ("plain", plain)):
+        for layout, url, options in variants:
             with open("/proc/loadavg") as f:
                 load = f.read().split()[0]
             print(f"--- round {round_ + 1}, {layout} table (load {load})", flush=True)
             out = subprocess.run(
-                [sys.executable, __file__, f"--layout={layout}", *forwarded],
+                [sys.executable, __file__, *options, *forwarded],
                 env={**os.environ, "DATABASE_URL": url},
                 capture_output=True,
                 text=True,
@@ -386,19 +411,22 @@ def compare(args) -> int:
             result["load"] = float(load)
             results[layout].append(result)
     print()
-    print(f"{'median of ' + str(args.rounds) + ' rounds':38} {'partitioned':>12} {'plain':>12}")
+    names = list(results)
+    print(f"{'median of ' + str(args.rounds) + ' rounds':38}" + "".join(f"{n:>14}" for n in names))
     for name, label in (
         ("api_rate", "events/s through the HTTP API"),
         ("stored_rate", "rows/s stored by the API"),
         ("copy_rate", "rows/s by raw COPY (physical limit)"),
     ):
-        a = statistics.median(r[name] for r in results["partitioned"])
-        b = statistics.median(r[name] for r in results["plain"])
-        print(f"{label:38} {a:12,.0f} {b:12,.0f}")
-    ratio = statistics.median(r["api_rate"] for r in results["partitioned"]) / statistics.median(
-        r["api_rate"] for r in results["plain"]
-    )
-    print(f"{'partitioned / plain (events/s)':38} {ratio:12.1%}")
+        medians = [statistics.median(r[name] for r in results[n]) for n in names]
+        print(f"{label:38}" + "".join(f"{m:14,.0f}" for m in medians))
+    api = {n: statistics.median(r["api_rate"] for r in results[n]) for n in names}
+    for n in names[1:]:
+        print(f"{'partitioned / ' + n + ' (events/s)':38} {api['partitioned'] / api[n]:13.1%}")
+    for round_ in range(args.rounds):
+        pairs = [results[n][round_]["api_rate"] for n in names]
+        ratios = " · ".join(f"{pairs[0] / p:.1%}" for p in pairs[1:])
+        print(f"round {round_ + 1}: partitioned / {' · '.join(names[1:])}: {ratios}")
     loads = [r["load"] for rs in results.values() for r in rs]
     print(f"load average (1 min) at the rounds' starts: {min(loads):.1f}–{max(loads):.1f}")
     return 0
@@ -421,6 +449,15 @@ def main() -> int:
         default="partitioned",
         help="plain: rebuild usage_usageevent as one plain table first",
     )
+    parser.add_argument(
+        "--indexes",
+        choices=("current", "old"),
+        default="current",
+        help="old: the events table's index set before migration 0004",
+    )
+    parser.add_argument(
+        "--old-indexes", action="store_true", help="with --compare: also the old index set"
+    )
     args = parser.parse_args()
     if args.compare:
         return compare(args)
@@ -432,6 +469,9 @@ def main() -> int:
         return 2
     if args.layout == "plain" and make_plain(env["DATABASE_URL"]):
         print("usage_usageevent rebuilt as one plain table (same columns and indexes)")
+    if args.indexes == "old":
+        old_indexes(env["DATABASE_URL"])
+        print("usage_usageevent with the index set before migration 0004")
     run = uuid.uuid4().hex[:10]
     orgs, keys, token = fixtures(run, owners=args.owners, keys_per_owner=args.keys_per_owner)
     batches, unique = make_batches(

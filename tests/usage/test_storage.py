@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 from unittest import mock
 
+import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
@@ -14,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orgs.models import AuditEvent
+from tests.api.envelope import assert_envelope
 from tests.apikeys.factories import event, fund, key_make, personal
 from tests.usage.analytics import ev
 from usage import partitions, storage
@@ -163,6 +165,107 @@ def test_ingestion_creates_a_missing_month_on_demand(key, internal):
     assert response.status_code == 200, response.content
     assert response.json()["accepted"] == 1
     assert partition_of(body["request_id"]) == partition_name(month)
+
+
+def drop_month(at: datetime) -> datetime:
+    """Drop (in the test's transaction) the partition of ``at``'s month: the beat missed it."""
+    month = month_floor(at)
+    (partition,) = [p for p in partitions.partitions_list() if p.start == month]
+    partitions.partition_detach(partition)
+    partitions.partition_drop(partition)
+    assert not table_exists(partition_name(month))
+    return month
+
+
+def open_hold(internal, key) -> str:
+    response = internal.post(
+        "/internal/v1/holds",
+        {"key_id": key.public_id, "amount_microcredits": 5_000, "reference": f"job-{key.pk}"},
+        format="json",
+    )
+    assert response.status_code in (200, 201), response.content
+    return response.json()["hold_id"]
+
+
+@postgres_only
+def test_a_hold_capture_creates_its_events_missing_month_on_demand(key, internal):
+    """A job's capture carries an event of a month without a partition: the month is made
+    before the capture's transaction, the capture and the event are stored."""
+    at = datetime.now(UTC) - timedelta(days=60)
+    month = drop_month(at)
+    hold_id = open_hold(internal, key)
+    body = {"amount_microcredits": 4_000, "event": event(key, occurred_at=iso(at))}
+    response = internal.post(f"/internal/v1/holds/{hold_id}/capture", body, format="json")
+    assert response.status_code == 200, response.content
+    assert partition_of(body["event"]["request_id"]) == partition_name(month)
+    stored = UsageEvent.objects.get(request_id=body["event"]["request_id"])
+    assert (stored.cost_microcredits, stored.hold_public_id) == (4_000, hold_id)
+
+
+def hold_advisory_lock():
+    """Another session holding the partition creators' lock (a creation stuck behind it)."""
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        dbname=connection.settings_dict["NAME"],
+        **{k: v for k, v in params.items() if k in ("host", "port", "user", "password")},
+        autocommit=True,
+    )
+    other.execute("SELECT pg_advisory_lock(%s)", [partitions.LOCK_KEY])
+    return other
+
+
+@postgres_only
+def test_a_stuck_partition_creation_gives_up_with_a_503_and_writes_nothing(key, internal, settings):
+    """Creating a month waits at most the lock timeout: past it, ingestion and a capture
+    answer 503 (the envelope) with nothing written; once the lock is free, the same batch
+    and the same capture go through."""
+    settings.USAGE_PARTITION_LOCK_TIMEOUT_MS = 100
+    at = datetime.now(UTC) - timedelta(days=60)
+    month = drop_month(at)
+    hold_id = open_hold(internal, key)
+    batch = {"events": [event(key, occurred_at=iso(at))]}
+    capture = {"amount_microcredits": 1_000, "event": event(key, occurred_at=iso(at))}
+    other = hold_advisory_lock()
+    try:
+        response = internal.post("/internal/v1/usage", batch, format="json")
+        assert_envelope(response, 503, "partition_busy")
+        response = internal.post(f"/internal/v1/holds/{hold_id}/capture", capture, format="json")
+        assert_envelope(response, 503, "partition_busy")
+        assert not table_exists(partition_name(month))
+        assert not UsageEvent.objects.filter(key=key).exists()
+        assert not UsageRequest.objects.filter(
+            request_id__in=[batch["events"][0]["request_id"], capture["event"]["request_id"]]
+        ).exists()
+    finally:
+        other.close()  # the lock goes with the session
+    response = internal.post("/internal/v1/usage", batch, format="json")
+    assert response.json()["accepted"] == 1
+    response = internal.post(f"/internal/v1/holds/{hold_id}/capture", capture, format="json")
+    assert response.status_code == 200, response.content
+    assert UsageEvent.objects.filter(key=key).count() == 2
+
+
+@postgres_only
+def test_the_attach_waits_at_most_the_lock_timeout(settings):
+    """A session holding a lock that conflicts with ``ATTACH PARTITION`` (SHARE UPDATE
+    EXCLUSIVE on the parent: a concurrent detach, an ANALYZE) makes the creation give up
+    after the timeout instead of queueing behind it; nothing is left behind."""
+    settings.USAGE_PARTITION_LOCK_TIMEOUT_MS = 100
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        dbname=connection.settings_dict["NAME"],
+        **{k: v for k, v in params.items() if k in ("host", "port", "user", "password")},
+    )
+    month = datetime(2040, 3, 1, tzinfo=UTC)
+    try:
+        other.execute("LOCK TABLE usage_usageevent IN SHARE UPDATE EXCLUSIVE MODE")
+        with pytest.raises(partitions.PartitionBusy, match=partition_name(month)):
+            partitions.usage_partitions_ensure(start=month, end=month)
+    finally:
+        other.rollback()
+        other.close()
+    assert not table_exists(partition_name(month))
+    assert partitions.usage_partitions_ensure(start=month, end=month) == [partition_name(month)]
 
 
 # --- de-duplication across months --------------------------------------------------------
