@@ -45,6 +45,7 @@ import psycopg
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count, Sum
+from usage_server import PatientGunicorn
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/hypereal_bench_ingest"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
@@ -489,7 +490,7 @@ def main() -> int:
         f"{len(orgs)} owners, {args.threads} client threads"
     )
 
-    with harness.Gunicorn(env, workers=args.workers) as server:
+    with PatientGunicorn(env, workers=args.workers) as server:
         seconds, answers, failures = post_batches(server, bodies, token=token, threads=args.threads)
         failures += [f"server: {line[:500]}" for line in server.errors()]
     api_rate = posted / seconds
