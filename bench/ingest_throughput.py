@@ -361,6 +361,51 @@ def make_plain(url: str) -> bool:
     return True
 
 
+def load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def index_cost(url: str, batches_rows: list[tuple[bytes, bytes]]) -> dict[str, float]:
+    """The events' write cost with each index set, interleaved batch by batch from one
+    connection (so a loaded machine slows both alike): two scratch copies of
+    ``usage_usageevent`` (``LIKE … INCLUDING ALL``), one with the old index set; each batch
+    is COPYed into both, in alternating order, one transaction each. Rows/s per set."""
+    tables = {"current": "bench_idx_current", "old": "bench_idx_old"}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in tables.values():
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TABLE {table} (LIKE usage_usageevent INCLUDING ALL)")
+        (brin,) = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'bench_idx_old' "
+            "AND indexdef LIKE '%USING brin (recorded_at)%'"
+        ).fetchone()
+        conn.execute(f"DROP INDEX {brin}")
+        for statement in OLD_INDEXES[:3]:
+            name = statement.split(" ON ")[0].rsplit(" ", 1)[1]
+            conn.execute(
+                statement.replace(name, f"bench_old_{name}").replace(
+                    "ON usage_usageevent", "ON bench_idx_old"
+                )
+            )
+    seconds = dict.fromkeys(tables, 0.0)
+    rows = 0
+    with psycopg.connect(url) as conn:
+        for i, (events, _request_ids) in enumerate(batches_rows):
+            order = list(tables) if i % 2 == 0 else list(reversed(tables))
+            for name in order:
+                began = time.perf_counter()
+                sql_copy = f"COPY {tables[name]} ({COPY_COLUMNS}) FROM STDIN"
+                with conn.transaction(), conn.cursor() as cur, cur.copy(sql_copy) as copy:
+                    copy.write(events)
+                seconds[name] += time.perf_counter() - began
+            rows += events.count(b"\n")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in tables.values():
+            conn.execute(f"DROP TABLE {table}")
+    return {name: rows / seconds[name] for name in tables}
+
+
 #: The indexes migration 0004 replaced (``--indexes old`` puts them back).
 OLD_INDEXES = (
     "CREATE INDEX IF NOT EXISTS usage_event_recorded ON usage_usageevent (recorded_at)",
@@ -459,6 +504,12 @@ def main() -> int:
     parser.add_argument(
         "--old-indexes", action="store_true", help="with --compare: also the old index set"
     )
+    parser.add_argument(
+        "--index-cost",
+        action="store_true",
+        help="only COPY the rows into scratch tables with the current and the old index set, "
+        "interleaved (no HTTP)",
+    )
     args = parser.parse_args()
     if args.compare:
         return compare(args)
@@ -483,6 +534,15 @@ def main() -> int:
     posted = sum(len(b) for b in batches)
     pg_version = connection.pg_version
     connection.close()
+    if args.index_cost:
+        rates = index_cost(env["DATABASE_URL"], rows)
+        print(
+            f"COPY into the events table, {len(rows)} batches interleaved (load {load()}): "
+            f"current index set {rates['current']:,.0f} rows/s, "
+            f"old index set {rates['old']:,.0f} rows/s, "
+            f"current / old {rates['current'] / rates['old']:.1%}"
+        )
+        return 0
     print(
         f"PostgreSQL {pg_version}, gunicorn -w {args.workers} --threads 1 (sync workers), "
         f"{os.cpu_count()} CPUs; {posted} events in {len(batches)} batches of {args.batch} "
