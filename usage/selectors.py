@@ -616,6 +616,7 @@ def usage_event_get(*, organization: Organization, request_id: str) -> UsageEven
 # are asked directly (a scan of the range, exact as well).
 
 _TOP_FIRST_BATCH = 16
+_TOP_PREFETCH = 512
 _TOP_MAX_BUCKETS = 4096
 _TOP_ORDER = ("-cost_microcredits", "-occurred_at", "-pk")
 
@@ -684,9 +685,18 @@ def _top_walk(f: UsageFilter, count: int, h0: datetime, h1: datetime) -> list[Us
         .order_by("-bound", "-hour", "-pk")
         .values("pk", "bound", "hour", *shape.dims, *(["status_class"] if shape.status else []))
     )
+    # Buckets are fetched ``_TOP_PREFETCH`` at a time (one sort of the range's buckets
+    # serves many batches) and walked a batch at a time.
+    pending: list[dict] = []
+    fetched, exhausted = 0, False
     read, batch = 0, _TOP_FIRST_BATCH
     while True:
-        page = list(buckets[read : read + batch])
+        while len(pending) < batch and not exhausted:
+            more = list(buckets[fetched : fetched + _TOP_PREFETCH])
+            fetched += len(more)
+            exhausted = len(more) < _TOP_PREFETCH
+            pending += more
+        page, pending = pending[:batch], pending[batch:]
         read += len(page)
         last = sorted(best.values(), key=_rank, reverse=True)[:count]
         wanted = []
