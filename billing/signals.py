@@ -16,3 +16,9 @@ balance_changed = Signal()
 #: balance − held). The API keys app moves its reservation counter of the wallet after
 #: commit (apikeys.reservations).
 wallet_moved = Signal()
+
+#: Sent by the low-balance check inside the ledger's transaction when a wallet's balance
+#: falls below its owner's alert threshold (once per downward crossing, with the email).
+#: Keyword arguments: ``organization_id``, ``balance_microcredits``,
+#: ``threshold_microcredits``. The webhooks app sends ``balance.low``.
+balance_low = Signal()
