@@ -315,8 +315,8 @@ def test_a_rolled_back_event_leaves_no_message(setup):
 def test_only_subscribed_enabled_endpoints_get_the_event(team, receiver):
     org, owner = team["org"], team["owner"]
     jobs, _ = endpoint_make(org, owner, receiver.url("/jobs"), ["job.succeeded"])
-    keys, _ = endpoint_make(org, owner, receiver.url("/keys"), ["key.disabled"])
-    off, _ = endpoint_make(org, owner, receiver.url("/off"), ["job.succeeded"], enabled=False)
+    endpoint_make(org, owner, receiver.url("/keys"), ["key.disabled"])
+    endpoint_make(org, owner, receiver.url("/off"), ["job.succeeded"], enabled=False)
     messages = emit(org, "job.succeeded")
     assert [m.endpoint_id for m in messages] == [jobs.pk]
 
@@ -351,10 +351,9 @@ def test_a_deployments_own_webhook_url_gets_its_jobs_events(team, receiver):
     ],
 )
 def test_urls_that_do_not_reach_a_public_https_address_are_refused_at_save(team, url, why):
-    with override_settings(ALLOW_PRIVATE_OUTBOUND=False):
-        with pytest.raises(ValidationError) as excinfo:
-            endpoint_make(team["org"], team["owner"], url)
-    assert why in str(excinfo.value.message_dict["url"])
+    with override_settings(ALLOW_PRIVATE_OUTBOUND=False), pytest.raises(ValidationError) as exc:
+        endpoint_make(team["org"], team["owner"], url)
+    assert why in str(exc.value.message_dict["url"])
     assert not WebhookEndpoint.objects.exists()
 
 
@@ -379,7 +378,7 @@ def test_an_address_that_became_private_is_refused_at_send(setup, receiver):
 
 def test_the_payload_body_writes_credits_as_exact_numbers(team, receiver):
     org = team["org"]
-    _endpoint, secret = endpoint_make(org, team["owner"], receiver.url())
+    endpoint_make(org, team["owner"], receiver.url())
     deployment = deployment_make(org)
     job = job_make(deployment, status="succeeded")
     from webhooks import events  # noqa: PLC0415 - the payload builder under test
