@@ -32,3 +32,18 @@ def team(db):
     for role in (Role.ADMIN, Role.DEVELOPER, Role.BILLING, Role.VIEWER):
         people[str(role)] = member_add(org, role=role).user
     return people
+
+
+@pytest.fixture
+def as_member(client_for, api_client_for, team):
+    """``as_member(role, api=True)``: a signed-in client of the team's member with that
+    role, working in the team's context."""
+
+    def make(role: str, *, api: bool = True, user=None):
+        user = user or team[role]
+        client = api_client_for(user) if api else client_for(user)
+        response = client.post("/context/switch", {"organization": team["org"].public_id})
+        assert response.status_code == 302
+        return client
+
+    return make
