@@ -49,3 +49,53 @@ def job_make(deployment: Deployment, *, status: str = "succeeded", **kwargs) -> 
         timeout_at=now + timedelta(minutes=10),
         **kwargs,
     )
+
+
+def endpoint_with_log(org, owner, *, url: str):
+    """An endpoint and a delivery log made by the ORM (no DNS lookup, no sending): a
+    delivered message and a failing one with a long response excerpt."""
+    from hypereal_site.crypto import encrypt  # noqa: PLC0415 - one helper
+    from webhooks.events import envelope  # noqa: PLC0415
+    from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage  # noqa: PLC0415
+    from webhooks.signing import new_secret  # noqa: PLC0415
+
+    endpoint = WebhookEndpoint.objects.create(
+        organization=org,
+        url=url,
+        description="D" * 200,
+        event_types=list(EVENT_TYPES),
+        secret_encrypted=encrypt(new_secret()),
+        created_by=owner,
+    )
+    now = timezone.now()
+    ok = WebhookMessage.objects.create(
+        organization=org,
+        endpoint=endpoint,
+        event_type="job.succeeded",
+        body=envelope(event_type="job.succeeded", data={"jobId": "J" * 100}, at=now),
+        status="succeeded",
+        attempt_count=1,
+        next_attempt_at=None,
+        last_status_code=200,
+    )
+    WebhookAttempt.objects.create(message=ok, number=1, url=url, succeeded=True, status_code=200)
+    failing = WebhookMessage.objects.create(
+        organization=org,
+        endpoint=endpoint,
+        event_type="key.spending_limit.warning",
+        body=envelope(event_type="key.spending_limit.warning", data={"k": "v" * 300}, at=now),
+        attempt_count=2,
+        next_attempt_at=now + timedelta(minutes=5),
+        last_status_code=503,
+    )
+    for number in (1, 2):
+        WebhookAttempt.objects.create(
+            message=failing,
+            number=number,
+            url=url,
+            status_code=503,
+            response_excerpt="E" * 1000,
+            duration_ms=15_000,
+            error="HTTP status 503.",
+        )
+    return endpoint
