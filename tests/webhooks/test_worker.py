@@ -92,7 +92,7 @@ def poll(check, *, seconds: float, worker) -> None:
 
 def test_a_worker_delivers_and_beat_sweeps_the_retry(worker, team, receiver):
     org = team["org"]
-    endpoint, secret = endpoint_make(org, team["owner"], receiver.url())
+    _endpoint, secret = endpoint_make(org, team["owner"], receiver.url())
     receiver.secrets = [secret]
     receiver.script(Answer(500, b"not yet"), Answer(200, b"thanks"))
     with transaction.atomic():  # committed: the first attempt is queued on commit, to Redis
