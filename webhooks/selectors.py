@@ -17,8 +17,11 @@ def endpoint_list(*, organization: Organization) -> QuerySet[WebhookEndpoint]:
 
 
 def endpoint_get(*, organization: Organization, public_id: str) -> WebhookEndpoint:
+    public_id = str(public_id)
+    if not (public_id.isascii() and public_id.isalnum() and len(public_id) <= 16):
+        raise Http404("No such webhook endpoint.")
     endpoint = WebhookEndpoint.objects.filter(
-        organization=organization, public_id=str(public_id)[:16]
+        organization=organization, public_id=public_id
     ).first()
     if endpoint is None:
         raise Http404("No such webhook endpoint.")
@@ -37,8 +40,11 @@ def endpoint_messages(
 
 
 def message_get(*, endpoint: WebhookEndpoint, event_id: str) -> WebhookMessage:
+    event_id = str(event_id)
+    if not (event_id.startswith("msg_") and event_id[4:].isascii() and event_id[4:].isalnum()):
+        raise Http404("No such delivery.")
     message = (
-        WebhookMessage.objects.filter(endpoint=endpoint, event_id=str(event_id)[:40])
+        WebhookMessage.objects.filter(endpoint=endpoint, event_id=event_id[:40])
         .prefetch_related("attempts")
         .first()
     )

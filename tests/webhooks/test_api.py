@@ -179,6 +179,12 @@ def test_bad_input_on_update_rotate_test_and_resend(as_member, receiver, team):
     envelope(client.post(f"{url}/test", {"extra": 1}, format="json"), 400, "validation_error")
     envelope(client.post(f"{url}/deliveries/msg_nope/resend"), 404, "not_found")
     envelope(client.get("/api/webhooks/" + "x" * 5000), 404, "not_found")
+    for hostile in ("%00abc", "abc%00", "%C3%A9t%C3%A9", "..%2F..%2Fetc"):
+        response = client.get(f"/api/webhooks/{hostile}")
+        assert 400 <= response.status_code < 500
+        envelope(response, response.status_code)
+    response = client.post(f"{url}/deliveries/msg_%00x/resend")
+    assert 400 <= response.status_code < 500
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.event_types == ["job.succeeded", "balance.low"]
     assert endpoint.previous_secret_until is None
