@@ -3,9 +3,11 @@ admins: ``Perm.WEBHOOKS_MANAGE``). The signing secret is in the answer of create
 rotate, once; it is never returned again."""
 
 import json
+from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -15,6 +17,13 @@ from orgs.permissions import Perm
 from . import events, selectors, services
 
 _EVENT_CHOICES = list(events.EVENT_TYPES)
+
+
+class ExactJSONRenderer(JSONRenderer):
+    """JSON whose Decimals (the credits inside a message's payload) are exact numbers."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return b"" if data is None else events.dumps(data).encode()
 
 
 class EndpointOutputSerializer(serializers.Serializer):
@@ -58,7 +67,8 @@ class DeliveryOutputSerializer(serializers.Serializer):
     attempts = AttemptOutputSerializer(many=True, source="attempts.all")
 
     def get_payload(self, message) -> dict:
-        return json.loads(message.body)
+        # As it was sent: credits stay exact decimals, never floats.
+        return json.loads(message.body, parse_float=Decimal)
 
 
 def _event_types_field(**kwargs) -> serializers.ListField:
@@ -189,6 +199,7 @@ class EndpointRotateApi(ContextApi):
 
 class EndpointTestApi(ContextApi):
     permissions = {"POST": Perm.WEBHOOKS_MANAGE}
+    renderer_classes = [ExactJSONRenderer]
 
     class EndpointTestInputSerializer(serializers.Serializer):
         pass
@@ -207,6 +218,7 @@ class EndpointTestApi(ContextApi):
 
 class EndpointDeliveriesApi(ContextApi):
     permissions = {"GET": Perm.WEBHOOKS_MANAGE}
+    renderer_classes = [ExactJSONRenderer]
 
     @extend_schema(responses=DeliveryOutputSerializer(many=True), summary="Latest deliveries (50)")
     def get(self, request: Request, endpoint_id: str) -> Response:
@@ -217,6 +229,7 @@ class EndpointDeliveriesApi(ContextApi):
 
 class DeliveryResendApi(ContextApi):
     permissions = {"POST": Perm.WEBHOOKS_MANAGE}
+    renderer_classes = [ExactJSONRenderer]
 
     class DeliveryResendInputSerializer(serializers.Serializer):
         pass

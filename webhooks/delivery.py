@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -125,7 +125,13 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> WebhookA
     now = now or timezone.now()
     if not _claim(message_id, now=now):
         return None
-    message = WebhookMessage.objects.select_related("endpoint", "deployment").get(pk=message_id)
+    message = (
+        WebhookMessage.objects.select_related("endpoint", "deployment")
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None:  # its endpoint was deleted meanwhile
+        return None
     number = message.attempt_count
     destination = _destination(message, now=now)
     if isinstance(destination, str):
@@ -175,8 +181,17 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> WebhookA
     )
 
 
+def _record(message, **kwargs) -> WebhookAttempt | None:
+    try:
+        return _record_in_transaction(message, **kwargs)
+    except (IntegrityError, WebhookMessage.DoesNotExist):
+        return None  # the endpoint (and its messages) was deleted during the attempt
+
+
 @transaction.atomic
-def _record(message, *, number, url, outcome, error, now, duration_ms=0) -> WebhookAttempt:
+def _record_in_transaction(
+    message, *, number, url, outcome, error, now, duration_ms=0
+) -> WebhookAttempt:
     status_code = outcome.status if outcome is not None else None
     succeeded = status_code is not None and 200 <= status_code < 300
     if status_code is not None and not succeeded:

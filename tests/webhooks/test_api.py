@@ -2,6 +2,8 @@
 deliveries and resend; strict and hostile input; roles; another tenant's endpoint is a 404;
 every change audited."""
 
+from decimal import Decimal
+
 import pytest
 from django.test import override_settings
 
@@ -239,3 +241,20 @@ def test_the_personal_account_has_its_own_endpoints(api_client_for, receiver):
     assert created.status_code == 201
     endpoint = WebhookEndpoint.objects.get(public_id=created.json()["id"])
     assert endpoint.organization.personal_for == user
+
+
+def test_deliveries_show_credits_exactly(as_member, receiver, team):
+    from django.db import transaction  # noqa: PLC0415
+
+    from webhooks.services import event_emit  # noqa: PLC0415
+
+    client = as_member("owner")
+    created = create(client, receiver).json()
+    with transaction.atomic():
+        event_emit(
+            organization=team["org"],
+            event_type="balance.low",
+            data={"balanceCredits": Decimal("123456789.123457")},
+        )
+    raw = client.get(f"/api/webhooks/{created['id']}/deliveries").content.decode()
+    assert '"balanceCredits":123456789.123457' in raw.replace(" ", "")
