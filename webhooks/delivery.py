@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from hypereal_site.crypto import DecryptionError, decrypt
 from hypereal_site.outbound import USER_AGENT, OutboundError, fetch
@@ -137,16 +138,23 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> WebhookA
     if isinstance(destination, str):
         return _record(message, number=number, url="", outcome=None, error=destination, now=now)
 
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        **signed_headers(
+    try:
+        signature = signed_headers(
             msg_id=message.event_id,
             body=message.body,
             secrets_=destination.secrets,
             at=timezone.now(),
-        ),
-    }
+        )
+    except (ValueError, EmptyWebhookSecretError):  # binascii.Error is a ValueError
+        return _record(
+            message,
+            number=number,
+            url="",
+            outcome=None,
+            error=_("The signing secret is not a whsec_ secret."),
+            now=now,
+        )
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **signature}
     started = time.monotonic()
     try:
         response = fetch(

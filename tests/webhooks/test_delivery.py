@@ -386,3 +386,13 @@ def test_the_payload_body_writes_credits_as_exact_numbers(team, receiver):
     (message,) = emit(org, "job.succeeded", events.job_data(job))
     assert '"creditsCharged":9.876543' in message.body
     assert json.loads(message.body)["data"]["executionMs"] == 12_345
+
+
+def test_a_deployment_secret_that_is_not_whsec_fails_the_message_plainly(team, receiver):
+    org = team["org"]
+    deployment = deployment_make(org, webhook_url=receiver.url("/deploy"), secret="whsec_")
+    (message,) = emit(org, "job.failed", {}, deployment=deployment)
+    attempt = message_deliver(message_id=message.pk)
+    assert "not a whsec_ secret" in attempt.error and receiver.received == []
+    message.refresh_from_db()
+    assert message.status == "failed"
