@@ -18,6 +18,7 @@ from django.utils import timezone
 from . import reservations
 from .models import ApiKey, KeyAlert
 from .services import apikey_auto_disable_in_transaction
+from .signals import key_spending_alert
 from .tasks import send_key_alert_email
 from .verification import invalidate_hashes
 
@@ -162,18 +163,30 @@ def _fire_alerts(changes: list[tuple[int, str, int, int]], keys: Mapping[int, di
         cursor.execute(
             "INSERT INTO apikeys_keyalert (key_id, period, level, spend_microcredits, "  # noqa: S608
             f"limit_microcredits, key_disabled, created_at) VALUES {values} "
-            "ON CONFLICT (key_id, period, level) DO NOTHING RETURNING id, key_id, level",
+            "ON CONFLICT (key_id, period, level) DO NOTHING "
+            "RETURNING id, key_id, level, period, spend_microcredits, limit_microcredits",
             params,
         )
         fired = cursor.fetchall()
-    for alert_id, key_pk, level in fired:
+    for alert_id, key_pk, level, period, spend, limit in fired:
         key = keys[key_pk]
+        disabled = False
         if level == KeyAlert.Level.CAP:
             invalidate_hashes([key["secret_hash"], key["previous_secret_hash"]])
             if key["auto_disable"] and apikey_auto_disable_in_transaction(
                 key_id=key_pk, reason="Monthly spending limit reached (auto-disable is on)."
             ):
                 KeyAlert.objects.filter(pk=alert_id).update(key_disabled=True)
+                disabled = True
+        key_spending_alert.send(
+            sender=KeyAlert,
+            key_id=key_pk,
+            level=int(level),
+            period=period,
+            spend_microcredits=spend,
+            limit_microcredits=limit,
+            key_disabled=disabled,
+        )
         transaction.on_commit(lambda alert_id=alert_id: send_key_alert_email.delay(alert_id))
     return len(fired)
 

@@ -20,6 +20,7 @@ from orgs.selectors import membership_get
 
 from . import keyformat, verification
 from .models import ApiKey, OwnerRateLimit, ServiceToken
+from .signals import key_disabled
 
 MAX_ROTATION_GRACE = timedelta(hours=24)
 
@@ -384,6 +385,7 @@ def apikey_auto_disable_in_transaction(*, key_id: int, reason: str) -> bool:
             after={"status": ApiKey.Status.DISABLED, "reason": reason},
         )
         verification.invalidate_keys([key])
+        key_disabled.send(sender=ApiKey, key_id=key.pk, reason=reason, automatic=True)
     return bool(disabled)
 
 

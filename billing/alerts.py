@@ -15,6 +15,7 @@ from hypereal_site.notify import send_once
 from . import selectors
 from .models import Wallet
 from .money import format_credits
+from .signals import balance_low
 
 
 def low_balance_check(*, wallet: Wallet, after: int) -> None:
@@ -36,6 +37,12 @@ def low_balance_check(*, wallet: Wallet, after: int) -> None:
         if flipped:
             wallet_id = wallet.pk
             transaction.on_commit(lambda: send_low_balance_email.delay(wallet_id))
+            balance_low.send(
+                sender=Wallet,
+                organization_id=wallet.organization_id,
+                balance_microcredits=after,
+                threshold_microcredits=threshold,
+            )
     elif wallet.low_balance_alerted:
         Wallet.objects.filter(pk=wallet.pk, low_balance_alerted=True).update(
             low_balance_alerted=False

@@ -21,3 +21,9 @@ wallet_moved = Signal()
 #: past its expiry. Keyword argument: ``hold``. The GPU jobs subscribe: a job whose hold
 #: expired is marked timed out and refunded in that same transaction (infra.jobs).
 hold_expired = Signal()
+
+#: Sent by the low-balance check inside the ledger's transaction when a wallet's balance
+#: falls below its owner's alert threshold (once per downward crossing, with the email).
+#: Keyword arguments: ``organization_id``, ``balance_microcredits``,
+#: ``threshold_microcredits``. The webhooks app sends ``balance.low``.
+balance_low = Signal()

@@ -24,6 +24,7 @@ api_patterns = [
     path("", include("apikeys.api_urls")),
     path("", include("usage.api_urls")),
     path("", include("infra.api_urls")),
+    path("", include("webhooks.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file (no inline script, as
     # the Content-Security-Policy requires); its template's one <style> block is allowed
@@ -59,6 +60,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("usage.urls")),
     path("", include("infra.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 handler400 = "hypereal_site.api.views.bad_request"

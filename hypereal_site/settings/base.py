@@ -504,3 +504,17 @@ CELERY_BEAT_SCHEDULE["gpu-jobs-prune-outputs"] = {
     "task": "infra.job_tasks.prune_job_outputs",
     "schedule": 3600.0,
 }
+
+# --- Webhooks (docs/webhooks.md) ----------------------------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
+# How often beat sweeps the outbox for due retries and messages the on-commit task missed.
+WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=10.0)
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["webhooks-sweep-outbox"] = {
+    "task": "webhooks.tasks.sweep_outbox",
+    "schedule": WEBHOOK_SWEEP_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["webhooks-prune-messages"] = {
+    "task": "webhooks.tasks.prune_messages",
+    "schedule": 24 * 3600.0,
+}

@@ -14,6 +14,7 @@ from orgs.services import personal_org_get_or_create
 from sso import services as sso_services
 from tests.orgs.factories import member_add, org_make
 from tests.sso.metadata import idp_metadata
+from webhooks.models import WebhookEndpoint, WebhookMessage
 
 from .envelope import assert_envelope
 from .routes import BODY_METHODS, api_routes
@@ -69,8 +70,18 @@ def scene(user):
         docker_image="runpod/worker-comfyui:5.1.0-base",
         gpu_types=["ADA_24"],
     )
+    endpoint = WebhookEndpoint.objects.create(
+        organization=personal_org_get_or_create(user=user),
+        url="https://hooks.example.com/strict",
+        event_types=["job.failed"],
+    )
+    message = WebhookMessage.objects.create(
+        organization=endpoint.organization, endpoint=endpoint, event_type="job.failed", body="{}"
+    )
     return {
         "slug": deployment.slug,
+        "endpoint_id": endpoint.public_id,
+        "delivery_id": message.event_id,
         "org_id": org.public_id,
         "member_id": developer.public_id,
         "invitation_id": invitation.public_id,

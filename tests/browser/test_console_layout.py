@@ -24,6 +24,7 @@ from tests.infra.jobfixtures import finished_job, gpu_types
 from tests.site.pages import in_org, usage_event
 from tests.site.test_navigation import ALL_SECTIONS, may_open
 from tests.sso.metadata import certificate, idp_metadata
+from tests.webhooks.factories import endpoint_with_log
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -126,11 +127,17 @@ def seed() -> dict:
             error="",
         )
         finished_job(deployments[label], status="failed", error="E" * 1000)
+    # Webhook endpoints at their longest URL, each with a delivery log.
+    long_url = "https://" + "h" * 60 + ".example.com/" + "w" * 400
+    webhook = endpoint_with_log(org, owner, url=long_url)
+    own_webhook = endpoint_with_log(personal(owner), owner, url=long_url)
     return {
         "deployment": deployments["org"],
         "own_deployment": deployments["own"],
         "org": org,
         "users": users,
+        "webhook": webhook,
+        "own_webhook": own_webhook,
         "key": key,
         "own_key": own_key,
         "connection": connection,
@@ -157,6 +164,7 @@ def pages(name: str, world: dict) -> list[tuple[str, str]]:
     key = world["own_key"] if name == "personal" else world["key"]
     deployment = world["own_deployment"] if name == "personal" else world["deployment"]
     job = deployment.jobs.order_by("created_at").first()
+    webhook = world["own_webhook"] if name == "personal" else world["webhook"]
     listed = [
         ("dashboard", "/dashboard"),
         ("keys", "/manage-api-keys"),
@@ -184,6 +192,8 @@ def pages(name: str, world: dict) -> list[tuple[str, str]]:
             f"/settings/organization/sso/{world['connection'].provider_id}"
             f"/test/{world['sso_test'].pk}",
         ),
+        ("webhooks", "/settings/organization/webhooks"),
+        ("webhook-detail", f"/settings/organization/webhooks/{webhook.public_id}"),
         ("account", "/settings/account"),
         ("mfa", "/accounts/2fa/"),
         ("sessions", "/accounts/sessions/"),

@@ -19,7 +19,17 @@ from tests.apikeys.factories import join, key_make, team
 from tests.orgs.conftest import IP, UA
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("accounts", "apikeys", "billing", "orgs", "usage", "infra", "sso", "hypereal_site")
+APPS = (
+    "accounts",
+    "apikeys",
+    "billing",
+    "orgs",
+    "usage",
+    "infra",
+    "sso",
+    "webhooks",
+    "hypereal_site",
+)
 
 #: What each service stores, as it stores it (see the ``audit_record`` calls).
 PAYLOADS = {
@@ -206,6 +216,30 @@ PAYLOADS = {
         {"max_workers": 4, "gpu_types": ["ADA_48_PRO", "AMPERE_80"], "env_names": ["HF_TOKEN"]},
     ),
     "deployment.deleted": ({"status": "ready"}, {"status": "deleting"}),
+    "webhook.created": (
+        None,
+        {
+            "url": "https://example.com/hooks",
+            "event_types": ["job.succeeded", "balance.low"],
+            "enabled": True,
+            "description": "Production",
+        },
+    ),
+    "webhook.updated": ({"enabled": True}, {"enabled": False}),
+    "webhook.deleted": (
+        {
+            "url": "https://example.com/hooks",
+            "event_types": ["job.failed"],
+            "enabled": False,
+            "description": "",
+        },
+        None,
+    ),
+    "webhook.secret_rotated": (None, {"grace_seconds": 86400}),
+    "webhook.disabled": (
+        {"enabled": True},
+        {"enabled": False, "reason": "The endpoint answered 410 Gone."},
+    ),
 }
 
 RAW = re.compile(r"[a-z]+_[a-z_]+|microcredit|µcr|\bcents\b")

@@ -16,10 +16,12 @@ from billing.ledger import wallet_get_or_create
 from billing.models import MICROCREDITS_PER_CREDIT, Payment
 from billing.payments import event_handle
 from billing.services import wallet_adjust
+from hypereal_site.crypto import encrypt
 from infra import providers
 from infra.job_demo import jobs_demo_history
 from infra.models import Deployment
 from infra.services import deployment_create, deployment_refresh
+from orgs.audit import Target, audit_record
 from orgs.models import Invitation, Membership, Organization
 from orgs.services import (
     invitation_accept,
@@ -29,6 +31,9 @@ from orgs.services import (
     personal_org_get_or_create,
 )
 from usage.ingest import usage_ingest
+from webhooks import events as webhook_events
+from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from webhooks.signing import new_secret
 
 DEMO_PASSWORD = "hypereal-demo-2026"  # noqa: S105 - a published demo login, local only
 DEMO_USERS = [
@@ -69,6 +74,9 @@ class Command(BaseCommand):
                     organization=acme, actor=User.objects.get(email="acme-dev@hypereal.local")
                 )
                 gpu_jobs = self._gpu_jobs(keys)
+                webhook = demo_webhooks(
+                    organization=acme, actor=User.objects.get(email=ACME_MEMBERS[0][0])
+                )
         finally:
             logging.disable(logging.NOTSET)
         self.stdout.write("API keys (rotated on every run, so each plaintext printed here works):")
@@ -87,6 +95,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"GPU jobs: {gpu_jobs} settled demo jobs (see a deployment's Jobs tab)."
             )
+        self.stdout.write(
+            f"Webhooks: {webhook.url} with {webhook.messages.count()} example deliveries "
+            "(Acme Inc, /settings/organization/webhooks)."
+        )
         # The logins last, so that they are what the terminal shows when the server starts.
         rule = "=" * 78
         self.stdout.write(rule)
@@ -329,3 +341,81 @@ def demo_deployments(*, organization: Organization, actor: User) -> list[Deploym
             execution_timeout_seconds=300,
         ).deployment
     return [deployment_refresh(deployment=deployment)]
+
+
+DEMO_WEBHOOK_URL = "https://hooks.acme.example/hypereal"
+
+
+def demo_webhooks(*, organization: Organization, actor: User) -> WebhookEndpoint:
+    """One endpoint of ``organization`` with a delivery log (idempotent).
+
+    Its URL is on ``.example``, which never resolves, so the demo's deliveries are written
+    as history: a test event, a job that succeeded, and a key alert answered 503 once,
+    then 200.
+    """
+    endpoint = WebhookEndpoint.objects.filter(
+        organization=organization, url=DEMO_WEBHOOK_URL
+    ).first()
+    if endpoint is not None:
+        return endpoint
+    # Not through endpoint_create: its check resolves the host, and .example never resolves.
+    endpoint = WebhookEndpoint.objects.create(
+        organization=organization,
+        url=DEMO_WEBHOOK_URL,
+        event_types=list(webhook_events.EVENT_TYPES),
+        description="Demo endpoint (example deliveries)",
+        secret_encrypted=encrypt(new_secret()),
+        created_by=actor,
+    )
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="webhook.created",
+        target=Target("webhook_endpoint", endpoint.public_id, endpoint.url),
+        after={"url": endpoint.url, "event_types": endpoint.event_types, "enabled": True},
+    )
+    now = timezone.now()
+    history = [
+        ("webhook.test", {"endpointId": endpoint.public_id, "message": "Test"}, [200], 3),
+        (
+            "job.succeeded",
+            {"jobId": "K3uA7Pq9xLm4", "status": "succeeded", "deployment": "comfy-sdxl"},
+            [200],
+            2,
+        ),
+        (
+            "key.spending_limit.warning",
+            {"key": {"name": "prod-eu"}, "percent": 80, "spendCredits": 40000},
+            [503, 200],
+            1,
+        ),
+    ]
+    for event_type, data, statuses, days_ago in history:
+        at = now - timedelta(days=days_ago)
+        message = WebhookMessage.objects.create(
+            organization=organization,
+            endpoint=endpoint,
+            event_type=event_type,
+            body=webhook_events.envelope(event_type=event_type, data=data, at=at),
+            is_test=event_type == webhook_events.TEST_EVENT,
+            status=WebhookMessage.Status.SUCCEEDED,
+            attempt_count=len(statuses),
+            next_attempt_at=None,
+            last_status_code=statuses[-1],
+            created_at=at,
+            finished_at=at + timedelta(seconds=5 * (len(statuses) - 1)),
+        )
+        for number, status in enumerate(statuses, start=1):
+            WebhookAttempt.objects.create(
+                message=message,
+                number=number,
+                url=DEMO_WEBHOOK_URL,
+                succeeded=status < 300,
+                status_code=status,
+                response_excerpt="ok" if status < 300 else "Service Unavailable",
+                duration_ms=120 + 40 * number,
+                error="" if status < 300 else f"HTTP status {status}.",
+                created_at=at + timedelta(seconds=5 * (number - 1)),
+            )
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(last_success_at=now - timedelta(days=1))
+    return endpoint

@@ -1,0 +1,136 @@
+"""Webhook endpoints, the outbox of messages to deliver, and each delivery attempt.
+
+A ``WebhookMessage`` is one event for one destination: an organization's endpoint, or a
+deployment's own ``webhook_url`` (for its jobs' events). It is written in the transaction
+that produced the event (the outbox), so an event is delivered if and only if its change
+committed. ``body`` holds the exact JSON that is signed and sent, every attempt.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from hypereal_site.crypto import EncryptedTextField
+from hypereal_site.ids import base62, new_public_id
+from orgs.models import Organization
+
+
+def new_message_id() -> str:
+    """``msg_`` + 24 base62 characters: the ``webhook-id`` header (Standard Webhooks)."""
+    return f"msg_{base62(24)}"
+
+
+class WebhookEndpoint(models.Model):
+    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    # Event type names (webhooks.events.EVENT_TYPES) this endpoint receives.
+    event_types = models.JSONField(default=list)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # "whsec_" + base64 of 24 random bytes, encrypted (hypereal_site.crypto); shown once.
+    secret_encrypted = EncryptedTextField()
+    # The secret before the last rotation: still signs (second signature) until then.
+    previous_secret_encrypted = EncryptedTextField()
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookMessage(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    event_id = models.CharField(max_length=40, default=new_message_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    deployment = models.ForeignKey(
+        "infra.Deployment",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_messages",
+    )
+    event_type = models.CharField(max_length=64)
+    body = models.TextField()  # the exact JSON signed and sent
+    is_test = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    # Attempts made before the current round of retries ("Resend" starts a new round).
+    round_start = models.PositiveIntegerField(default=0)
+    # When the next attempt is due (NULL once delivered or given up). While an attempt is
+    # in flight it is pushed past the attempt's timeout: a lease the sweeper respects.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(endpoint__isnull=False) ^ Q(deployment__isnull=False),
+                name="webhooks_message_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["event_id", "endpoint"],
+                condition=Q(endpoint__isnull=False),
+                name="webhooks_message_once_per_endpoint",
+            ),
+            models.UniqueConstraint(
+                fields=["event_id", "deployment"],
+                condition=Q(deployment__isnull=False),
+                name="webhooks_message_once_per_deployment",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["endpoint", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class WebhookAttempt(models.Model):
+    RESPONSE_EXCERPT_CHARS = 1000
+
+    message = models.ForeignKey(WebhookMessage, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    url = models.CharField(max_length=500)
+    succeeded = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)  # at most RESPONSE_EXCERPT_CHARS
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "number"], name="webhooks_attempt_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.message_id}"
