@@ -300,6 +300,7 @@ def _reserve(
             cap=cap,
             amount=amount,
             minimum=call.needed_microcredits,
+            lease=True,  # the entry was just checked: a leased reservation may serve
         )
     except reservations.Unavailable as exc:
         logger.warning("reservation store unavailable", exc_info=True)
@@ -380,6 +381,7 @@ def _verify_fused(
             amount=amount,
             minimum=call.needed_microcredits,
             cache_names=(cache.make_key(cache_key), cache.make_key(catalog.VERSION_KEY)),
+            lease=True,
         )
     except (ApplicationError, reservations.Unavailable):
         return None  # the ordinary path answers (and refuses) from the current entry
@@ -394,17 +396,29 @@ def _verify_fused(
     except ApplicationError:
         _release(outcome)
         raise
+    reservations.lease_keep(
+        outcome,
+        reservations.shape_of(
+            key_pk=entry["key_pk"],
+            org_pk=entry["organization_pk"],
+            period=entry["period"],
+            cap=entry["spending_limit_microcredits"],
+            amount=amount,
+            minimum=call.needed_microcredits,
+        ),
+    )
     _refuse_outcome(entry, call, outcome, amount)
     _touch(entry["key_pk"])
     return _answer(entry, call, outcome)
 
 
 def _release(outcome: "reservations.Outcome | None") -> None:
-    """Give back a reservation made for a call that is not answered with it."""
+    """Give back a reservation made for a call that is not answered with it (and the rest
+    of its lease)."""
     if outcome is None or not outcome.reservation_id:
         return
     try:
-        reservations.settle(ids=[outcome.reservation_id])
+        reservations.settle(ids=[outcome.reservation_id, *outcome.lease])
     except reservations.Unavailable:
         logger.warning("reservation store unavailable: reservation left to expire")
 
