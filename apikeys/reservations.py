@@ -805,6 +805,10 @@ def reserve(
         taken = leases.take(shape)
         if taken is not None:
             return taken
+    elif lease and amount <= 0:
+        checked = counters_seen.check(key_pk, org_pk, period, cap=cap, minimum=minimum)
+        if checked is not None:
+            return checked
     for attempt in range(REBUILD_ATTEMPTS):
         n, ids, args = _reserve_args(
             key_pk=key_pk,
@@ -869,6 +873,57 @@ def reserve_and_read(
 def shape_of(*, key_pk: int, org_pk: int, period: str, cap, amount: int, minimum: int) -> tuple:
     """What a leased reservation must match to be handed out for a call."""
     return (key_pk, org_pk, period, cap, amount, minimum)
+
+
+class _CountersSeen:
+    """The counters this worker's last script answered per key, wallet and month, kept
+    for ``VERIFY_LOCAL_CACHE_SECONDS`` (as the entry's copy): a call that reserves nothing
+    (no model named) is checked against them without a round trip. Nothing is reserved
+    on them, so they cannot take a reservation past a cap or a balance; they only let
+    such a call through (or refuse it) on numbers up to half a second old — the age of
+    the entry copy whose status and cap it was checked against anyway."""
+
+    MAX_ITEMS = 10_000
+
+    def __init__(self) -> None:
+        self.items: dict[tuple, tuple[float, int, int, int, int]] = {}
+
+    def put(self, key_pk: int, org_pk: int, period: str, outcome: Outcome, amount: int) -> None:
+        seconds = settings.VERIFY_LOCAL_CACHE_SECONDS
+        if seconds <= 0:
+            return
+        if len(self.items) >= self.MAX_ITEMS:
+            self.items.clear()
+        # The counters after the script: a lease's whole amount is in them.
+        rest = len(outcome.lease) * amount
+        self.items[(key_pk, org_pk, period)] = (
+            time.monotonic() + seconds,
+            outcome.spent,
+            outcome.key_reserved + rest,
+            outcome.available,
+            outcome.wallet_reserved + rest,
+        )
+
+    def check(self, key_pk: int, org_pk: int, period: str, *, cap, minimum: int):
+        """The reservation script's checks for a call of amount 0, on the counters seen;
+        None when none are fresh."""
+        item = self.items.get((key_pk, org_pk, period))
+        if item is None or item[0] <= time.monotonic():
+            return None
+        _deadline, spent, kres, available, wres = item
+        if cap is not None and spent + kres >= cap:
+            status = OVER_CAP
+        elif available - wres < minimum:
+            status = NO_CREDITS
+        else:
+            status = OK
+        return Outcome(status, None, spent, kres, available, wres)
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+counters_seen = _CountersSeen()
 
 
 # --- per-worker leases -------------------------------------------------------------------
@@ -997,6 +1052,7 @@ class Leases:
 leases = Leases()
 # A forked child starts with no lease: handing out its parent's would grant one twice.
 os.register_at_fork(after_in_child=leases._reset)
+os.register_at_fork(after_in_child=counters_seen.clear)
 
 
 @atexit.register
@@ -1008,7 +1064,10 @@ def _release_leases_at_exit() -> None:
 
 
 def lease_keep(outcome: Outcome, shape: tuple) -> None:
-    """Keep the other reservations of a lease the script granted with ``outcome``."""
+    """After a script answered for an entry proved current: remember the counters it saw
+    and keep the other reservations of a lease it granted with ``outcome``."""
+    key_pk, org_pk, period, _cap, amount, _minimum = shape
+    counters_seen.put(key_pk, org_pk, period, outcome, amount)
     if outcome.lease:
         leases.keep(shape, outcome)
 

@@ -157,11 +157,13 @@ class _LocalCopies:
     def drop(self, names) -> None:
         for name in names:
             self._items.pop(name, None)
+        reservations.counters_seen.clear()  # a change that matters: read the counters too
 
     def clear(self) -> None:
         """Forget everything, including which keys were recently touched (tests use it)."""
         self._items.clear()
         _touched.clear()
+        reservations.counters_seen.clear()
 
 
 local_copies = _LocalCopies()
