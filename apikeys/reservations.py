@@ -660,6 +660,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def clock() -> float:
+    """The monotonic clock of the per-worker leases and counters (tests move it)."""
+    return time.monotonic()
+
+
 # --- what verification, ingestion and the beat tasks call --------------------------------
 
 
@@ -897,7 +902,7 @@ class _CountersSeen:
         # The counters after the script: a lease's whole amount is in them.
         rest = len(outcome.lease) * amount
         self.items[(key_pk, org_pk, period)] = (
-            time.monotonic() + seconds,
+            clock() + seconds,
             outcome.spent,
             outcome.key_reserved + rest,
             outcome.available,
@@ -908,7 +913,7 @@ class _CountersSeen:
         """The reservation script's checks for a call of amount 0, on the counters seen;
         None when none are fresh."""
         item = self.items.get((key_pk, org_pk, period))
-        if item is None or item[0] <= time.monotonic():
+        if item is None or item[0] <= clock():
             return None
         _deadline, spent, kres, available, wres = item
         if cap is not None and spent + kres >= cap:
@@ -960,7 +965,7 @@ class Leases:
     def take(self, shape: tuple) -> Outcome | None:
         with self.cond:
             lease = self.items.get(shape)
-            if lease is None or lease.deadline <= time.monotonic():
+            if lease is None or lease.deadline <= clock():
                 return None  # an expired lease is the janitor's to release
             id_ = lease.ids.pop()
             if not lease.ids:
@@ -985,12 +990,12 @@ class Leases:
             key_reserved=outcome.key_reserved,
             available=outcome.available,
             wallet_reserved=outcome.wallet_reserved,
-            deadline=time.monotonic() + seconds,
+            deadline=clock() + seconds,
         )
         outcome.lease = []
         with self.cond:
             old = self.items.get(shape)
-            if old is not None and old.deadline > time.monotonic():
+            if old is not None and old.deadline > clock():
                 lease.ids = old.ids + lease.ids  # two threads missed at once: both kept
             elif old is not None:
                 self._due.append(old.ids)
@@ -1005,7 +1010,7 @@ class Leases:
     def due(self, *, everything: bool = False) -> list[str]:
         """Take out of the process the leased reservations past their time (all of them
         with ``everything``); the caller releases them."""
-        now = time.monotonic()
+        now = clock()
         with self.cond:
             expired = [s for s, lease in self.items.items() if everything or lease.deadline <= now]
             ids = [id_ for shape in expired for id_ in self.items.pop(shape).ids]
@@ -1031,7 +1036,7 @@ class Leases:
         while True:
             with self.cond:
                 if self.items:
-                    wait = min(lease.deadline for lease in self.items.values()) - time.monotonic()
+                    wait = min(lease.deadline for lease in self.items.values()) - clock()
                 else:
                     wait = None if not self._due else 0
                 if wait is None or wait > 0:
