@@ -92,7 +92,8 @@ def main() -> int:
         f" leases of {leases} call(s), load {_load()}"
     )
     rates: dict[str, list[float]] = {name: [] for name in cases}
-    with harness.Gunicorn(env, workers=args.workers) as server:
+    # On a shared, loaded machine two workers may take longer than 30 s to start.
+    with harness.Gunicorn(env, workers=args.workers, start_seconds=180) as server:
         for _name, (path, body, expect) in cases.items():
             harness.wrk(
                 server.base + path,
