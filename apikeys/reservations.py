@@ -87,7 +87,9 @@ class Outcome:
     key_reserved: int = 0  # after this reservation
     available: int = 0  # wallet balance − held (PostgreSQL's number)
     wallet_reserved: int = 0  # after this reservation
-    lease: list[str] = field(default_factory=list)  # more reservations of a lease, not handed out
+    lease: list[str] = field(default_factory=list)  # more of its lease, not handed out yet
+    leased: int = 0  # how many more the script reserved with this one (a lease)
+    from_lease: bool = False  # handed out from this worker's lease (no script ran)
 
 
 def _prefix() -> str:
@@ -784,6 +786,7 @@ def _outcome(answer: list, ids: list[str], amount: int) -> Outcome | None:
         available=available,
         wallet_reserved=wres - rest,
         lease=ids[1:granted],
+        leased=max(0, granted - 1),
     )
 
 
@@ -979,6 +982,7 @@ class Leases:
                 key_reserved=lease.key_reserved,
                 available=lease.available,
                 wallet_reserved=lease.wallet_reserved,
+                from_lease=True,
             )
 
     def keep(self, shape: tuple, outcome: Outcome) -> None:

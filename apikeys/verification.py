@@ -426,11 +426,16 @@ def _release(outcome: "reservations.Outcome | None") -> None:
 
 
 def _alert_if_crossed(entry: dict, outcome: "reservations.Outcome", amount: int) -> None:
-    """Spend + reserved crossed 80% or 100% of the cap with this reservation: the alerts
-    (and auto-disable at 100%) are due now, before the calls run — off the hot path."""
+    """Spend + reserved crossed 80% or 100% of the cap with this reservation (or the lease
+    it came with): the alerts (and auto-disable at 100%) are due now, before the calls
+    run — off the hot path. A lease reaching 100% is always a single call (a lease takes
+    at most half of what still fits), so auto-disable never strands a lease."""
+    if outcome.from_lease:
+        return  # the script that reserved the lease saw the counters cross (or not)
     cap = entry["spending_limit_microcredits"]
-    after = outcome.spent + outcome.key_reserved
-    before = after - amount
+    # The counters as the script moved them: this reservation and the rest of its lease.
+    before = outcome.spent + outcome.key_reserved - amount
+    after = outcome.spent + outcome.key_reserved + outcome.leased * amount
     if any(before * 100 < cap * level <= after * 100 for level in (80, 100)):
         reservation_alert.delay(entry["key_pk"], entry["period"], after)
 

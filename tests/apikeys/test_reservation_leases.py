@@ -14,6 +14,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from apikeys import reservations
+from apikeys.models import ApiKey, KeyAlert
 from apikeys.services import apikey_revoke
 from billing.models import Wallet
 from tests.accounts.factories import UserFactory
@@ -295,4 +296,30 @@ def test_a_worker_that_exits_releases_its_lease(svc_token):
     finally:
         worker.close()
     assert _reserved(key) == (TTS, TTS)
+    assert reservations.reconcile() == []
+
+
+def test_the_cap_alerts_fire_when_a_lease_crosses_them(
+    internal, owner, django_capture_on_commit_callbacks
+):
+    """80% fires with the script whose lease takes spend + reserved across it (handed out
+    or not); 100% is always reached by a lease of one call, so auto-disable turns the key
+    off exactly after the last call that fits, as without leases."""
+    key, plaintext = make_key(owner, limit=30, auto_disable=True)  # 10 calls of 3
+    statuses = []
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(8):  # leases of 4, 3, then 1 (24 of 30: 80% with the 8th)
+            statuses.append(verify(internal, plaintext, estimate={"requests": 1}).status_code)
+            levels = set(KeyAlert.objects.filter(key=key).values_list("level", flat=True))
+            if len(statuses) < 8:
+                assert levels == set(), len(statuses)
+        assert levels == {KeyAlert.Level.HEADS_UP}
+        for _ in range(2):
+            statuses.append(verify(internal, plaintext, estimate={"requests": 1}).status_code)
+    assert statuses == [200] * 10
+    levels = set(KeyAlert.objects.filter(key=key).values_list("level", flat=True))
+    assert levels == {KeyAlert.Level.HEADS_UP, KeyAlert.Level.CAP}
+    key.refresh_from_db()
+    assert key.status == ApiKey.Status.DISABLED
+    assert_envelope(verify(internal, plaintext, estimate={"requests": 1}), 401, "key_disabled")
     assert reservations.reconcile() == []
