@@ -39,6 +39,11 @@ its counters and its expiry entry) is an orphan: it counts nowhere, and releasin
 would take a rebuilt counter below the truth. A settlement the store refuses after commit
 is journalled in PostgreSQL (``PendingSettlement``) and applied by the beat tasks.
 
+Per-worker leases (``Leases``): one script may reserve up to ``RESERVATION_LEASE_CALLS``
+calls of one shape at once — ordinary records, all counted, never more than half of what
+still fits — and the worker hands them out without a round trip for
+``RESERVATION_LEASE_SECONDS``, then releases the rest (a daemon thread; at exit too).
+
 Without ``REDIS_URL`` (``make run``, the SQLite tests) an in-process store with the same
 interface (a lock and dicts) does the same within one process.
 """
