@@ -39,17 +39,24 @@ its counters and its expiry entry) is an orphan: it counts nowhere, and releasin
 would take a rebuilt counter below the truth. A settlement the store refuses after commit
 is journalled in PostgreSQL (``PendingSettlement``) and applied by the beat tasks.
 
+Per-worker leases (``Leases``): one script may reserve up to ``RESERVATION_LEASE_CALLS``
+calls of one shape at once — ordinary records, all counted, never more than half of what
+still fits — and the worker hands them out without a round trip for
+``RESERVATION_LEASE_SECONDS``, then releases the rest (a daemon thread; at exit too).
+
 Without ``REDIS_URL`` (``make run``, the SQLite tests) an in-process store with the same
 interface (a lock and dicts) does the same within one process.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Max, Q
@@ -85,6 +92,9 @@ class Outcome:
     key_reserved: int = 0  # after this reservation
     available: int = 0  # wallet balance − held (PostgreSQL's number)
     wallet_reserved: int = 0  # after this reservation
+    lease: list[str] = field(default_factory=list)  # more of its lease, not handed out yet
+    leased: int = 0  # how many more the script reserved with this one (a lease)
+    from_lease: bool = False  # handed out from this worker's lease (no script ran)
 
 
 def _prefix() -> str:
@@ -127,35 +137,55 @@ end
 """
 
 # KEYS: ks kr wa wr; ARGV: prefix capped cap amount min_available now_ms expiry_ms
-#       key_pk org_pk period id
+#       key_pk org_pk period count id1..id<count>
+# ``count`` > 1 asks for a *lease*: up to that many reservations of ``amount`` at once
+# (one record each, all counted), never more than half of the calls that still fit (but
+# one when one fits), so a lease shrinks near the cap and the wallet's end. Each of them
+# is checked as if reserved one by one: spend + reserved ≤ cap after the last; the
+# balance stays ≥ 0 after the last and ≥ the minimum before it. Returns the status, the
+# counters (after the whole lease) and how many were granted.
 _RESERVE_FN = """
 local function reserve()
   local prefix = ARGV[1]
   expire(prefix, ARGV[6], 5)
   local capped = ARGV[2] == '1'
   local cap, amount, minimum = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  local count = tonumber(ARGV[11])
   local spent = redis.call('GET', KEYS[1])
-  if capped and not spent then return {'missing_key', 0, 0, 0, 0} end
+  if capped and not spent then return {'missing_key', 0, 0, 0, 0, 0} end
   local available = redis.call('GET', KEYS[3])
-  if not available then return {'missing_wallet', 0, 0, 0, 0} end
+  if not available then return {'missing_wallet', 0, 0, 0, 0, 0} end
   spent = tonumber(spent or '0')
   available = tonumber(available)
   local kres = tonumber(redis.call('GET', KEYS[2]) or '0')
   local wres = tonumber(redis.call('GET', KEYS[4]) or '0')
   if capped and (spent + kres >= cap or spent + kres + amount > cap) then
-    return {'cap', spent, kres, available, wres}
+    return {'cap', spent, kres, available, wres, 0}
   end
   if available - wres < minimum or available - wres - amount < 0 then
-    return {'credits', spent, kres, available, wres}
+    return {'credits', spent, kres, available, wres, 0}
   end
-  if amount > 0 then
-    kres = redis.call('INCRBY', KEYS[2], ARGV[4])
-    wres = redis.call('INCRBY', KEYS[4], ARGV[4])
-    redis.call('HSET', prefix .. 'r:' .. ARGV[11], 'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10],
-               'a', amount)
-    redis.call('ZADD', prefix .. 'exp', ARGV[7], ARGV[11])
+  if amount <= 0 then return {'ok', spent, kres, available, wres, 0} end
+  local granted = 1
+  if count > 1 then
+    local fit = math.floor((available - wres) / amount)
+    fit = math.min(fit, math.floor((available - wres - minimum) / amount) + 1)
+    if capped then fit = math.min(fit, math.floor((cap - spent - kres) / amount)) end
+    granted = math.min(count, math.max(1, math.floor(fit / 2)))
   end
-  return {'ok', spent, kres, available, wres}
+  local total = string.format('%.0f', amount * granted)
+  kres = redis.call('INCRBY', KEYS[2], total)
+  wres = redis.call('INCRBY', KEYS[4], total)
+  local scored = {}
+  for i = 1, granted do
+    local id = ARGV[11 + i]
+    redis.call('HSET', prefix .. 'r:' .. id, 'k', ARGV[8], 'o', ARGV[9], 'p', ARGV[10],
+               'a', ARGV[4])
+    scored[#scored + 1] = ARGV[7]
+    scored[#scored + 1] = id
+  end
+  redis.call('ZADD', prefix .. 'exp', unpack(scored))
+  return {'ok', spent, kres, available, wres, granted}
 end
 """
 
@@ -169,8 +199,8 @@ RESERVE_READ_LUA = (
     + _RESERVE_FN
     + """
 local out = reserve()
-out[6] = redis.call('GET', KEYS[5])
-out[7] = redis.call('GET', KEYS[6])
+out[7] = redis.call('GET', KEYS[5])
+out[8] = redis.call('GET', KEYS[6])
 return out
 """
 )
@@ -455,7 +485,8 @@ class MemoryStore:
         return r["a"]
 
     def reserve(self, n: dict, args: list) -> list:
-        prefix, capped, cap, amount, minimum, now_ms, expiry_ms, key, org, period, id_ = args
+        prefix, capped, cap, amount, minimum, now_ms, expiry_ms, key, org, period = args[:10]
+        count, ids = int(args[10]), args[11:]
         with self.lock:
             self._expire_locked(prefix, int(now_ms), LAZY_EXPIRE)
             if capped == "1" and n["ks"] not in self.values:
@@ -467,14 +498,23 @@ class MemoryStore:
             cap, amount, minimum = int(cap), int(amount), int(minimum)
             state = [spent, kres, available, wres]
             if capped == "1" and (spent + kres >= cap or spent + kres + amount > cap):
-                return [OVER_CAP, *state]
+                return [OVER_CAP, *state, 0]
             if available - wres < minimum or available - wres - amount < 0:
-                return [NO_CREDITS, *state]
-            if amount > 0:
-                kres, wres = self._incr(n["kr"], amount), self._incr(n["wr"], amount)
+                return [NO_CREDITS, *state, 0]
+            if amount <= 0:
+                return [OK, *state, 0]
+            granted = 1
+            if count > 1:
+                fit = min((available - wres) // amount, (available - wres - minimum) // amount + 1)
+                if capped == "1":
+                    fit = min(fit, (cap - spent - kres) // amount)
+                granted = min(count, max(1, fit // 2))
+            kres = self._incr(n["kr"], amount * granted)
+            wres = self._incr(n["wr"], amount * granted)
+            for id_ in ids[:granted]:
                 self.records[id_] = {"k": key, "o": org, "p": period, "a": amount}
                 self.expiry[id_] = int(expiry_ms)
-            return [OK, spent, kres, available, wres]
+            return [OK, spent, kres, available, wres, granted]
 
     def settle(self, prefix: str, ids: list[str], moves: list[tuple]) -> list:
         with self.lock:
@@ -627,6 +667,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def clock() -> float:
+    """The monotonic clock of the per-worker leases and counters (tests move it)."""
+    return time.monotonic()
+
+
 # --- what verification, ingestion and the beat tasks call --------------------------------
 
 
@@ -700,10 +745,17 @@ def _rebuild(n: dict, *, key_pk: int, org_pk: int, period: str, cap: int | None)
     )
 
 
-def _reserve_args(*, key_pk: int, org_pk: int, period: str, cap, amount: int, minimum: int):
+def lease_calls() -> int:
+    """How many calls' worth one reservation script may reserve at once (1: no leases)."""
+    return max(1, int(getattr(settings, "RESERVATION_LEASE_CALLS", 1)))
+
+
+def _reserve_args(
+    *, key_pk: int, org_pk: int, period: str, cap, amount: int, minimum: int, count: int = 1
+):
     prefix = _prefix()
     now = now_ms()
-    id_ = new_id()
+    ids = [new_id() for _ in range(count if amount > 0 else 1)]
     args = [
         prefix,
         "1" if cap is not None else "0",
@@ -715,38 +767,74 @@ def _reserve_args(*, key_pk: int, org_pk: int, period: str, cap, amount: int, mi
         key_pk,
         org_pk,
         period,
-        id_,
+        len(ids),
+        *ids,
     ]
-    return names(prefix, key_pk, org_pk, period), id_, args
+    return names(prefix, key_pk, org_pk, period), ids, args
 
 
-def _outcome(answer: list, id_: str, amount: int) -> Outcome | None:
-    """The script's answer as an Outcome; None when a counter is missing."""
+def _outcome(answer: list, ids: list[str], amount: int) -> Outcome | None:
+    """The script's answer as an Outcome for the first reservation granted (the others of
+    a lease in ``lease``); None when a counter is missing."""
     status = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
     if status in (MISSING_KEY, MISSING_WALLET):
         return None
     spent, kres, available, wres = (int(v) for v in answer[1:5])
+    granted = int(answer[5]) if status == OK and amount > 0 else 0
+    # Numbers as if the lease's reservations were made one by one: this one is the first.
+    rest = amount * max(0, granted - 1)
     return Outcome(
         status=status,
-        reservation_id=id_ if status == OK and amount > 0 else None,
+        reservation_id=ids[0] if granted else None,
         spent=spent,
-        key_reserved=kres,
+        key_reserved=kres - rest,
         available=available,
-        wallet_reserved=wres,
+        wallet_reserved=wres - rest,
+        lease=ids[1:granted],
+        leased=max(0, granted - 1),
     )
 
 
 def reserve(
-    *, key_pk: int, org_pk: int, period: str, cap: int | None, amount: int, minimum: int
+    *,
+    key_pk: int,
+    org_pk: int,
+    period: str,
+    cap: int | None,
+    amount: int,
+    minimum: int,
+    lease: bool = False,
 ) -> Outcome:
     """Reserve ``amount`` µcr for one call against the key's cap (when it has one) and the
-    wallet's available balance (which must also stay ≥ ``minimum``). Raises Unavailable."""
+    wallet's available balance (which must also stay ≥ ``minimum``). Raises Unavailable.
+
+    ``lease``: the caller has just checked the key against its current entry; the call
+    may then take one of this worker's leased reservations for the same call (no round
+    trip), or the script may reserve a lease of up to ``RESERVATION_LEASE_CALLS`` calls
+    whose rest this worker hands out for ``RESERVATION_LEASE_SECONDS``."""
+    shape = (key_pk, org_pk, period, cap, amount, minimum)
+    count = lease_calls() if lease and amount > 0 else 1
+    if count > 1:
+        taken = leases.take(shape)
+        if taken is not None:
+            return taken
+    elif lease and amount <= 0:
+        checked = counters_seen.check(key_pk, org_pk, period, cap=cap, minimum=minimum)
+        if checked is not None:
+            return checked
     for attempt in range(REBUILD_ATTEMPTS):
-        n, id_, args = _reserve_args(
-            key_pk=key_pk, org_pk=org_pk, period=period, cap=cap, amount=amount, minimum=minimum
+        n, ids, args = _reserve_args(
+            key_pk=key_pk,
+            org_pk=org_pk,
+            period=period,
+            cap=cap,
+            amount=amount,
+            minimum=minimum,
+            count=count,
         )
-        outcome = _outcome(store().reserve(n, args), id_, amount)
+        outcome = _outcome(store().reserve(n, args), ids, amount)
         if outcome is not None:
+            lease_keep(outcome, shape)
             return outcome
         if attempt < REBUILD_ATTEMPTS - 1:
             _rebuild(n, key_pk=key_pk, org_pk=org_pk, period=period, cap=cap)
@@ -773,16 +861,229 @@ def reserve_and_read(
     amount: int,
     minimum: int,
     cache_names: tuple[str, str],
+    lease: bool = False,
 ) -> tuple[Outcome | None, bytes | None, bytes | None]:
     """``reserve`` and the raw values of two shared-cache names (the cache's full names),
     read in the same script: one round trip. The outcome is None when a counter was
     missing (nothing reserved: call ``reserve``, which rebuilds). Only when
-    ``reads_shared_cache()``. Raises Unavailable."""
-    n, id_, args = _reserve_args(
-        key_pk=key_pk, org_pk=org_pk, period=period, cap=cap, amount=amount, minimum=minimum
+    ``reads_shared_cache()``. Raises Unavailable. With ``lease`` the script may grant a
+    lease: its other reservations are in ``outcome.lease``, not yet kept (the caller keeps
+    them with ``lease_keep`` once the entry read here proved current, else releases
+    them with the outcome's)."""
+    n, ids, args = _reserve_args(
+        key_pk=key_pk,
+        org_pk=org_pk,
+        period=period,
+        cap=cap,
+        amount=amount,
+        minimum=minimum,
+        count=lease_calls() if lease and amount > 0 else 1,
     )
     answer = store().reserve_and_read(n, args, *cache_names)
-    return _outcome(answer, id_, amount), answer[5], answer[6]
+    return _outcome(answer, ids, amount), answer[6], answer[7]
+
+
+def shape_of(*, key_pk: int, org_pk: int, period: str, cap, amount: int, minimum: int) -> tuple:
+    """What a leased reservation must match to be handed out for a call."""
+    return (key_pk, org_pk, period, cap, amount, minimum)
+
+
+class _CountersSeen:
+    """The counters this worker's last script answered per key, wallet and month, kept
+    for ``VERIFY_LOCAL_CACHE_SECONDS`` (as the entry's copy): a call that reserves nothing
+    (no model named) is checked against them without a round trip. Nothing is reserved
+    on them, so they cannot take a reservation past a cap or a balance; they only let
+    such a call through (or refuse it) on numbers up to half a second old — the age of
+    the entry copy whose status and cap it was checked against anyway."""
+
+    MAX_ITEMS = 10_000
+
+    def __init__(self) -> None:
+        self.items: dict[tuple, tuple[float, int, int, int, int]] = {}
+
+    def put(self, key_pk: int, org_pk: int, period: str, outcome: Outcome, amount: int) -> None:
+        seconds = settings.VERIFY_LOCAL_CACHE_SECONDS
+        if seconds <= 0:
+            return
+        if len(self.items) >= self.MAX_ITEMS:
+            self.items.clear()
+        # The counters after the script: a lease's whole amount is in them.
+        rest = len(outcome.lease) * amount
+        self.items[(key_pk, org_pk, period)] = (
+            clock() + seconds,
+            outcome.spent,
+            outcome.key_reserved + rest,
+            outcome.available,
+            outcome.wallet_reserved + rest,
+        )
+
+    def check(self, key_pk: int, org_pk: int, period: str, *, cap, minimum: int):
+        """The reservation script's checks for a call of amount 0, on the counters seen;
+        None when none are fresh."""
+        item = self.items.get((key_pk, org_pk, period))
+        if item is None or item[0] <= clock():
+            return None
+        _deadline, spent, kres, available, wres = item
+        if cap is not None and spent + kres >= cap:
+            status = OVER_CAP
+        elif available - wres < minimum:
+            status = NO_CREDITS
+        else:
+            status = OK
+        return Outcome(status, None, spent, kres, available, wres)
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+counters_seen = _CountersSeen()
+
+
+# --- per-worker leases -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Lease:
+    ids: list[str]  # not handed out yet (the last is next)
+    amount: int
+    spent: int
+    key_reserved: int  # as answered to the last call served from the lease
+    available: int
+    wallet_reserved: int
+    deadline: float  # monotonic: handed out until then, returned after
+
+
+class Leases:
+    """This process's leased reservations, by call shape (key, wallet, month, cap, amount,
+    minimum): every one of them is an ordinary reservation record, counted in Redis like
+    any other, so settlement, expiry, ``caps_check`` and the cap are unchanged. A call
+    takes one without a round trip; what is not handed out within
+    ``RESERVATION_LEASE_SECONDS`` is released by a daemon thread (and at exit), in one
+    script per sweep. A lease is never inherited by a forked child (the parent owns it)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.items: dict[tuple, _Lease] = {}
+        self._due: list[list[str]] = []  # replaced leases, to release
+        self.janitor: threading.Thread | None = None
+
+    def take(self, shape: tuple) -> Outcome | None:
+        with self.cond:
+            lease = self.items.get(shape)
+            if lease is None or lease.deadline <= clock():
+                return None  # an expired lease is the janitor's to release
+            id_ = lease.ids.pop()
+            if not lease.ids:
+                del self.items[shape]
+            lease.key_reserved += lease.amount
+            lease.wallet_reserved += lease.amount
+            return Outcome(
+                status=OK,
+                reservation_id=id_,
+                spent=lease.spent,
+                key_reserved=lease.key_reserved,
+                available=lease.available,
+                wallet_reserved=lease.wallet_reserved,
+                from_lease=True,
+            )
+
+    def keep(self, shape: tuple, outcome: Outcome) -> None:
+        seconds = float(getattr(settings, "RESERVATION_LEASE_SECONDS", 1.0))
+        lease = _Lease(
+            ids=list(reversed(outcome.lease)),
+            amount=shape[4],
+            spent=outcome.spent,
+            key_reserved=outcome.key_reserved,
+            available=outcome.available,
+            wallet_reserved=outcome.wallet_reserved,
+            deadline=clock() + seconds,
+        )
+        outcome.lease = []
+        with self.cond:
+            old = self.items.get(shape)
+            if old is not None and old.deadline > clock():
+                lease.ids = old.ids + lease.ids  # two threads missed at once: both kept
+            elif old is not None:
+                self._due.append(old.ids)
+            self.items[shape] = lease
+            if self.janitor is None or not self.janitor.is_alive():
+                self.janitor = threading.Thread(
+                    target=self._sweep_forever, name="reservation-leases", daemon=True
+                )
+                self.janitor.start()
+            self.cond.notify()
+
+    def due(self, *, everything: bool = False) -> list[str]:
+        """Take out of the process the leased reservations past their time (all of them
+        with ``everything``); the caller releases them."""
+        now = clock()
+        with self.cond:
+            expired = [s for s, lease in self.items.items() if everything or lease.deadline <= now]
+            ids = [id_ for shape in expired for id_ in self.items.pop(shape).ids]
+            for batch in self._due:
+                ids.extend(batch)
+            self._due.clear()
+            return ids
+
+    def release_due(self, *, everything: bool = False) -> int:
+        """Release what ``due`` takes out (left to expire when the store does not answer)."""
+        ids = self.due(everything=everything)
+        if not ids:
+            return 0
+        try:
+            settle(ids=ids)
+        except Unavailable:
+            logger.warning(
+                "reservation store unavailable: %d leased reservations left to expire", len(ids)
+            )
+        return len(ids)
+
+    def _sweep_forever(self) -> None:
+        while True:
+            with self.cond:
+                if self.items:
+                    wait = min(lease.deadline for lease in self.items.values()) - clock()
+                else:
+                    wait = None if not self._due else 0
+                if wait is None or wait > 0:
+                    self.cond.wait(timeout=wait)
+            try:
+                self.release_due()
+            except Exception:  # the thread must outlive any one failure
+                logger.exception("releasing leased reservations failed")
+
+    def held(self) -> int:
+        """How many leased reservations this process holds (tests, the bench)."""
+        with self.cond:
+            return sum(len(lease.ids) for lease in self.items.values()) + sum(
+                len(batch) for batch in self._due
+            )
+
+
+leases = Leases()
+# A forked child starts with no lease: handing out its parent's would grant one twice.
+os.register_at_fork(after_in_child=leases._reset)
+os.register_at_fork(after_in_child=counters_seen.clear)
+
+
+@atexit.register
+def _release_leases_at_exit() -> None:
+    try:
+        leases.release_due(everything=True)
+    except Exception:  # at exit: what is left expires with the TTL
+        logger.warning("leased reservations left to expire at exit", exc_info=True)
+
+
+def lease_keep(outcome: Outcome, shape: tuple) -> None:
+    """After a script answered for an entry proved current: remember the counters it saw
+    and keep the other reservations of a lease it granted with ``outcome``."""
+    key_pk, org_pk, period, _cap, amount, _minimum = shape
+    counters_seen.put(key_pk, org_pk, period, outcome, amount)
+    if outcome.lease:
+        leases.keep(shape, outcome)
 
 
 def amounts(ids: list[str]) -> dict[str, int]:

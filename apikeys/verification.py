@@ -157,11 +157,13 @@ class _LocalCopies:
     def drop(self, names) -> None:
         for name in names:
             self._items.pop(name, None)
+        reservations.counters_seen.clear()  # a change that matters: read the counters too
 
     def clear(self) -> None:
         """Forget everything, including which keys were recently touched (tests use it)."""
         self._items.clear()
         _touched.clear()
+        reservations.counters_seen.clear()
 
 
 local_copies = _LocalCopies()
@@ -300,6 +302,7 @@ def _reserve(
             cap=cap,
             amount=amount,
             minimum=call.needed_microcredits,
+            lease=True,  # the entry was just checked: a leased reservation may serve
         )
     except reservations.Unavailable as exc:
         logger.warning("reservation store unavailable", exc_info=True)
@@ -380,6 +383,7 @@ def _verify_fused(
             amount=amount,
             minimum=call.needed_microcredits,
             cache_names=(cache.make_key(cache_key), cache.make_key(catalog.VERSION_KEY)),
+            lease=True,
         )
     except (ApplicationError, reservations.Unavailable):
         return None  # the ordinary path answers (and refuses) from the current entry
@@ -394,27 +398,44 @@ def _verify_fused(
     except ApplicationError:
         _release(outcome)
         raise
+    reservations.lease_keep(
+        outcome,
+        reservations.shape_of(
+            key_pk=entry["key_pk"],
+            org_pk=entry["organization_pk"],
+            period=entry["period"],
+            cap=entry["spending_limit_microcredits"],
+            amount=amount,
+            minimum=call.needed_microcredits,
+        ),
+    )
     _refuse_outcome(entry, call, outcome, amount)
     _touch(entry["key_pk"])
     return _answer(entry, call, outcome)
 
 
 def _release(outcome: "reservations.Outcome | None") -> None:
-    """Give back a reservation made for a call that is not answered with it."""
+    """Give back a reservation made for a call that is not answered with it (and the rest
+    of its lease)."""
     if outcome is None or not outcome.reservation_id:
         return
     try:
-        reservations.settle(ids=[outcome.reservation_id])
+        reservations.settle(ids=[outcome.reservation_id, *outcome.lease])
     except reservations.Unavailable:
         logger.warning("reservation store unavailable: reservation left to expire")
 
 
 def _alert_if_crossed(entry: dict, outcome: "reservations.Outcome", amount: int) -> None:
-    """Spend + reserved crossed 80% or 100% of the cap with this reservation: the alerts
-    (and auto-disable at 100%) are due now, before the calls run — off the hot path."""
+    """Spend + reserved crossed 80% or 100% of the cap with this reservation (or the lease
+    it came with): the alerts (and auto-disable at 100%) are due now, before the calls
+    run — off the hot path. A lease reaching 100% is always a single call (a lease takes
+    at most half of what still fits), so auto-disable never strands a lease."""
+    if outcome.from_lease:
+        return  # the script that reserved the lease saw the counters cross (or not)
     cap = entry["spending_limit_microcredits"]
-    after = outcome.spent + outcome.key_reserved
-    before = after - amount
+    # The counters as the script moved them: this reservation and the rest of its lease.
+    before = outcome.spent + outcome.key_reserved - amount
+    after = outcome.spent + outcome.key_reserved + outcome.leased * amount
     if any(before * 100 < cap * level <= after * 100 for level in (80, 100)):
         reservation_alert.delay(entry["key_pk"], entry["period"], after)
 

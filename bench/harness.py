@@ -88,9 +88,16 @@ class Gunicorn:
     """``gunicorn hypereal_site.wsgi`` on a free port; stopped by the pid it started."""
 
     def __init__(
-        self, env: dict[str, str], *, workers: int = 2, threads: int = 1, timeout: int = 30
+        self,
+        env: dict[str, str],
+        *,
+        workers: int = 2,
+        threads: int = 1,
+        timeout: int = 30,
+        start_seconds: float = 30,
     ) -> None:
         self.port = free_port()
+        self.start_seconds = start_seconds  # how long the server may take to answer
         self.timeout = timeout  # gunicorn's: a sync worker silent this long is killed
         self.env = {**os.environ, **env}
         self.workers = workers
@@ -125,7 +132,7 @@ class Gunicorn:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_seconds
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{Path(self.log.name).read_text()}")
@@ -137,7 +144,7 @@ class Gunicorn:
                 pass
             time.sleep(0.2)
         self.__exit__(None, None, None)
-        raise RuntimeError("gunicorn did not answer within 30 s")
+        raise RuntimeError(f"gunicorn did not answer within {self.start_seconds} s")
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:

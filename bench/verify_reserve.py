@@ -9,12 +9,14 @@ worker within 1 s.
     .venv/bin/python bench/verify_reserve.py [--seconds 6] [--rounds 3] [--connections 4]
 
 Three bodies, rounds alternating: the floor (``/bench/trivial``); *plain* verify (no model:
-nothing to price, nothing reserved, the script still checks the counters); *reserve*
-verify (a capped key, ``gpt-5.5`` with an estimate of 1,000 input and 1,000 output tokens:
-priced and reserved on every call). Needs what bench/verify_throughput.py needs
-(PostgreSQL, Redis, wrk). ``VERIFY_LOCAL_CACHE_SECONDS=0.001`` in the environment makes
-every worker's copy expire between calls: each verification then takes the fused path (one
-script reserves and reads the shared entry).
+nothing to price, nothing reserved; checked against the counters the worker last saw, or
+by the script); *reserve* verify (a capped key, ``gpt-5.5`` with an estimate of 1,000
+input and 1,000 output tokens: priced and reserved on every call, from the worker's lease
+or by the script). Needs what bench/verify_throughput.py needs (PostgreSQL, Redis, wrk).
+``--lease-calls 1`` runs the server without per-worker leases (every reserving call runs
+the script; docs/inference-plane.md, "Leases"). ``VERIFY_LOCAL_CACHE_SECONDS=0.001`` in
+the environment makes every worker's copy expire between calls: each verification then
+takes the fused path (one script reserves and reads the shared entry).
 """
 
 import argparse
@@ -32,12 +34,23 @@ DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/hypereal_bench_verify"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
 
 
+def _load() -> str:
+    one, five, _fifteen = os.getloadavg()
+    return f"{one:.1f} (1 min) / {five:.1f} (5 min)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=6, help="per wrk round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=4, help="wrk connections")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--lease-calls",
+        type=int,
+        default=None,
+        help="RESERVATION_LEASE_CALLS of the server (default: the settings'; 1: no leases)",
+    )
     args = parser.parse_args()
 
     env = harness.prepare(
@@ -45,6 +58,8 @@ def main() -> int:
     )
     if env is None:
         return 2
+    if args.lease_calls is not None:
+        env["RESERVATION_LEASE_CALLS"] = str(args.lease_calls)
     from apikeys.models import ApiKey  # noqa: PLC0415 — needs django.setup()
 
     run = uuid.uuid4().hex[:10]
@@ -69,11 +84,16 @@ def main() -> int:
         "reserve": ("/internal/v1/keys/verify", reserve, '"reservation_id":"rsv_'),
     }
     failures: list[str] = []
+    from django.conf import settings  # noqa: PLC0415 — needs django.setup()
+
+    leases = env.get("RESERVATION_LEASE_CALLS", settings.RESERVATION_LEASE_CALLS)
     print(
-        f"Redis {env['REDIS_URL']}, gunicorn -w {args.workers} --threads 1, {os.cpu_count()} CPUs"
+        f"Redis {env['REDIS_URL']}, gunicorn -w {args.workers} --threads 1, {os.cpu_count()} CPUs,"
+        f" leases of {leases} call(s), load {_load()}"
     )
     rates: dict[str, list[float]] = {name: [] for name in cases}
-    with harness.Gunicorn(env, workers=args.workers) as server:
+    # On a shared, loaded machine two workers may take longer than 30 s to start.
+    with harness.Gunicorn(env, workers=args.workers, start_seconds=180) as server:
         for _name, (path, body, expect) in cases.items():
             harness.wrk(
                 server.base + path,
@@ -118,6 +138,7 @@ def main() -> int:
         if logged:
             failures.append(f"{len(logged)} server errors, the last: {logged[-1][:2000]}")
 
+    print(f"\nload at the end {_load()}")
     floor = statistics.median(rates["trivial"])
     plain_rps = statistics.median(rates["plain"])
     reserve_rps = statistics.median(rates["reserve"])

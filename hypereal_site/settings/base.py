@@ -414,6 +414,12 @@ RESERVATION_DEFAULT_INPUT_TOKENS = env.int("RESERVATION_DEFAULT_INPUT_TOKENS", d
 RESERVATION_DEFAULT_OUTPUT_TOKENS = env.int("RESERVATION_DEFAULT_OUTPUT_TOKENS", default=4096)
 # A verification naming no model (no price to reserve from) reserves this much.
 RESERVATION_DEFAULT_MICROCREDITS = env.int("RESERVATION_DEFAULT_MICROCREDITS", default=0)
+# Per-worker leases (docs/inference-plane.md, "Leases"): one reservation script reserves
+# up to this many calls of the same shape (never more than half of what still fits) and
+# the worker hands them out without a round trip for this long, then releases the rest.
+# 1 turns leases off.
+RESERVATION_LEASE_CALLS = env.int("RESERVATION_LEASE_CALLS", default=8)
+RESERVATION_LEASE_SECONDS = env.float("RESERVATION_LEASE_SECONDS", default=1.0)
 # How long the gateway may reuse an answer locally (returned as cache_ttl_seconds).
 VERIFY_GATEWAY_CACHE_SECONDS = env.int("VERIFY_GATEWAY_CACHE_SECONDS", default=1)
 RATE_LIMIT_DEFAULT = {

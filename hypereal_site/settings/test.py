@@ -20,6 +20,9 @@ WHITENOISE_AUTOREFRESH = True
 # Tests that revoke a key and verify again at once, across processes, see the shared cache
 # directly; the per-worker copies have tests of their own that turn them on.
 VERIFY_LOCAL_CACHE_SECONDS = 0
+# Tests count reservations one call at a time; the lease tests (and the bursts, which run
+# with and without) turn leases on themselves.
+RESERVATION_LEASE_CALLS = env.int("RESERVATION_LEASE_CALLS", default=1)
 # Tests never ask the network's DNS: a test that verifies a domain starts its own server on
 # loopback (tests/sso/dnsserver.py) and points DNS_RESOLVER at it; anything else is refused
 # at once by the discard port.

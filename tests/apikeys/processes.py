@@ -35,8 +35,8 @@ def _database_url() -> str:
 class Worker:
     """One worker process; ``ask(command)`` sends a line and returns the JSON answer."""
 
-    def __init__(self) -> None:
-        env = dict(os.environ)
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, **(env or {})}
         env["DATABASE_URL"] = _database_url()  # the test database, not the configured one
         env["DJANGO_SETTINGS_MODULE"] = "hypereal_site.settings.test"
         env["PYTHONPATH"] = str(ROOT)

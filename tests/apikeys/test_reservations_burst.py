@@ -23,7 +23,15 @@ TTS = 3 * CREDIT  # audio-tts: 3 credits per request
 
 
 def _burst(
-    svc_token, key, plaintext, *, estimate=None, flush_after=0, model="audio-tts", sleep=0.05
+    svc_token,
+    key,
+    plaintext,
+    *,
+    estimate=None,
+    flush_after=0,
+    model="audio-tts",
+    sleep=0.05,
+    lease_calls=1,
 ):
     if not shared_backends():
         pytest.skip("needs PostgreSQL and Redis shared by several processes (CI runs them)")
@@ -39,7 +47,8 @@ def _burst(
         body["requests"] = 1
     else:
         body.update(input_tokens=1000, output_tokens=500)
-    workers = [Worker() for _ in range(PROCESSES)]
+    env = {"RESERVATION_LEASE_CALLS": str(lease_calls)}
+    workers = [Worker(env) for _ in range(PROCESSES)]
     try:
         for i, worker in enumerate(workers):
             spec = {"verify": verify, "event": body, "callers": THREADS, "sleep": sleep}
@@ -61,13 +70,20 @@ def _charged(key: ApiKey) -> int:
     return sum(UsageEvent.objects.filter(key=key).values_list("cost_microcredits", flat=True))
 
 
-def test_with_true_estimates_a_burst_is_allowed_exactly_the_cap(svc_token):
+# 1: a script per call; 8: per-worker leases of up to 8 calls (docs/inference-plane.md).
+LEASES = pytest.mark.parametrize("lease_calls", [1, 8], ids=["one-by-one", "leases"])
+
+
+@LEASES
+def test_with_true_estimates_a_burst_is_allowed_exactly_the_cap(svc_token, lease_calls):
     owner = UserFactory()
     org = personal(owner)
     fund(org, 10_000)
     key, plaintext = key_make(org=org, actor=owner, limit_credits=150)  # 50 calls of 3
 
-    allowed, answers = _burst(svc_token, key, plaintext, estimate={"requests": 1})
+    allowed, answers = _burst(
+        svc_token, key, plaintext, estimate={"requests": 1}, lease_calls=lease_calls
+    )
 
     assert allowed == 150 * CREDIT // TTS == 50, answers
     assert UsageEvent.objects.filter(key=key).count() == 50
@@ -95,13 +111,16 @@ def test_without_estimates_the_default_bounds_the_burst(svc_token):
     assert reservations.reconcile() == []
 
 
-def test_the_wallet_balance_holds_the_same_way(svc_token):
+@LEASES
+def test_the_wallet_balance_holds_the_same_way(svc_token, lease_calls):
     owner = UserFactory()
     org = personal(owner)
     fund(org, 90)  # 30 calls of 3 credits, no cap on the key
     key, plaintext = key_make(org=org, actor=owner)
 
-    allowed, answers = _burst(svc_token, key, plaintext, estimate={"requests": 1})
+    allowed, answers = _burst(
+        svc_token, key, plaintext, estimate={"requests": 1}, lease_calls=lease_calls
+    )
 
     assert allowed == 30, answers
     assert all(set(a["refusals"]) == {"insufficient_credits"} for a in answers)
@@ -109,7 +128,10 @@ def test_the_wallet_balance_holds_the_same_way(svc_token):
     assert _charged(key) == 90 * CREDIT
 
 
-def test_redis_losing_its_data_mid_burst_keeps_the_cap_and_the_money_exact(svc_token, internal):
+@LEASES
+def test_redis_losing_its_data_mid_burst_keeps_the_cap_and_the_money_exact(
+    svc_token, internal, lease_calls
+):
     """Redis loses its counters after 10 calls of one process (~40 in all), with up to 32
     calls in flight whose reservations vanish: the key verified within the TTL, so its
     rebuilt counters start with its whole remaining cap reserved (docs/inference-plane.md)
@@ -120,7 +142,13 @@ def test_redis_losing_its_data_mid_burst_keeps_the_cap_and_the_money_exact(svc_t
     key, plaintext = key_make(org=org, actor=owner, limit_credits=150)
 
     allowed, answers = _burst(
-        svc_token, key, plaintext, estimate={"requests": 1}, flush_after=10, sleep=0.3
+        svc_token,
+        key,
+        plaintext,
+        estimate={"requests": 1},
+        flush_after=10,
+        sleep=0.3,
+        lease_calls=lease_calls,
     )
 
     charged = _charged(key)

@@ -121,3 +121,34 @@ def _period() -> str:
     from django.utils import timezone  # noqa: PLC0415 - test helper
 
     return timezone.now().strftime("%Y-%m")
+
+
+def test_the_fused_script_takes_a_lease_kept_only_for_an_unchanged_entry(
+    internal, owner, trips, clock
+):
+    """With leases, the fused script may reserve a lease too: kept when the shared entry
+    proved the copy current, released with the guess when it did not."""
+    key, plaintext = _capped(owner, limit=100)
+    with override_settings(RESERVATION_LEASE_CALLS=4, RESERVATION_LEASE_SECONDS=60):
+        assert _verify(internal, plaintext).status_code == 200  # a lease of 4
+        for _ in range(3):
+            clock.now += 0.1
+            assert _verify(internal, plaintext).status_code == 200  # from the lease
+        assert trips["reserve_and_read"] == 0 and reservations.leases.held() == 0
+
+        clock.now += 1  # expired copy: the fused script reserves a lease, entry unchanged
+        assert _verify(internal, plaintext).status_code == 200
+        assert trips["reserve_and_read"] == 1 and reservations.leases.held() == 3
+        held = reservations.reserved(key_pk=key.pk, org_pk=key.organization_id, period=_period())
+        assert held == (8 * TTS, 8 * TTS)
+
+        reservations.leases.release_due(everything=True)
+        ApiKey.objects.filter(pk=key.pk).update(status=ApiKey.Status.REVOKED)
+        cache.delete(verification._cache_key(key.secret_hash))  # another worker's commit
+        clock.now += 1
+        refused = _verify(internal, plaintext)
+        assert refused.status_code == 401, refused.content
+        assert trips["reserve_and_read"] == 2 and reservations.leases.held() == 0
+    answer = reservations.reserved(key_pk=key.pk, org_pk=key.organization_id, period=_period())
+    assert answer == (5 * TTS, 5 * TTS)  # the fused guess and its lease were released
+    assert reservations.reconcile() == []
