@@ -29,9 +29,7 @@ def invitation_email_send(*, invitation_id: int, token: str) -> None:
     context = {
         "invitation": invitation,
         "organization": invitation.organization,
-        "inviter": invitation.invited_by.email
-        if invitation.invited_by
-        else gettext_lazy("A teammate"),
+        "inviter": invitation.invited_by.email if invitation.invited_by else teammate,
         "accept_url": invitation_accept_url(token),
         "site_name": settings.SITE_NAME,
     }

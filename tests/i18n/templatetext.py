@@ -68,9 +68,9 @@ class _Collector(HTMLParser):
         if tag in CODE_ELEMENTS:
             self.code_depth += 1
         for name, value in attrs:
-            if name in READ_ATTRIBUTES and value and value.strip() not in ALLOWED_TEXT:
-                if _words(value):
-                    self.found.append((self.getpos()[0], f'{name}="{value.strip()}"'))
+            read = name in READ_ATTRIBUTES and value and value.strip() not in ALLOWED_TEXT
+            if read and _words(value):
+                self.found.append((self.getpos()[0], f'{name}="{value.strip()}"'))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in CODE_ELEMENTS and self.code_depth:
