@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from hypereal_site.api.errors import ApplicationError
 from orgs.audit import audit_record, target_of
@@ -22,7 +23,8 @@ def user_deletion_blockers(*, user: User) -> list[str]:
     organization; organizations register their check here as they arrive.
     """
     return [
-        f"You are the last owner of {org.name}. Transfer ownership or delete it first."
+        _("You are the last owner of %(org)s. Transfer ownership or delete it first.")
+        % {"org": org.name}
         for org in orgs_where_last_owner(user=user)
     ]
 

@@ -13,6 +13,7 @@
 docs/i18n.md says how a new string travels from the code into Arabic.
 """
 
+import functools
 import io
 import re
 from collections.abc import Iterator
@@ -106,7 +107,18 @@ def _extract(path: Path, base: Path) -> Iterator[Marked]:
 
 def marked_messages(base: Path | None = None) -> dict[tuple[str | None, str], Marked]:
     """Every message our sources mark, keyed by (context, msgid)."""
-    base = base or Path(settings.BASE_DIR)
+    return dict(_marked_in(str(base or settings.BASE_DIR), _sources_stamp(base)))
+
+
+def _sources_stamp(base: Path | None) -> tuple:
+    # Re-read when a source changes (a long-lived process, a test writing templates).
+    root = Path(base or settings.BASE_DIR)
+    return tuple((str(p), p.stat().st_mtime_ns) for p in _sources(root))
+
+
+@functools.lru_cache(maxsize=8)
+def _marked_in(base_dir: str, _stamp: tuple) -> dict[tuple[str | None, str], Marked]:
+    base = Path(base_dir)
     found: dict[tuple[str | None, str], Marked] = {}
     for path in _sources(base):
         for marked in _extract(path, base):
