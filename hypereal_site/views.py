@@ -8,6 +8,7 @@ real views as the capability lands.
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from orgs.access import context_view, public_view
@@ -16,13 +17,13 @@ from orgs.permissions import Perm
 
 SECTIONS = {
     "deployments": {
-        "title": "Deployments",
-        "lead": "Run your own Docker images on GPUs, billed per second.",
-        "empty": "No deployments yet.",
-        "next": "Deployments and GPU jobs will be listed here.",
+        "title": _("Deployments"),
+        "lead": _("Run your own Docker images on GPUs, billed per second."),
+        "empty": _("No deployments yet."),
+        "next": _("Deployments and GPU jobs will be listed here."),
         "view": Perm.DEPLOYMENTS_VIEW,
         "manage": Perm.DEPLOYMENTS_MANAGE,
-        "action": "New deployment",
+        "action": _("New deployment"),
     },
 }
 

@@ -18,8 +18,6 @@ from orgs.services import invitation_create
 from tests.accounts.factories import UserFactory
 from tests.billing.factories import CREDIT, fund, member_join, new_key, team_wallet
 
-from .test_catalogue import catalogue_read  # noqa: F401 - the catalogue must load first
-
 ARABIC = re.compile(r"[\u0600-\u06FF]")
 
 ORG = SimpleNamespace(name="Acme Inc", is_personal=False)
