@@ -218,28 +218,32 @@ def languages() -> list[str]:
     return [code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
 
 
-def catalogue_todo(language: str) -> list[tuple[str, str]]:
-    """(msgid, current translation) for each message that needs a translator: untranslated
-    or fuzzy (plural messages give their singular; their forms are edited in the .po)."""
+def catalogue_todo(language: str) -> list[tuple[str, str, str]]:
+    """(msgid, current translation, context) for each message that needs a translator:
+    untranslated or fuzzy (plural messages are left to the .po, where their six Arabic
+    forms are edited)."""
     todo = []
     for message in catalogue_read(language):
         if not message.id or isinstance(message.id, tuple):
             continue
         if not message.string or message.fuzzy:
-            todo.append((message.id, message.string if message.fuzzy else ""))
+            current = message.string if message.fuzzy else ""
+            todo.append((message.id, current, message.context or ""))
     return todo
 
 
-def catalogue_fill(language: str, translations: dict[str, str]) -> int:
-    """Set these translations (msgid → text) and clear their fuzzy flags; returns how many
-    were set. Messages not in the catalogue are ignored (run ``make messages`` first)."""
+def catalogue_fill(language: str, translations: dict[tuple[str, str], str]) -> int:
+    """Set these translations ((msgid, context or "") → text) and clear their fuzzy flags;
+    returns how many were set. Messages not in the catalogue are ignored (run ``make
+    messages`` first)."""
     from babel.messages.pofile import write_po  # noqa: PLC0415 - only this action writes
 
     catalogue = catalogue_read(language)
     done = 0
     for message in catalogue:
-        if message.id and not isinstance(message.id, tuple) and message.id in translations:
-            message.string = translations[message.id]
+        key = (message.id, message.context or "")
+        if message.id and not isinstance(message.id, tuple) and key in translations:
+            message.string = translations[key]
             message.flags.discard("fuzzy")
             done += 1
     with po_path(language).open("wb") as handle:

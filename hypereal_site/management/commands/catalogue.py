@@ -17,8 +17,9 @@ class Command(BaseCommand):
         "The translation catalogues without GNU gettext (docs/i18n.md): `compile` writes "
         "the .mo files from the .po files (Babel); `check` lists messages missing from a "
         "catalogue, untranslated, fuzzy or with broken placeholders; `todo` prints the "
-        "messages a translator must do as tab-separated msgid/translation lines; `fill "
-        "FILE` reads such lines back into the catalogue (and clears their fuzzy flags)."
+        "messages a translator must do as tab-separated msgid, translation (and context) "
+        "lines; `fill FILE` reads such lines back into the catalogue (clearing their fuzzy "
+        "flags)."
     )
 
     def add_arguments(self, parser) -> None:
@@ -33,9 +34,9 @@ class Command(BaseCommand):
                 raise CommandError("fill needs a FILE and one --language")
             with open(file, encoding="utf-8", newline="") as handle:
                 rows = {
-                    row[0]: row[1]
+                    (row[0], row[2] if len(row) > 2 else ""): row[1]
                     for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-                    if len(row) == 2 and row[1]
+                    if len(row) >= 2 and row[1]
                 }
             done = catalogue_fill(targets[0], rows)
             catalogue_compile(targets[0])
@@ -49,8 +50,8 @@ class Command(BaseCommand):
                 out = csv.writer(
                     sys.stdout, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\"
                 )
-                for msgid, current in catalogue_todo(code):
-                    out.writerow([msgid, current])
+                for msgid, current, context in catalogue_todo(code):
+                    out.writerow([msgid, current, context] if context else [msgid, current])
             else:
                 problems = catalogue_problems(code)
                 self.stdout.write(f"{code}: {problems.report()}")
