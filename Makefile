@@ -7,6 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
 .PHONY: run test install install-dev lint format chromium test-idps clean
+.PHONY: messages compilemessages check-messages
 
 # uv lives in its own tiny virtualenv so that `uv sync` may manage .venv freely.
 $(UV):
@@ -50,6 +51,23 @@ lint: install-dev  ## ruff, the import contracts (pyproject.toml), no missing mi
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
 	$(VENV_PY) manage.py makemigrations --check --dry-run
+
+# Translations (docs/i18n.md). The compiled .mo files are committed, so `make run` and
+# `make test` need no GNU gettext; `make messages` (a developer's step) re-extracts the
+# marked strings with Django's makemessages (xgettext) and recompiles with Babel.
+MAKEMESSAGES_IGNORE := --ignore=.venv --ignore=.tools --ignore=tests --ignore=bench \
+	--ignore=staticfiles --ignore=artifacts --ignore='*/node_modules/*'
+
+messages: install-dev  ## regenerate locale/*/LC_MESSAGES/django.po from the sources, then compile
+	$(VENV_PY) manage.py makemessages --all --no-obsolete --add-location=file $(MAKEMESSAGES_IGNORE)
+	$(VENV_PY) manage.py catalogue compile
+	$(VENV_PY) manage.py catalogue check || true
+
+compilemessages: install-dev  ## locale/*/LC_MESSAGES/django.mo from the .po files (Babel, no gettext)
+	$(VENV_PY) manage.py catalogue compile
+
+check-messages: install-dev  ## which messages are missing, untranslated or fuzzy
+	$(VENV_PY) manage.py catalogue check
 
 format: install-dev
 	.venv/bin/ruff check --fix .

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 
+from hypereal_site.notify import language_of
 from orgs.views import PENDING_INVITATION_SESSION_KEY
 from sso import selectors as sso_selectors
 from sso import services as sso_services
@@ -97,7 +98,9 @@ class AccountAdapter(DefaultAccountAdapter):
         if template_prefix == "account/email/unknown_account":
             # allauth builds this link from the Host header and has no hook for it.
             context["signup_url"] = site_url(reverse("account_signup"))
-        super().send_mail(template_prefix, email, context)
+        # In the recipient's saved language, else the one of the page that caused the mail.
+        with language_of(email):
+            super().send_mail(template_prefix, email, context)
 
     def send_account_already_exists_mail(self, email: str) -> None:
         self.send_mail(

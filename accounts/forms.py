@@ -2,6 +2,7 @@ from zoneinfo import available_timezones
 
 from allauth.account import forms as allauth_forms
 from django import forms
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext_lazy
 
@@ -12,11 +13,11 @@ from .models import User
 
 class AccountDeleteForm(forms.Form):
     password = forms.CharField(
-        label="Your password",
+        label=gettext_lazy("Your password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     confirm = forms.CharField(
-        label='Type "delete my account" to confirm',
+        label=gettext_lazy('Type "delete my account" to confirm'),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
 
@@ -27,13 +28,13 @@ class AccountDeleteForm(forms.Form):
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
         if authenticate(username=self.user.email, password=password) is None:
-            raise forms.ValidationError("That is not your current password.")
+            raise forms.ValidationError(gettext_lazy("That is not your current password."))
         return password
 
     def clean_confirm(self) -> str:
         value = self.cleaned_data["confirm"].strip().lower()
         if value != "delete my account":
-            raise forms.ValidationError('Type exactly "delete my account".')
+            raise forms.ValidationError(gettext_lazy('Type exactly "delete my account".'))
         return value
 
 
@@ -41,8 +42,19 @@ def _zone_choices() -> list[tuple[str, str]]:
     return [(z, z.replace("_", " ")) for z in sorted(available_timezones())]
 
 
+def _language_choices() -> list[tuple[str, str]]:
+    # Each language in its own name: a reader who cannot read the current one finds theirs.
+    return [("", gettext_lazy("Automatic (the browser's language)")), *settings.LANGUAGES]
+
+
 class ProfileForm(forms.Form):
-    name = forms.CharField(label="Display name", max_length=150, required=False)
+    name = forms.CharField(label=gettext_lazy("Display name"), max_length=150, required=False)
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"),
+        choices=_language_choices,
+        required=False,
+        help_text=gettext_lazy("The console and the emails we send you."),
+    )
     timezone = forms.ChoiceField(
         label=gettext_lazy("Timezone"),
         choices=_zone_choices,

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
@@ -48,6 +49,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     #: An IANA zone name (checked against zoneinfo by the account form): the viewer's days
     #: on the usage page and in ``/api/api-usage``'s ``daily``.
     timezone = models.CharField(max_length=64, default="UTC")
+    #: The console's language for this person ("en", "ar"), ahead of the switcher's cookie
+    #: and the browser's Accept-Language; blank follows them. Emails go out in it too.
+    language = models.CharField(max_length=8, blank=True, default="", choices=settings.LANGUAGES)
 
     objects = UserManager()
 

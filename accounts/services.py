@@ -1,8 +1,10 @@
 import logging
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from hypereal_site.api.errors import ApplicationError
 from orgs.audit import audit_record, target_of
@@ -21,24 +23,37 @@ def user_deletion_blockers(*, user: User) -> list[str]:
     organization; organizations register their check here as they arrive.
     """
     return [
-        f"You are the last owner of {org.name}. Transfer ownership or delete it first."
+        _("You are the last owner of %(org)s. Transfer ownership or delete it first.")
+        % {"org": org.name}
         for org in orgs_where_last_owner(user=user)
     ]
 
 
 @transaction.atomic
-def user_update(*, user: User, actor: User, name: str, timezone: str | None = None) -> User:
-    """Change the profile (name, and the timezone when given: an IANA name the caller
-    checked); audited in the user's personal account (the log that follows the person
-    rather than a team)."""
-    name = name.strip()
+def user_update(
+    *,
+    user: User,
+    actor: User,
+    name: str | None = None,
+    timezone: str | None = None,
+    language: str | None = None,
+) -> User:
+    """Change the profile (the name, the timezone: an IANA name the caller checked, the
+    language: a code of ``settings.LANGUAGES`` or "" for the browser's; each left as it
+    is when ``None``); audited in the user's personal account (the log that follows the
+    person rather than a team)."""
     before, after = {}, {}
-    if name != user.name:
-        before["name"], after["name"] = user.name, name
-        user.name = name
+    if name is not None and name.strip() != user.name:
+        before["name"], after["name"] = user.name, name.strip()
+        user.name = name.strip()
     if timezone is not None and timezone != user.timezone:
         before["timezone"], after["timezone"] = user.timezone, timezone
         user.timezone = timezone
+    if language is not None and language != user.language:
+        if language and language not in dict(settings.LANGUAGES):
+            raise ValueError(f"unknown language {language!r}")
+        before["language"], after["language"] = user.language, language
+        user.language = language
     if not after:
         return user
     user.save(update_fields=list(after))

@@ -1,9 +1,13 @@
 from allauth.account.views import LoginView
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language_from_request
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apikeys.selectors import apikey_active_count, apikey_exists
 from billing.pricing import TOKEN_ENDPOINT_MIN_BALANCE
@@ -75,7 +79,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     # Not ``request.POST or None``: an empty POST is falsy and would skip validation.
     form = ProfileForm(
         request.POST if request.method == "POST" else None,
-        initial={"name": user.name, "timezone": user.timezone},
+        initial={"name": user.name, "timezone": user.timezone, "language": user.language},
     )
     if request.method == "POST" and form.is_valid():
         services.user_update(
@@ -83,7 +87,10 @@ def account_settings(request: HttpRequest) -> HttpResponse:
             actor=user,
             name=form.cleaned_data["name"],
             timezone=form.cleaned_data["timezone"] or None,
+            language=form.cleaned_data["language"],
         )
+        # The confirmation (and the page after it) in the language just chosen.
+        translation.activate(request.user.language or get_language_from_request(request))
         messages.success(request, _("Profile saved."))
         return redirect("account_settings")
     return render(
@@ -97,6 +104,38 @@ def account_settings(request: HttpRequest) -> HttpResponse:
             "current_session_key": request.session.session_key,
         },
     )
+
+
+@public_view
+@require_POST
+def language_switch(request: HttpRequest) -> HttpResponse:
+    """The header's and the sign-in pages' switcher: remembers the choice in a cookie (for
+    anyone, so that it survives signing out) and, for a signed-in person, as the account's
+    preference. Goes back to ``next``, the full path the switcher was on (query string
+    included); the page's unsaved fields are carried across by static/js/console.js."""
+    language = request.POST.get("language", "")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = "/"
+    response = HttpResponseRedirect(next_url)
+    if language not in dict(settings.LANGUAGES):
+        return response
+    if request.user.is_authenticated:
+        services.user_update(user=request.user, actor=request.user, language=language)
+    translation.activate(language)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+    return response
 
 
 @account_view

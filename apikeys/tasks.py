@@ -39,8 +39,10 @@ def send_key_alert_email(self, alert_id: int) -> bool:
         return send_once(
             key=f"key-alert:{alert.pk}",
             recipients=key_alert_recipients(key=key),
-            subject=render_to_string("apikeys/email/alert_subject.txt", context).strip(),
-            body=render_to_string("apikeys/email/alert_message.txt", context),
+            render=lambda: (
+                render_to_string("apikeys/email/alert_subject.txt", context).strip(),
+                render_to_string("apikeys/email/alert_message.txt", context),
+            ),
         )
     except Exception as exc:
         raise self.retry(exc=exc) from exc

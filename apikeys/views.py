@@ -9,6 +9,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.forms import apply_validation_error
+from hypereal_site.text import isolate
 from orgs.access import context_view
 from orgs.context import Context
 from orgs.permissions import Perm
@@ -223,7 +224,7 @@ def key_revoke(request: HttpRequest, public_id: str, context: Context) -> HttpRe
     messages.success(
         request,
         _("Key %(name)s (%(masked)s) was revoked. It stops working now.")
-        % {"name": key.name, "masked": key.masked},
+        % {"name": isolate(key.name), "masked": isolate(key.masked)},
     )
     if request.htmx:
         return HttpResponseClientRedirect("/manage-api-keys")

@@ -69,8 +69,10 @@ def send_low_balance_email(self, wallet_id: int) -> bool:
         return send_once(
             key=f"low-balance:{wallet.public_id}:{wallet.low_balance_alert_count}",
             recipients=selectors.billing_contacts(organization=org),
-            subject=render_to_string("billing/email/low_balance_subject.txt", context).strip(),
-            body=render_to_string("billing/email/low_balance_message.txt", context),
+            render=lambda: (
+                render_to_string("billing/email/low_balance_subject.txt", context).strip(),
+                render_to_string("billing/email/low_balance_message.txt", context),
+            ),
         )
     except Exception as exc:
         raise self.retry(exc=exc) from exc

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .money import credits_input, credits_text
 
@@ -41,10 +42,10 @@ class CreditsField(forms.CharField):
 
 class TopUpForm(forms.Form):
     amount_usd = forms.DecimalField(
-        label="Amount (USD)",
+        label=gettext_lazy("Amount (USD)"),
         max_digits=8,
         decimal_places=2,
-        help_text="100 credits per dollar.",
+        help_text=gettext_lazy("100 credits per dollar."),
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
 
@@ -75,10 +76,12 @@ class TopUpForm(forms.Form):
 
 class ThresholdForm(forms.Form):
     threshold = CreditsField(
-        label="Alert me below (credits)",
+        label=gettext_lazy("Alert me below (credits)"),
         required=False,
         min_microcredits=0,
-        help_text="One email when the balance drops below this. Leave empty to turn off.",
+        help_text=gettext_lazy(
+            "One email when the balance drops below this. Leave empty to turn off."
+        ),
     )
 
 

@@ -4,6 +4,8 @@ that reaches a text column or a query parameter is checked here first, so that i
 clear 400 (or one rejected event) instead of a database error and a 500. (DRF's
 ``CharField`` applies the same rule; these are for the paths that skip serializers.)"""
 
+from django.utils import translation
+
 
 def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored as text, or None when it can. Cheap for the common
@@ -20,3 +22,14 @@ def text_problem(value: str) -> str | None:
 
 def is_clean_text(value: object) -> bool:
     return isinstance(value, str) and text_problem(value) is None
+
+
+def isolate(value: object) -> str:
+    """A value people chose (a name, an email, a key id) made safe to put into translated
+    plain text: in a right-to-left language it is wrapped in Unicode's FIRST STRONG ISOLATE
+    … POP DIRECTIONAL ISOLATE, the plain-text ``<bdi>``, so that its own direction and
+    punctuation do not reorder the sentence around it. Left-to-right text is unchanged."""
+    text = str(value)
+    if translation.get_language_bidi():
+        return f"\u2068{text}\u2069"
+    return text

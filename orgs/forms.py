@@ -9,33 +9,35 @@ _AUDIT_DATE_RANGE = [MinValueValidator(FILTER_EARLIEST), MaxValueValidator(FILTE
 
 
 class OrgCreateForm(forms.Form):
-    name = forms.CharField(label="Organization name", max_length=100)
+    name = forms.CharField(label=_("Organization name"), max_length=100)
     slug = forms.CharField(
-        label="Slug",
+        label=_("Slug"),
         max_length=48,
         required=False,
-        help_text="Lowercase letters, digits and hyphens. Leave empty to derive it from the name.",
+        help_text=_(
+            "Lowercase letters, digits and hyphens. Leave empty to derive it from the name."
+        ),
     )
 
 
 class OrgUpdateForm(forms.Form):
-    name = forms.CharField(label="Name", max_length=100)
+    name = forms.CharField(label=_("Name"), max_length=100)
     slug = forms.CharField(
-        label="Slug", max_length=48, help_text="Lowercase letters, digits and hyphens."
+        label=_("Slug"), max_length=48, help_text=_("Lowercase letters, digits and hyphens.")
     )
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label="Email address")
-    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.DEVELOPER)
+    email = forms.EmailField(label=_("Email address"))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.DEVELOPER)
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(label="Role", choices=Role.choices)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 
 
 class TransferForm(forms.Form):
-    member = forms.ChoiceField(label="New owner")
+    member = forms.ChoiceField(label=_("New owner"))
 
     def __init__(self, *args, members=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -7,14 +7,15 @@ Every view, API, admin action and later capability asks ``role_allows(role, perm
 from enum import StrEnum
 
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    DEVELOPER = "developer", "Developer"
-    BILLING = "billing", "Billing"
-    VIEWER = "viewer", "Viewer"
+    OWNER = "owner", pgettext_lazy("role", "Owner")
+    ADMIN = "admin", pgettext_lazy("role", "Admin")
+    DEVELOPER = "developer", pgettext_lazy("role", "Developer")
+    BILLING = "billing", pgettext_lazy("role", "Billing")
+    VIEWER = "viewer", pgettext_lazy("role", "Viewer")
 
 
 class Perm(StrEnum):

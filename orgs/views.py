@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.forms import apply_validation_error
+from hypereal_site.text import isolate
 
 from . import selectors, services
 from .access import account_view, context_view, public_view
@@ -144,7 +145,7 @@ def invitation_create(request: HttpRequest, context: Context) -> HttpResponse:
             form.add_error(None, exc.message)
         else:
             messages.success(
-                request, _("Invitation sent to %(email)s.") % {"email": invitation.email}
+                request, _("Invitation sent to %(email)s.") % {"email": isolate(invitation.email)}
             )
             return _back()
     return _settings_page(request, context, status=400, invite_form=form)
@@ -343,7 +344,7 @@ def context_switch_view(request: HttpRequest) -> HttpResponse:
         request,
         _("Switched to your personal account.")
         if context.is_personal
-        else _("Switched to %(org)s.") % {"org": context.organization.name},
+        else _("Switched to %(org)s.") % {"org": isolate(context.organization.name)},
     )
     next_url = request.POST.get("next") or reverse("dashboard")
     if not next_url.startswith("/") or next_url.startswith("//"):

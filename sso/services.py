@@ -352,8 +352,10 @@ def _email_owners(*, domain_id: int, kind: str, moment: str) -> None:
     send_once(
         key=f"sso-domain:{kind}:{domain.pk}:{digest}",
         recipients=recipients,
-        subject=render_to_string("sso/email/domain_subject.txt", context).strip(),
-        body=render_to_string("sso/email/domain_message.txt", context),
+        render=lambda: (
+            render_to_string("sso/email/domain_subject.txt", context).strip(),
+            render_to_string("sso/email/domain_message.txt", context),
+        ),
     )
 
 
@@ -827,8 +829,10 @@ def _email_break_glass(*, connection_id: int, user_email: str, moment: str) -> N
         send_once(
             key=f"sso-break-glass:{connection.pk}:{digest}",
             recipients=[u.email for u in org_owners(organization=org)],
-            subject=render_to_string("sso/email/break_glass_subject.txt", context).strip(),
-            body=render_to_string("sso/email/break_glass_message.txt", context),
+            render=lambda: (
+                render_to_string("sso/email/break_glass_subject.txt", context).strip(),
+                render_to_string("sso/email/break_glass_message.txt", context),
+            ),
         )
     except Exception:  # the sign-in has happened; a failed mail must not undo it
         logger.exception("break-glass mail failed", extra={"connection": connection.pk})

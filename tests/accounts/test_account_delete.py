@@ -17,7 +17,7 @@ def test_page_explains_what_will_happen(user, client_for):
     page = client_for(user).get(DELETE_URL)
 
     assert page.status_code == 200
-    assert f"This permanently deletes {user.email}".encode() in page.content
+    assert f'This permanently deletes <bdi dir="ltr">{user.email}</bdi>'.encode() in page.content
 
 
 def test_wrong_password_is_a_field_error_and_keeps_the_account(user, client_for):

@@ -82,7 +82,7 @@ def test_profile_name_may_be_cleared_and_the_console_falls_back_to_the_address(c
     assert b"Profile saved." in response.content
     user.refresh_from_db()
     assert user.name == ""
-    assert b"Welcome, grace" in client.get("/dashboard").content
+    assert b"Welcome, <bdi>grace</bdi>" in client.get("/dashboard").content
 
 
 @pytest.mark.parametrize("length", [151, 400])

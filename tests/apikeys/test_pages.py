@@ -263,7 +263,7 @@ def test_a_developer_manages_team_keys_in_the_team_context(owner):
     org = team(owner)
     developer = join(org, "developer")
     client = browser(developer, org)
-    assert "Keys of Acme Inc" in text(client.get("/manage-api-keys"))
+    assert "Keys of <bdi>Acme Inc</bdi>" in text(client.get("/manage-api-keys"))
     # Without a default cap, a developer's key needs a cap of its own (a budget decision).
     refused = client.post("/manage-api-keys/new", {"name": "team-dev"})
     assert refused.status_code == 400

@@ -168,7 +168,7 @@ def test_billing_shows_the_org_wallet_in_the_org_context(user, in_context, two_w
     html = in_context(user, org).get("/billing").content.decode()
     balance = re.search(r'data-testid="balance">([^<]+)<', html).group(1).strip()
     assert balance == "777.00"  # 776.999875 shown to two places
-    assert "Prepaid credits shared by everyone in Acme Inc." in html
+    assert "Prepaid credits shared by everyone in <bdi>Acme Inc</bdi>." in html
     assert "team top-up" in html and "team usage" in html
     assert "-0.000125" in html  # every micro-credit of a movement is shown
     assert "Open holds" in html and "job-team-1" in html
