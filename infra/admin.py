@@ -3,6 +3,7 @@ from django.contrib import admin
 from billing.money import format_credits
 from hypereal_site.admin import ReadOnlyAdmin
 
+from . import job_admin  # noqa: F401 - registers the serverless GPU models and the jobs
 from .models import Deployment, GpuType
 
 
