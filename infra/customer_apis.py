@@ -9,7 +9,7 @@ no GPUs (403). Bodies are strict (unknown fields are a 400), like the browser AP
 """
 
 from django.core.exceptions import ImproperlyConfigured
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -56,10 +56,19 @@ class CustomerKeyApi(StrictInputApi):
         return self.key.created_by
 
 
+@extend_schema_view(
+    get=extend_schema(operation_id="v1_deployments_list"),
+    post=extend_schema(operation_id="v1_deployments_create"),
+)
 class V1DeploymentListCreateApi(DeploymentListCreateHandlers, CustomerKeyApi):
     permissions = {"GET": Perm.DEPLOYMENTS_VIEW, "POST": Perm.DEPLOYMENTS_MANAGE}
 
 
+@extend_schema_view(
+    get=extend_schema(operation_id="v1_deployments_retrieve"),
+    patch=extend_schema(operation_id="v1_deployments_partial_update"),
+    delete=extend_schema(operation_id="v1_deployments_destroy"),
+)
 class V1DeploymentDetailApi(DeploymentDetailHandlers, CustomerKeyApi):
     permissions = {
         "GET": Perm.DEPLOYMENTS_VIEW,

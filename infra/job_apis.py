@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, exceptions, serializers, status
 from rest_framework.permissions import BasePermission
@@ -109,7 +110,11 @@ class ServerlessInputSerializer(serializers.Serializer):
 
 
 class JobRunApi(CustomerJobApi):
-    @extend_schema(request=RunInputSerializer, summary="Run a job on a deployment")
+    @extend_schema(
+        request=RunInputSerializer,
+        responses=OpenApiTypes.OBJECT,
+        summary="Run a job on a deployment",
+    )
     def post(self, request: Request, slug: str) -> Response:
         self.require(Perm.DEPLOYMENTS_MANAGE)
         data = RunInputSerializer(data=request.data)
@@ -134,7 +139,7 @@ class JobRunApi(CustomerJobApi):
 
 
 class JobApi(CustomerJobApi):
-    @extend_schema(summary="Poll a GPU job (live from the provider)")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="Poll a GPU job (live from the provider)")
     def get(self, request: Request, job_id: str) -> Response:
         self.require(Perm.DEPLOYMENTS_VIEW)
         job = job_selectors.job_get(organization_id=request.auth.organization_id, public_id=job_id)
@@ -143,7 +148,7 @@ class JobApi(CustomerJobApi):
 
 
 class JobCancelApi(CustomerJobApi):
-    @extend_schema(request=None, summary="Cancel a GPU job")
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT, summary="Cancel a GPU job")
     def post(self, request: Request, job_id: str) -> Response:
         self.require(Perm.DEPLOYMENTS_MANAGE)
         if request.data:
@@ -154,7 +159,11 @@ class JobCancelApi(CustomerJobApi):
 
 
 class ServerlessRunApi(CustomerJobApi):
-    @extend_schema(request=ServerlessInputSerializer, summary="Call a serverless GPU model")
+    @extend_schema(
+        request=ServerlessInputSerializer,
+        responses=OpenApiTypes.OBJECT,
+        summary="Call a serverless GPU model",
+    )
     def post(self, request: Request, slug: str) -> Response:
         self.require(Perm.DEPLOYMENTS_MANAGE)
         data = ServerlessInputSerializer(data=request.data)
@@ -216,7 +225,7 @@ class JobCallbackApi(StrictInputApi):
     throttle_classes: list = []
     hypereal_access = Access("service")
 
-    @extend_schema(request=None, summary="A GPU provider's job status callback")
+    @extend_schema(exclude=True)  # the provider calls it, not our customers
     def post(self, request: Request, job_id: str) -> Response:
         body = request.data
         job = request.auth if isinstance(request.auth, GpuJob) else None
