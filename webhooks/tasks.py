@@ -63,8 +63,11 @@ def send_endpoint_disabled_email(self, endpoint_id: int, stamp: str) -> bool:
         return send_once(
             key=f"webhook-disabled:{endpoint.public_id}:{stamp}",
             recipients=selectors.endpoint_contacts(organization=endpoint.organization),
-            subject=render_to_string("webhooks/email/disabled_subject.txt", context).strip(),
-            body=render_to_string("webhooks/email/disabled_message.txt", context),
+            # Rendered once per recipient language (each reads it in their own).
+            render=lambda: (
+                render_to_string("webhooks/email/disabled_subject.txt", context).strip(),
+                render_to_string("webhooks/email/disabled_message.txt", context),
+            ),
         )
     except Exception as exc:
         raise self.retry(exc=exc) from exc

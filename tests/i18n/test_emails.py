@@ -81,6 +81,28 @@ EMAILS = [
         {"organization": ORG, "email": "owner@example.com", "moment": "2026-11-29 10:00"},
     ),
     ("password-reset-sso", "account/email/password_reset_sso", {"refusal": "Use SSO."}),
+    (
+        "webhook-disabled",
+        "webhooks/email/disabled",
+        {
+            "endpoint": SimpleNamespace(url="https://hooks.example.com/in"),
+            "organization": ORG,
+            "reason": "410",
+            "url": "https://console.example/settings/organization/webhooks/x",
+            "site_name": "Hypereal Console",
+        },
+    ),
+    (
+        "webhook-disabled-personal",
+        "webhooks/email/disabled",
+        {
+            "endpoint": SimpleNamespace(url="https://hooks.example.com/in"),
+            "organization": PERSONAL,
+            "reason": "410",
+            "url": "https://console.example/settings/webhooks/x",
+            "site_name": "Hypereal Console",
+        },
+    ),
 ]
 
 
