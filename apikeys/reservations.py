@@ -56,6 +56,7 @@ import os
 import secrets
 import threading
 import time
+from base64 import urlsafe_b64encode
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -663,6 +664,13 @@ def new_id() -> str:
     return "rsv_" + secrets.token_urlsafe(12)
 
 
+def new_ids(count: int) -> list[str]:
+    """``count`` ids like ``new_id``'s, from one read of the system's random source (a
+    lease's ids cost one system call, not one each)."""
+    raw = secrets.token_bytes(12 * count)
+    return ["rsv_" + urlsafe_b64encode(raw[i : i + 12]).decode() for i in range(0, 12 * count, 12)]
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -755,7 +763,7 @@ def _reserve_args(
 ):
     prefix = _prefix()
     now = now_ms()
-    ids = [new_id() for _ in range(count if amount > 0 else 1)]
+    ids = new_ids(count if amount > 0 else 1)
     args = [
         prefix,
         "1" if cap is not None else "0",

@@ -25,11 +25,14 @@ def service_only(view_class, **collaborators):
     )
 
 
+# Full paths, spliced at the top of the root URLconf rather than ``include``d: the gateway
+# calls verify and usage thousands of times a second, and every include level is one more
+# resolver walked per call.
 urlpatterns = [
-    path("keys/verify", service_only(KeyVerifyApi), name="internal-keys-verify"),
-    path("usage", service_only(UsageIngestApi), name="internal-usage"),
+    path("internal/v1/keys/verify", service_only(KeyVerifyApi), name="internal-keys-verify"),
+    path("internal/v1/usage", service_only(UsageIngestApi), name="internal-usage"),
     path(
-        "holds",
+        "internal/v1/holds",
         service_only(
             HoldCreateApi,
             key_for_hold=verification.key_for_hold,
@@ -38,14 +41,14 @@ urlpatterns = [
         name="internal-holds",
     ),
     path(
-        "holds/<str:hold_id>/capture",
+        "internal/v1/holds/<str:hold_id>/capture",
         service_only(HoldCaptureApi, capture=hold_capture_with_event),
         name="internal-hold-capture",
     ),
     path(
-        "holds/<str:hold_id>/release",
+        "internal/v1/holds/<str:hold_id>/release",
         service_only(HoldReleaseApi),
         name="internal-hold-release",
     ),
-    path("catalog", service_only(CatalogApi), name="internal-catalog"),
+    path("internal/v1/catalog", service_only(CatalogApi), name="internal-catalog"),
 ]

@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts.views import login as email_first_login
 from apikeys.customer_apis import KeySelfApi
 
-from . import health
+from . import health, internal_urls
 from .api.views import page_not_found
 from .views import favicon
 
@@ -39,12 +39,12 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    *internal_urls.urlpatterns,  # first: the gateway's hot path (verify, usage)
     path("favicon.ico", favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
-    path("internal/v1/", include("hypereal_site.internal_urls")),
     path("v1/key", KeySelfApi.as_view(), name="v1-key"),
     path("v1/", include("infra.customer_urls")),
     path("", include("infra.job_urls")),
