@@ -4,6 +4,7 @@ Field names follow the public reference: ``spendingLimit`` is in credits (50000 
 a month); the exact µcr value is returned beside it.
 """
 
+from django.utils.translation import gettext_lazy
 from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
@@ -53,7 +54,7 @@ class ApiKeyOutputSerializer(serializers.Serializer):
 
 
 class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
-    key = serializers.CharField(help_text="The plaintext key. Shown once; store it now.")
+    key = serializers.CharField(help_text=gettext_lazy("The plaintext key. Shown once; store it now."))
 
 
 def _limit_field() -> CreditsInputField:

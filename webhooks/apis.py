@@ -2,6 +2,7 @@
 admins: ``Perm.WEBHOOKS_MANAGE``). The signing secret is in the answer of create and
 rotate, once; it is never returned again."""
 
+from django.utils.translation import gettext_lazy
 import json
 from decimal import Decimal
 
@@ -41,7 +42,7 @@ class EndpointOutputSerializer(serializers.Serializer):
 
 
 class EndpointWithSecretOutputSerializer(EndpointOutputSerializer):
-    secret = serializers.CharField(help_text="whsec_…: shown once; store it now.")
+    secret = serializers.CharField(help_text=gettext_lazy("whsec_…: shown once; store it now."))
 
 
 class AttemptOutputSerializer(serializers.Serializer):
