@@ -45,7 +45,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(gettext_lazy("email address"), max_length=254, unique=True)
     name = models.CharField(max_length=150, blank=True)
     is_active = models.BooleanField(default=True)
-    is_staff = models.BooleanField(default=False, help_text=gettext_lazy("May sign in to the Django admin."))
+    is_staff = models.BooleanField(
+        default=False, help_text=gettext_lazy("May sign in to the Django admin.")
+    )
     date_joined = models.DateTimeField(default=timezone.now)
     #: An IANA zone name (checked against zoneinfo by the account form): the viewer's days
     #: on the usage page and in ``/api/api-usage``'s ``daily``.

@@ -4,9 +4,9 @@ Field names follow the public reference: ``spendingLimit`` is in credits (50000 
 a month); the exact µcr value is returned beside it.
 """
 
-from django.utils.translation import gettext_lazy
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -54,7 +54,9 @@ class ApiKeyOutputSerializer(serializers.Serializer):
 
 
 class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
-    key = serializers.CharField(help_text=gettext_lazy("The plaintext key. Shown once; store it now."))
+    key = serializers.CharField(
+        help_text=gettext_lazy("The plaintext key. Shown once; store it now.")
+    )
 
 
 def _limit_field() -> CreditsInputField:

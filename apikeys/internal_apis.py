@@ -30,10 +30,12 @@ class VerifyInputSerializer(serializers.Serializer):
     tier = serializers.CharField(max_length=8, required=False, allow_blank=True, default="")
     estimate = serializers.DictField(
         required=False,
-        help_text=gettext_lazy("The call's worst case in the units its price uses: input_tokens, "
-        "max_output_tokens, images, seconds, clips, requests (non-negative integers). "
-        "Reserved against the key's cap and the wallet; without it a default per "
-        "endpoint family is reserved."),
+        help_text=gettext_lazy(
+            "The call's worst case in the units its price uses: input_tokens, "
+            "max_output_tokens, images, seconds, clips, requests (non-negative integers). "
+            "Reserved against the key's cap and the wallet; without it a default per "
+            "endpoint family is reserved."
+        ),
     )
 
 
@@ -48,7 +50,9 @@ class VerifyOutputSerializer(serializers.Serializer):
     period_reserved_microcredits = serializers.IntegerField()
     reservation_id = serializers.CharField(
         allow_null=True,
-        help_text=gettext_lazy("Send it back on the call's usage event; null when nothing was reserved."),
+        help_text=gettext_lazy(
+            "Send it back on the call's usage event; null when nothing was reserved."
+        ),
     )
     rate_limit = serializers.DictField()
     allowed_models = serializers.ListField(child=serializers.CharField(), allow_null=True)

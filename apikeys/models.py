@@ -88,7 +88,10 @@ class KeyAlert(models.Model):
     however many usage batches cross the line at the same time."""
 
     class Level(models.IntegerChoices):
+        # Not formatted with %: "80% h…" only looks like a placeholder to xgettext.
+        # xgettext:no-python-format
         HEADS_UP = 80, gettext_lazy("80% heads-up")
+        # xgettext:no-python-format
         CAP = 100, gettext_lazy("100% cap reached")
 
     key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="alerts")

@@ -499,7 +499,11 @@ def _resolve_call(
         raise _error(
             "wrong_endpoint",
             _("%(model)s is not served on %(endpoint)s; use %(endpoints)s.")
-            % {"model": canonical, "endpoint": endpoint, "endpoints": _(" or ").join(row["endpoints"])},
+            % {
+                "model": canonical,
+                "endpoint": endpoint,
+                "endpoints": _(" or ").join(row["endpoints"]),
+            },
             400,
             endpoints=row["endpoints"],
         )

@@ -183,10 +183,16 @@ class CatalogModelForm(forms.ModelForm):
     """Prices typed the way people read them: credits per million tokens / per unit."""
 
     input_price = forms.DecimalField(
-        label=gettext_lazy("Input (credits per 1M tokens)"), required=False, max_digits=14, decimal_places=3
+        label=gettext_lazy("Input (credits per 1M tokens)"),
+        required=False,
+        max_digits=14,
+        decimal_places=3,
     )
     output_price = forms.DecimalField(
-        label=gettext_lazy("Output (credits per 1M tokens)"), required=False, max_digits=14, decimal_places=3
+        label=gettext_lazy("Output (credits per 1M tokens)"),
+        required=False,
+        max_digits=14,
+        decimal_places=3,
     )
     unit_price = forms.DecimalField(
         label=gettext_lazy("Unit price (credits per image / second / clip / request)"),
@@ -219,9 +225,9 @@ class CatalogModelForm(forms.ModelForm):
                 Decimal(self.instance.output_nanocredits_per_token) / 1000
             )
             self.fields["unit_price"].initial = Decimal(self.instance.unit_microcredits) / 10**6
-        self.fields[
-            "tier_microcredits"
-        ].help_text = gettext_lazy('Per-size prices in µcr, e.g. {"1K": 4000000, "2K": 8000000}. Empty for none.')
+        self.fields["tier_microcredits"].help_text = gettext_lazy(
+            'Per-size prices in µcr, e.g. {"1K": 4000000, "2K": 8000000}. Empty for none.'
+        )
 
     def clean(self):
         data = super().clean()
@@ -229,7 +235,8 @@ class CatalogModelForm(forms.ModelForm):
         unknown = [e for e in endpoints if e not in Endpoint.values]
         if unknown or not isinstance(endpoints, list):
             self.add_error(
-                "endpoints", _("Use a list of: %(endpoints)s.") % {"endpoints": ", ".join(Endpoint.values)}
+                "endpoints",
+                _("Use a list of: %(endpoints)s.") % {"endpoints": ", ".join(Endpoint.values)},
             )
         pricing = data.get("pricing")
         if pricing == CatalogModel.Pricing.PER_TOKEN:

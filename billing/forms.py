@@ -92,7 +92,9 @@ class StaffAdjustmentForm(forms.Form):
             ("adjustment", gettext_lazy("Correction (+ or −)")),
         ]
     )
-    amount = CreditsField(label=gettext_lazy("Credits"), help_text=gettext_lazy("Negative removes credits."))
+    amount = CreditsField(
+        label=gettext_lazy("Credits"), help_text=gettext_lazy("Negative removes credits.")
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=255)
 
 

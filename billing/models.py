@@ -247,7 +247,8 @@ class CatalogModel(models.Model):
     display_name = models.CharField(max_length=150)
     family = models.CharField(max_length=16, choices=Family.choices)
     endpoints = models.JSONField(
-        default=list, help_text=gettext_lazy('Endpoints the model may be called on, e.g. ["chat.completions"].')
+        default=list,
+        help_text=gettext_lazy('Endpoints the model may be called on, e.g. ["chat.completions"].'),
     )
     active = models.BooleanField(default=True)
     pricing = models.CharField(max_length=16, choices=Pricing.choices)
@@ -262,7 +263,9 @@ class CatalogModel(models.Model):
     max_seconds = models.PositiveIntegerField(null=True, blank=True)
     default_price = models.BooleanField(
         default=True,
-        help_text=gettext_lazy("Seeded example price, not reviewed yet. Untick after setting the real price."),
+        help_text=gettext_lazy(
+            "Seeded example price, not reviewed yet. Untick after setting the real price."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

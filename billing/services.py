@@ -32,9 +32,7 @@ def wallet_adjust(
     if amount_microcredits == 0:
         raise ValidationError({"amount": _("Enter a non-zero amount.")})
     if kind == LedgerEntry.Kind.GRANT and amount_microcredits < 0:
-        raise ValidationError(
-            {"amount": _("A grant adds credits; use an adjustment to remove.")}
-        )
+        raise ValidationError({"amount": _("A grant adds credits; use an adjustment to remove.")})
     entry, created = ledger_post_in_transaction(
         wallet=wallet,
         amount_microcredits=amount_microcredits,

@@ -82,8 +82,10 @@ class DeploymentInputSerializer(serializers.Serializer):
     env = serializers.DictField(
         child=TextField(allow_blank=True, max_length=services.MAX_ENV_VALUE),
         required=False,
-        help_text=gettext_lazy("Environment variables (name → value); values are encrypted and never "
-        "shown back. On PATCH the object replaces every variable."),
+        help_text=gettext_lazy(
+            "Environment variables (name → value); values are encrypted and never "
+            "shown back. On PATCH the object replaces every variable."
+        ),
     )
     webhookUrl = TextField(max_length=500, allow_blank=True, required=False)
 
@@ -113,15 +115,21 @@ class DeploymentOutputSerializer(serializers.Serializer):
     maxWorkers = serializers.IntegerField(source="max_workers")
     idleTimeoutSeconds = serializers.IntegerField(source="idle_timeout_seconds")
     executionTimeoutSeconds = serializers.IntegerField(source="execution_timeout_seconds")
-    envNames = serializers.SerializerMethodField(help_text=gettext_lazy("Names only; values are never shown."))
+    envNames = serializers.SerializerMethodField(
+        help_text=gettext_lazy("Names only; values are never shown.")
+    )
     webhookUrl = serializers.CharField(source="webhook_url")
     status = serializers.CharField()
     statusDetail = serializers.CharField(source="status_detail")
     creditsPerSecond = serializers.SerializerMethodField(
-        help_text=gettext_lazy("The dearest allowed GPU type's rate × GPU count (what a second may cost).")
+        help_text=gettext_lazy(
+            "The dearest allowed GPU type's rate × GPU count (what a second may cost)."
+        )
     )
     holdPerJobCredits = serializers.SerializerMethodField(
-        help_text=gettext_lazy("Held at each job's submit: execution timeout × GPU count × dearest rate.")
+        help_text=gettext_lazy(
+            "Held at each job's submit: execution timeout × GPU count × dearest rate."
+        )
     )
     holdPerJobMicrocredits = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")

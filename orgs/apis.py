@@ -61,7 +61,9 @@ class AuditEventOutputSerializer(serializers.Serializer):
     ip_address = serializers.CharField(
         allow_null=True, required=False, help_text=gettext_lazy("Owners and admins only")
     )
-    user_agent = serializers.CharField(required=False, help_text=gettext_lazy("Owners and admins only"))
+    user_agent = serializers.CharField(
+        required=False, help_text=gettext_lazy("Owners and admins only")
+    )
     request_id = serializers.CharField()
 
     def to_representation(self, event) -> dict:

@@ -44,8 +44,12 @@ def manage_refusal(
 
 #: What the last owner may not do, as whole sentences (a translation needs the sentence).
 LAST_OWNER_MESSAGES = {
-    "be demoted": gettext_lazy("The last owner cannot be demoted. Make someone else an owner first."),
-    "be removed": gettext_lazy("The last owner cannot be removed. Make someone else an owner first."),
+    "be demoted": gettext_lazy(
+        "The last owner cannot be demoted. Make someone else an owner first."
+    ),
+    "be removed": gettext_lazy(
+        "The last owner cannot be removed. Make someone else an owner first."
+    ),
     "leave": gettext_lazy("The last owner cannot leave. Make someone else an owner first."),
 }
 

@@ -65,7 +65,9 @@ def _validate_slug(slug: str, *, exclude: Organization | None = None) -> str:
             }
         )
     if slug in RESERVED_SLUGS:
-        raise ValidationError({"slug": _("“%(slug)s” is reserved. Choose another.") % {"slug": slug}})
+        raise ValidationError(
+            {"slug": _("“%(slug)s” is reserved. Choose another.") % {"slug": slug}}
+        )
     taken = Organization.objects.filter(slug=slug)
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
@@ -104,7 +106,8 @@ def _require(membership: Membership, perm: Perm) -> None:
     if not role_allows(membership.role, perm):
         raise ApplicationError(
             "permission_denied",
-            _("Your role (%(role)s) does not allow this.") % {"role": membership.get_role_display()},
+            _("Your role (%(role)s) does not allow this.")
+            % {"role": membership.get_role_display()},
             status=403,
         )
 
@@ -114,7 +117,9 @@ def _valid_role(role: str) -> Role:
         return Role(role)
     except ValueError:
         choices = ", ".join(Role.values)
-        raise ValidationError({"role": _("Choose one of: %(roles)s.") % {"roles": choices}}) from None
+        raise ValidationError(
+            {"role": _("Choose one of: %(roles)s.") % {"roles": choices}}
+        ) from None
 
 
 # --- organizations --------------------------------------------------------------------

@@ -198,7 +198,8 @@ def member_role(request: HttpRequest, public_id: str, context: Context) -> HttpR
     return _run(
         request,
         lambda: services.member_set_role(membership=member, actor=request.user, role=role),
-        _("%(email)s is now %(role)s.") % {"email": isolate(member.user.email), "role": Role(role).label},
+        _("%(email)s is now %(role)s.")
+        % {"email": isolate(member.user.email), "role": Role(role).label},
     )
 
 

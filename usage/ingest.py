@@ -350,9 +350,7 @@ def price_event(event: Event, data: dict, models: dict | None = None) -> tuple[s
     except ValueError as exc:
         raise EventError("invalid_event", str(exc)) from None
     if cost > MAX_EVENT_COST:
-        raise EventError(
-            "invalid_event", _("This event would cost more than any one call may.")
-        )
+        raise EventError("invalid_event", _("This event would cost more than any one call may."))
     return row["model_id"], cost
 
 

@@ -22,9 +22,13 @@ from .ingest import usage_ingest
 class UsageEventDocSerializer(serializers.Serializer):
     """One usage event (documentation; the ingestion path validates by hand for speed)."""
 
-    request_id = serializers.CharField(max_length=128, help_text=gettext_lazy("Idempotency key, unique"))
+    request_id = serializers.CharField(
+        max_length=128, help_text=gettext_lazy("Idempotency key, unique")
+    )
     key_id = serializers.CharField(max_length=16)
-    occurred_at = serializers.DateTimeField(help_text=gettext_lazy("ISO 8601 with a zone; ≤ 5 min ahead"))
+    occurred_at = serializers.DateTimeField(
+        help_text=gettext_lazy("ISO 8601 with a zone; ≤ 5 min ahead")
+    )
     endpoint = serializers.ChoiceField(choices=Endpoint.choices)
     model = serializers.CharField(max_length=100)
     provider = serializers.CharField(max_length=64, required=False)
@@ -36,7 +40,9 @@ class UsageEventDocSerializer(serializers.Serializer):
     seconds = serializers.IntegerField(min_value=0, required=False)
     clips = serializers.IntegerField(min_value=0, required=False)
     requests = serializers.IntegerField(min_value=0, required=False)
-    tier = serializers.CharField(max_length=8, required=False, help_text=gettext_lazy("Image size tier"))
+    tier = serializers.CharField(
+        max_length=8, required=False, help_text=gettext_lazy("Image size tier")
+    )
 
 
 class UsageBatchDocSerializer(serializers.Serializer):

@@ -2,10 +2,10 @@
 admins: ``Perm.WEBHOOKS_MANAGE``). The signing secret is in the answer of create and
 rotate, once; it is never returned again."""
 
-from django.utils.translation import gettext_lazy
 import json
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer

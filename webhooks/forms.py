@@ -16,7 +16,10 @@ class EndpointForm(forms.Form):
     event_types = forms.MultipleChoiceField(
         label=_("Events"),
         # format_lazy: an f-string here would fix the labels in English at import time.
-        choices=[(name, format_lazy("{} — {}", name, label)) for name, label in events.EVENT_TYPES.items()],
+        choices=[
+            (name, format_lazy("{} — {}", name, label))
+            for name, label in events.EVENT_TYPES.items()
+        ],
         widget=forms.CheckboxSelectMultiple,
     )
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
