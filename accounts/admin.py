@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserCreationForm as BaseUserCreationForm
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .models import User, normalize_email
 
@@ -14,7 +16,7 @@ class UserCreationForm(BaseUserCreationForm):
     def clean_email(self) -> str:
         email = normalize_email(self.cleaned_data["email"])
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("A user with this email already exists.")
+            raise forms.ValidationError(_("A user with this email already exists."))
         return email
 
 
@@ -28,11 +30,11 @@ class UserAdmin(BaseUserAdmin):
     readonly_fields = ("public_id", "date_joined", "last_login")
     fieldsets = (
         (None, {"fields": ("public_id", "email", "password")}),
-        ("Profile", {"fields": ("name",)}),
+        (gettext_lazy("Profile"), {"fields": ("name",)}),
         (
-            "Permissions",
+            gettext_lazy("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        (gettext_lazy("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)

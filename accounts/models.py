@@ -3,6 +3,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from hypereal_site.ids import new_public_id
 
@@ -41,10 +42,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person. The email address is the identity; there are no usernames."""
 
     public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
-    email = models.EmailField("email address", max_length=254, unique=True)
+    email = models.EmailField(gettext_lazy("email address"), max_length=254, unique=True)
     name = models.CharField(max_length=150, blank=True)
     is_active = models.BooleanField(default=True)
-    is_staff = models.BooleanField(default=False, help_text="May sign in to the Django admin.")
+    is_staff = models.BooleanField(
+        default=False, help_text=gettext_lazy("May sign in to the Django admin.")
+    )
     date_joined = models.DateTimeField(default=timezone.now)
     #: An IANA zone name (checked against zoneinfo by the account form): the viewer's days
     #: on the usage page and in ``/api/api-usage``'s ``daily``.

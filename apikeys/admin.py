@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from hypereal_site.admin import ReadOnlyAdmin
 
@@ -21,11 +23,15 @@ class ServiceTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke selected tokens (refused within a second)")
+    @admin.action(description=gettext_lazy("Revoke selected tokens (refused within a second)"))
     def revoke(self, request, queryset) -> None:
         for token in queryset:
             service_token_revoke(token=token, actor=request.user)
-        self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            _("Revoked %(count)s token(s).") % {"count": queryset.count()},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(OwnerRateLimit)

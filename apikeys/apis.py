@@ -6,6 +6,7 @@ a month); the exact µcr value is returned beside it.
 
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -53,7 +54,9 @@ class ApiKeyOutputSerializer(serializers.Serializer):
 
 
 class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
-    key = serializers.CharField(help_text="The plaintext key. Shown once; store it now.")
+    key = serializers.CharField(
+        help_text=gettext_lazy("The plaintext key. Shown once; store it now.")
+    )
 
 
 def _limit_field() -> CreditsInputField:

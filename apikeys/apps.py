@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 from billing.signals import balance_changed, wallet_moved
 from orgs.signals import members_changed, organization_closing
@@ -6,7 +7,7 @@ from orgs.signals import members_changed, organization_closing
 
 class ApikeysConfig(AppConfig):
     name = "apikeys"
-    verbose_name = "API keys"
+    verbose_name = gettext_lazy("API keys")
 
     def ready(self) -> None:
         # The receivers import models, which must wait for the app registry.

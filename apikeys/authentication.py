@@ -4,6 +4,7 @@ credential."""
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
@@ -42,10 +43,10 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
             return None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise exceptions.AuthenticationFailed("Use Authorization: Bearer svc_….")
+            raise exceptions.AuthenticationFailed(gettext("Use Authorization: Bearer svc_…."))
         found = verification.service_token_check(token.strip())
         if found is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked service token.")
+            raise exceptions.AuthenticationFailed(gettext("Invalid or revoked service token."))
         return ServicePrincipal(token_id=found.pk, name=found.name), found
 
     def authenticate_header(self, request) -> str:

@@ -1,5 +1,6 @@
 """``/v1/`` endpoints a customer calls with their own ``ck_`` key (any of the four forms)."""
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -28,11 +29,11 @@ class KeySelfOutputSerializer(serializers.Serializer):
     period = serializers.CharField()
     period_spend_microcredits = serializers.IntegerField()
     period_reserved_microcredits = serializers.IntegerField(
-        help_text="Reserved by calls verified and not yet reported."
+        help_text=gettext_lazy("Reserved by calls verified and not yet reported.")
     )
     balance_microcredits = serializers.IntegerField()
     available_microcredits = serializers.IntegerField(
-        help_text="Balance − held − reserved by calls in flight."
+        help_text=gettext_lazy("Balance − held − reserved by calls in flight.")
     )
 
 

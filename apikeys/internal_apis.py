@@ -4,6 +4,8 @@ Shapes are a contract with another team: see docs/inference-plane.md. Composed, 
 service-token check, in ``hypereal_site.internal_urls``.
 """
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -12,7 +14,7 @@ from rest_framework.response import Response
 from billing.models import Endpoint
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.api.jsonbody import parse_json
-from hypereal_site.text import is_clean_text, text_problem
+from hypereal_site.text import field_refusal, is_clean_text, text_problem
 from orgs.access import InternalApi
 
 from . import verification
@@ -28,10 +30,12 @@ class VerifyInputSerializer(serializers.Serializer):
     tier = serializers.CharField(max_length=8, required=False, allow_blank=True, default="")
     estimate = serializers.DictField(
         required=False,
-        help_text="The call's worst case in the units its price uses: input_tokens, "
-        "max_output_tokens, images, seconds, clips, requests (non-negative integers). "
-        "Reserved against the key's cap and the wallet; without it a default per "
-        "endpoint family is reserved.",
+        help_text=gettext_lazy(
+            "The call's worst case in the units its price uses: input_tokens, "
+            "max_output_tokens, images, seconds, clips, requests (non-negative integers). "
+            "Reserved against the key's cap and the wallet; without it a default per "
+            "endpoint family is reserved."
+        ),
     )
 
 
@@ -46,7 +50,9 @@ class VerifyOutputSerializer(serializers.Serializer):
     period_reserved_microcredits = serializers.IntegerField()
     reservation_id = serializers.CharField(
         allow_null=True,
-        help_text="Send it back on the call's usage event; null when nothing was reserved.",
+        help_text=gettext_lazy(
+            "Send it back on the call's usage event; null when nothing was reserved."
+        ),
     )
     rate_limit = serializers.DictField()
     allowed_models = serializers.ListField(child=serializers.CharField(), allow_null=True)
@@ -55,7 +61,7 @@ class VerifyOutputSerializer(serializers.Serializer):
     fallbacks = serializers.ListField(
         child=serializers.DictField(),
         required=False,
-        help_text="Only when a model was given: its provider targets, in order.",
+        help_text=gettext_lazy("Only when a model was given: its provider targets, in order."),
     )
 
 
@@ -78,8 +84,8 @@ def _refuse_unstorable_text(body) -> None:
         return
     for name, value in body.items():
         if isinstance(value, str) and (problem := text_problem(value)) is not None:
-            field = name if is_clean_text(name) else "a field"
-            raise ApplicationError("invalid_request", f"{field} {problem}.", status=400)
+            field = name if is_clean_text(name) else _("a field")
+            raise ApplicationError("invalid_request", field_refusal(field, problem), status=400)
 
 
 class KeyVerifyApi(InternalApi):

@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from hypereal_site.ids import new_public_id
 from orgs.models import Organization
@@ -12,9 +13,9 @@ class ApiKey(models.Model):
     """A ``ck_`` key. Belongs to one owner (personal account or organization)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        DISABLED = "disabled", "Disabled"
-        REVOKED = "revoked", "Revoked"
+        ACTIVE = "active", gettext_lazy("Active")
+        DISABLED = "disabled", gettext_lazy("Disabled")
+        REVOKED = "revoked", gettext_lazy("Revoked")
 
     public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
     organization = models.ForeignKey(
@@ -87,8 +88,11 @@ class KeyAlert(models.Model):
     however many usage batches cross the line at the same time."""
 
     class Level(models.IntegerChoices):
-        HEADS_UP = 80, "80% heads-up"
-        CAP = 100, "100% cap reached"
+        # Not formatted with %: "80% h…" only looks like a placeholder to xgettext.
+        # xgettext:no-python-format
+        HEADS_UP = 80, gettext_lazy("80% heads-up")
+        # xgettext:no-python-format
+        CAP = 100, gettext_lazy("100% cap reached")
 
     key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="alerts")
     period = models.CharField(max_length=7)

@@ -145,9 +145,9 @@ def _target(key: ApiKey) -> Target:
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "Give the key a name, e.g. prod-eu."})
+        raise ValidationError({"name": _("Give the key a name, e.g. prod-eu.")})
     if len(name) > 100:
-        raise ValidationError({"name": "Use at most 100 characters."})
+        raise ValidationError({"name": _("Use at most 100 characters.")})
     return name
 
 
@@ -155,13 +155,13 @@ def _clean_limit(limit: int | None) -> int | None:
     if limit is None:
         return None
     if limit <= 0:
-        raise ValidationError({"spendingLimit": "The monthly limit must be more than zero."})
+        raise ValidationError({"spendingLimit": _("The monthly limit must be more than zero.")})
     return int(limit)
 
 
 def _clean_expiry(expires_at):
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expiresAt": "The expiry must be in the future."})
+        raise ValidationError({"expiresAt": _("The expiry must be in the future.")})
     return expires_at
 
 
@@ -177,7 +177,9 @@ def _clean_models(models: list[str] | None) -> list[str]:
         elif row["model_id"] not in canonical:
             canonical.append(row["model_id"])
     if unknown:
-        raise ValidationError({"allowedModels": f"Unknown model(s): {', '.join(unknown)}."})
+        raise ValidationError(
+            {"allowedModels": _("Unknown model(s): %(models)s.") % {"models": ", ".join(unknown)}}
+        )
     return sorted(canonical)
 
 
@@ -209,7 +211,7 @@ def apikey_create(
     ``None`` asks for no cap. Only roles with Perm.KEYS_CAP_RAISE may create a key without
     a cap or above the default (403 ``permission_denied``, raised as ``CapDenied``)."""
     if organization.is_deleted:
-        raise ApplicationError("not_found", "No such organization.", status=404)
+        raise ApplicationError("not_found", _("No such organization."), status=404)
     name = _clean_name(name)
     if spending_limit_microcredits is ORG_DEFAULT:
         limit = _org_default_limit(organization)
@@ -254,7 +256,7 @@ def apikey_update(
 ) -> ApiKey:
     key = ApiKey.objects.select_for_update().get(pk=key.pk)
     if key.status == ApiKey.Status.REVOKED:
-        raise ApplicationError("key_revoked", "A revoked key cannot be changed.", status=409)
+        raise ApplicationError("key_revoked", _("A revoked key cannot be changed."), status=409)
     before = _snapshot(key)
     if spending_limit_microcredits is not _UNSET:
         spending_limit_microcredits = _clean_limit(spending_limit_microcredits)
@@ -295,10 +297,10 @@ def apikey_rotate(*, key: ApiKey, actor: User, grace_seconds: int = 0) -> tuple[
     """A new secret. The old one keeps working for ``grace_seconds`` (at most 24 h)."""
     grace = timedelta(seconds=int(grace_seconds or 0))
     if grace < timedelta(0) or grace > MAX_ROTATION_GRACE:
-        raise ValidationError({"gracePeriodSeconds": "Between 0 and 86400 seconds."})
+        raise ValidationError({"gracePeriodSeconds": _("Between 0 and 86400 seconds.")})
     key = ApiKey.objects.select_for_update().get(pk=key.pk)
     if key.status == ApiKey.Status.REVOKED:
-        raise ApplicationError("key_revoked", "A revoked key cannot be rotated.", status=409)
+        raise ApplicationError("key_revoked", _("A revoked key cannot be rotated."), status=409)
     old_hashes = [key.secret_hash, key.previous_secret_hash]
     plaintext = keyformat.generate_key()
     if grace:
@@ -350,7 +352,8 @@ def apikey_enable(*, key: ApiKey, actor: User) -> ApiKey:
     if key.status != ApiKey.Status.DISABLED:
         raise ApplicationError(
             "invalid_state",
-            f"Only a disabled key can be re-enabled (this one is {key.status}).",
+            _("Only a disabled key can be re-enabled (this one is %(status)s).")
+            % {"status": key.status},
             status=409,
         )
     key.status = ApiKey.Status.ACTIVE
@@ -411,7 +414,7 @@ def org_default_key_limit_set(
     org = Organization.objects.select_for_update().get(pk=organization.pk)
     membership = membership_get(organization=org, user=actor)
     if membership is None:
-        raise ApplicationError("not_found", "No such organization.", status=404)
+        raise ApplicationError("not_found", _("No such organization."), status=404)
     if not role_allows(membership.role, Perm.KEYS_DEFAULT_CAP):
         raise ApplicationError(
             "permission_denied",
@@ -452,9 +455,11 @@ def service_token_create(*, name: str, actor: User | None = None) -> tuple[Servi
     organization (staff read it in the admin); ``actor`` is None from the command line."""
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "Name the token after the service that uses it."})
+        raise ValidationError({"name": _("Name the token after the service that uses it.")})
     if ServiceToken.objects.filter(name=name).exists():
-        raise ValidationError({"name": f"A service token named {name!r} already exists."})
+        raise ValidationError(
+            {"name": _("A service token named %(name)s already exists.") % {"name": repr(name)}}
+        )
     plaintext = keyformat.generate_service_token()
     token = ServiceToken.objects.create(
         name=name, token_hash=keyformat.hash_secret(plaintext), prefix=plaintext[:8]

@@ -24,6 +24,7 @@ from django.core.cache.backends.redis import RedisSerializer
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing import catalog
 from billing.models import CatalogModel
@@ -205,20 +206,24 @@ def parse_estimate(raw) -> dict | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise _error("invalid_request", "estimate must be an object.", 400)
+        raise _error("invalid_request", _("estimate must be an object."), 400)
     unknown = sorted(str(name)[:40] for name in raw if name not in ESTIMATE_LIMITS)
     if unknown:
         known = ", ".join(ESTIMATE_LIMITS)
         raise _error(
             "invalid_request",
-            f"estimate has unknown fields ({', '.join(unknown)}); use {known}.",
+            _("estimate has unknown fields (%(unknown)s); use %(known)s.")
+            % {"unknown": ", ".join(unknown), "known": known},
             400,
         )
     for name, value in raw.items():
         high = ESTIMATE_LIMITS[name]
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
             raise _error(
-                "invalid_request", f"estimate.{name} must be an integer from 0 to {high}.", 400
+                "invalid_request",
+                _("estimate.%(name)s must be an integer from 0 to %(high)s.")
+                % {"name": name, "high": high},
+                400,
             )
     return raw
 
@@ -236,7 +241,7 @@ def verify(
     ApplicationError with the seed's error types; returns the answer body, with the
     ``reservation_id`` of the call's reserved worst-case cost."""
     if not keyformat.is_well_formed(key):
-        raise _error("invalid_api_key", "Invalid API key.", 401)
+        raise _error("invalid_api_key", _("Invalid API key."), 401)
     secret_hash = keyformat.hash_secret(key)
     fused = _verify_fused(
         secret_hash, model=model, endpoint=endpoint, n=n, tier=tier, estimate=estimate
@@ -309,7 +314,7 @@ def _reserve(
         if cap is not None or isinstance(exc, reservations.Contended):
             raise _error(
                 "unavailable",
-                "Spending limits cannot be checked right now; try again shortly.",
+                _("Spending limits cannot be checked right now; try again shortly."),
                 503,
             ) from None
         rules.refuse_low_balance(
@@ -328,7 +333,7 @@ def _refuse_outcome(
     if outcome.status == reservations.OVER_CAP:
         raise _error(
             "spending_limit_exceeded",
-            "This key reached its monthly spending limit.",
+            _("This key reached its monthly spending limit."),
             402,
             spending_limit_microcredits=cap,
             period_spend_microcredits=outcome.spent,
@@ -340,8 +345,7 @@ def _refuse_outcome(
         needed = max(call.needed_microcredits, amount)
         raise _error(
             "insufficient_credits",
-            f"Not enough credits: this call needs {needed} µcr available, "
-            f"the balance has {available} µcr.",
+            rules.not_enough_credits(needed=needed, available=available),
             402,
             needed_microcredits=needed,
             available_microcredits=available,
@@ -455,7 +459,7 @@ def _entry_for(secret_hash: str) -> tuple[dict, str]:
     """Step 1: the cached entry of a known key (else 401 invalid_api_key)."""
     entry, version = _lookup(secret_hash)
     if entry == MISSING:
-        raise _error("invalid_api_key", "Invalid API key.", 401)
+        raise _error("invalid_api_key", _("Invalid API key."), 401)
     return entry, version
 
 
@@ -486,7 +490,7 @@ def _resolve_call(
     if row is None:
         raise _error(
             "unknown_model",
-            f"Unknown model {model!r}.",
+            _("Unknown model %(model)s.") % {"model": repr(model)},
             400,
             available_models=catalog.available_models(data),
         )
@@ -494,7 +498,12 @@ def _resolve_call(
     if endpoint and endpoint not in row["endpoints"]:
         raise _error(
             "wrong_endpoint",
-            f"{canonical} is not served on {endpoint}; use " + " or ".join(row["endpoints"]) + ".",
+            _("%(model)s is not served on %(endpoint)s; use %(endpoints)s.")
+            % {
+                "model": canonical,
+                "endpoint": endpoint,
+                "endpoints": _(" or ").join(row["endpoints"]),
+            },
             400,
             endpoints=row["endpoints"],
         )
@@ -571,7 +580,7 @@ def key_for_customer(*, key: str) -> ApiKey:
     key's own state is refused by the same rules as verification; its cap and balance are
     what ``/v1/key`` reports, so they do not refuse it here."""
     if not keyformat.is_well_formed(key):
-        raise _error("invalid_api_key", "Invalid API key.", 401)
+        raise _error("invalid_api_key", _("Invalid API key."), 401)
     digest = keyformat.hash_secret(key)
     row = (
         ApiKey.objects.select_related("organization")
@@ -579,7 +588,7 @@ def key_for_customer(*, key: str) -> ApiKey:
         .first()
     )
     if row is None:
-        raise _error("invalid_api_key", "Invalid API key.", 401)
+        raise _error("invalid_api_key", _("Invalid API key."), 401)
     rules.refuse_unusable(
         status=rules.REVOKED if row.organization.is_deleted else row.status,
         expires_at=_timestamp(row.expires_at),
@@ -595,7 +604,9 @@ def key_for_hold(*, public_id: str) -> ApiKey:
     under its monthly cap, by the same rules as verification."""
     key = ApiKey.objects.select_related("organization").filter(public_id=public_id).first()
     if key is None:
-        raise ApplicationError("unknown_key", f"No API key {public_id!r}.", status=404)
+        raise ApplicationError(
+            "unknown_key", _("No API key %(id)s.") % {"id": repr(public_id)}, status=404
+        )
     rules.refuse_unusable(
         status=rules.REVOKED if key.organization.is_deleted else key.status,
         expires_at=_timestamp(key.expires_at),

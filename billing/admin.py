@@ -7,6 +7,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from hypereal_site.admin import ReadOnlyAdmin
 from hypereal_site.api.errors import ApplicationError
@@ -47,15 +49,15 @@ class WalletAdmin(ReadOnlyAdmin):
         "low_balance_alerted",
     )
 
-    @admin.display(description="Balance (credits)")
+    @admin.display(description=gettext_lazy("Balance (credits)"))
     def balance(self, wallet: Wallet) -> str:
         return format_credits(wallet.balance_microcredits)
 
-    @admin.display(description="Held (credits)")
+    @admin.display(description=gettext_lazy("Held (credits)"))
     def held(self, wallet: Wallet) -> str:
         return format_credits(wallet.held_microcredits)
 
-    @admin.display(description="Alert below")
+    @admin.display(description=gettext_lazy("Alert below"))
     def threshold(self, wallet: Wallet) -> str:
         t = wallet.low_balance_threshold_microcredits
         return "" if t is None else format_credits(t)
@@ -102,8 +104,11 @@ class WalletAdmin(ReadOnlyAdmin):
             else:
                 self.message_user(
                     request,
-                    f"Posted {format_credits(entry.amount_microcredits)} credits; balance now "
-                    f"{format_credits(entry.balance_after_microcredits)}.",
+                    _("Posted %(amount)s credits; balance now %(balance)s.")
+                    % {
+                        "amount": format_credits(entry.amount_microcredits),
+                        "balance": format_credits(entry.balance_after_microcredits),
+                    },
                     messages.SUCCESS,
                 )
                 return redirect("admin:billing_wallet_changelist")
@@ -112,7 +117,7 @@ class WalletAdmin(ReadOnlyAdmin):
             "admin/billing/wallet_adjust.html",
             {
                 **self.admin_site.each_context(request),
-                "title": f"Grant or correct credits: {wallet.organization}",
+                "title": _("Grant or correct credits: %(owner)s") % {"owner": wallet.organization},
                 "wallet": wallet,
                 "form": form,
                 "nonce": uuid.uuid4().hex,
@@ -136,11 +141,11 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     search_fields = ("idempotency_key", "reference", "wallet__organization__name", "actor_label")
     date_hierarchy = "created_at"
 
-    @admin.display(description="Amount (credits)")
+    @admin.display(description=gettext_lazy("Amount (credits)"))
     def credits(self, entry: LedgerEntry) -> str:
         return format_credits(entry.amount_microcredits, 6)
 
-    @admin.display(description="Balance after")
+    @admin.display(description=gettext_lazy("Balance after"))
     def balance_after(self, entry: LedgerEntry) -> str:
         return format_credits(entry.balance_after_microcredits)
 
@@ -178,13 +183,19 @@ class CatalogModelForm(forms.ModelForm):
     """Prices typed the way people read them: credits per million tokens / per unit."""
 
     input_price = forms.DecimalField(
-        label="Input (credits per 1M tokens)", required=False, max_digits=14, decimal_places=3
+        label=gettext_lazy("Input (credits per 1M tokens)"),
+        required=False,
+        max_digits=14,
+        decimal_places=3,
     )
     output_price = forms.DecimalField(
-        label="Output (credits per 1M tokens)", required=False, max_digits=14, decimal_places=3
+        label=gettext_lazy("Output (credits per 1M tokens)"),
+        required=False,
+        max_digits=14,
+        decimal_places=3,
     )
     unit_price = forms.DecimalField(
-        label="Unit price (credits per image / second / clip / request)",
+        label=gettext_lazy("Unit price (credits per image / second / clip / request)"),
         required=False,
         max_digits=16,
         decimal_places=6,
@@ -214,35 +225,38 @@ class CatalogModelForm(forms.ModelForm):
                 Decimal(self.instance.output_nanocredits_per_token) / 1000
             )
             self.fields["unit_price"].initial = Decimal(self.instance.unit_microcredits) / 10**6
-        self.fields[
-            "tier_microcredits"
-        ].help_text = 'Per-size prices in µcr, e.g. {"1K": 4000000, "2K": 8000000}. Empty for none.'
+        self.fields["tier_microcredits"].help_text = gettext_lazy(
+            'Per-size prices in µcr, e.g. {"1K": 4000000, "2K": 8000000}. Empty for none.'
+        )
 
     def clean(self):
         data = super().clean()
         endpoints = data.get("endpoints") or []
         unknown = [e for e in endpoints if e not in Endpoint.values]
         if unknown or not isinstance(endpoints, list):
-            self.add_error("endpoints", f"Use a list of: {', '.join(Endpoint.values)}.")
+            self.add_error(
+                "endpoints",
+                _("Use a list of: %(endpoints)s.") % {"endpoints": ", ".join(Endpoint.values)},
+            )
         pricing = data.get("pricing")
         if pricing == CatalogModel.Pricing.PER_TOKEN:
             if data.get("input_price") is None or data.get("output_price") is None:
-                self.add_error("input_price", "Per-token models need input and output prices.")
+                self.add_error("input_price", _("Per-token models need input and output prices."))
         elif data.get("unit_price") is None and not data.get("tier_microcredits"):
-            self.add_error("unit_price", "Set the unit price.")
+            self.add_error("unit_price", _("Set the unit price."))
         if pricing == CatalogModel.Pricing.PER_SECOND and not data.get("max_seconds"):
-            self.add_error("max_seconds", "Per-second models need a maximum.")
+            self.add_error("max_seconds", _("Per-second models need a maximum."))
         tiers = data.get("tier_microcredits") or {}
         if not isinstance(tiers, dict) or not all(
             isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
             for k, v in tiers.items()
         ):
             self.add_error(
-                "tier_microcredits", 'Use {"1K": 4000000, …}: tier names to whole µcr ≥ 0.'
+                "tier_microcredits", _('Use {"1K": 4000000, …}: tier names to whole µcr ≥ 0.')
             )
         for name in ("input_price", "output_price", "unit_price"):
             if data.get(name) is not None and data[name] < 0:
-                self.add_error(name, "Prices cannot be negative.")
+                self.add_error(name, _("Prices cannot be negative."))
         return data
 
     def save(self, commit=True):
@@ -293,7 +307,7 @@ class CatalogModelAdmin(CatalogChangesMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("model_id", "display_name", "family", "endpoints", "active")}),
         (
-            "Price",
+            gettext_lazy("Price"),
             {
                 "fields": (
                     "pricing",

@@ -87,9 +87,14 @@ class ThresholdForm(forms.Form):
 
 class StaffAdjustmentForm(forms.Form):
     kind = forms.ChoiceField(
-        choices=[("grant", "Grant (adds credits)"), ("adjustment", "Correction (+ or −)")]
+        choices=[
+            ("grant", gettext_lazy("Grant (adds credits)")),
+            ("adjustment", gettext_lazy("Correction (+ or −)")),
+        ]
     )
-    amount = CreditsField(label="Credits", help_text="Negative removes credits.")
+    amount = CreditsField(
+        label=gettext_lazy("Credits"), help_text=gettext_lazy("Negative removes credits.")
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=255)
 
 

@@ -9,6 +9,7 @@ collaborators from apps above billing: the API keys' rule for which key may hold
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -83,10 +84,12 @@ class HoldCreateApi(InternalApi):
 
 def _hold(public_id: str) -> Hold:
     if not is_clean_text(public_id):  # %00 in the URL: no such hold, not a database error
-        raise ApplicationError("not_found", "No such hold.", status=404)
+        raise ApplicationError("not_found", _("No such hold."), status=404)
     hold = Hold.objects.select_related("wallet", "key").filter(public_id=public_id).first()
     if hold is None:
-        raise ApplicationError("not_found", f"No hold {public_id!r}.", status=404)
+        raise ApplicationError(
+            "not_found", _("No hold %(id)s.") % {"id": repr(public_id)}, status=404
+        )
     return hold
 
 

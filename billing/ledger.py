@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from hypereal_site.api.errors import ApplicationError
 
@@ -47,7 +48,8 @@ class InsufficientCredits(ApplicationError):
     def __init__(self, *, available: int, needed: int) -> None:
         super().__init__(
             "insufficient_credits",
-            f"Not enough credits: {needed} µcr needed, {available} µcr available.",
+            _("Not enough credits: %(needed)s µcr needed, %(available)s µcr available.")
+            % {"needed": needed, "available": available},
             status=402,
             extra={"available_microcredits": available, "needed_microcredits": needed},
         )
@@ -57,7 +59,8 @@ class IdempotencyConflict(ApplicationError):
     def __init__(self, key: str) -> None:
         super().__init__(
             "idempotency_conflict",
-            f"Idempotency key {key!r} was already used for a different movement.",
+            _("Idempotency key %(key)s was already used for a different movement.")
+            % {"key": repr(key)},
             status=409,
         )
 
@@ -66,7 +69,7 @@ class HoldResolved(ApplicationError):
     def __init__(self, hold: Hold) -> None:
         super().__init__(
             "hold_already_resolved",
-            f"Hold {hold.public_id} is already {hold.status}.",
+            _("Hold %(id)s is already %(status)s.") % {"id": hold.public_id, "status": hold.status},
             status=409,
         )
 
@@ -324,13 +327,14 @@ def hold_place(
     """
     amount = int(amount_microcredits)
     if amount <= 0:
-        raise ApplicationError("invalid_amount", "A hold must be a positive amount.")
+        raise ApplicationError("invalid_amount", _("A hold must be a positive amount."))
     if not reference:
-        raise ApplicationError("invalid_reference", "A hold needs a reference.")
+        raise ApplicationError("invalid_reference", _("A hold needs a reference."))
     expires_in = int(expires_in_seconds)
     if not 1 <= expires_in <= MAX_HOLD_SECONDS:
         raise ApplicationError(
-            "invalid_expiry", f"expires_in_seconds must be between 1 and {MAX_HOLD_SECONDS}."
+            "invalid_expiry",
+            _("expires_in_seconds must be between 1 and %(max)s.") % {"max": MAX_HOLD_SECONDS},
         )
     existing = Hold.objects.filter(wallet=wallet, reference=reference).first()
     if existing is not None:
@@ -369,7 +373,8 @@ def _same_hold(hold: Hold, amount: int) -> Hold:
     if hold.amount_microcredits != amount:
         raise ApplicationError(
             "idempotency_conflict",
-            f"Reference {hold.reference!r} already holds a different amount.",
+            _("Reference %(reference)s already holds a different amount.")
+            % {"reference": repr(hold.reference)},
             status=409,
         )
     return hold
@@ -386,8 +391,8 @@ class HoldExpired(ApplicationError):
     def __init__(self, hold: Hold) -> None:
         super().__init__(
             "hold_expired",
-            f"Hold {hold.public_id} expired at {hold.expires_at.isoformat()}; its credits "
-            "are being released.",
+            _("Hold %(id)s expired at %(when)s; its credits are being released.")
+            % {"id": hold.public_id, "when": hold.expires_at.isoformat()},
             status=409,
         )
 
@@ -404,7 +409,8 @@ def hold_capture_in_transaction(
     if not 0 <= amount <= hold.amount_microcredits:
         raise ApplicationError(
             "invalid_amount",
-            f"Capture between 0 and the held {hold.amount_microcredits} µcr.",
+            _("Capture between 0 and the held %(amount)s µcr.")
+            % {"amount": hold.amount_microcredits},
         )
     # Release the whole reservation and charge what was used, in one UPDATE.
     row = _apply(

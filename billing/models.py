@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from hypereal_site.ids import new_public_id
 from orgs.models import Organization
@@ -61,14 +62,14 @@ class LedgerEntry(models.Model):
     (except nulling ``actor_id`` when that user is deleted)."""
 
     class Kind(models.TextChoices):
-        TOPUP = "topup", "Top-up"
-        USAGE = "usage", "Usage"
-        HOLD_CAPTURE = "hold_capture", "Hold captured"
-        REFUND = "refund", "Refund"
-        DISPUTE = "dispute", "Dispute"
-        DISPUTE_REVERSAL = "dispute_reversal", "Dispute reversal"
-        ADJUSTMENT = "adjustment", "Staff adjustment"
-        GRANT = "grant", "Grant"
+        TOPUP = "topup", gettext_lazy("Top-up")
+        USAGE = "usage", gettext_lazy("Usage")
+        HOLD_CAPTURE = "hold_capture", gettext_lazy("Hold captured")
+        REFUND = "refund", gettext_lazy("Refund")
+        DISPUTE = "dispute", gettext_lazy("Dispute")
+        DISPUTE_REVERSAL = "dispute_reversal", gettext_lazy("Dispute reversal")
+        ADJUSTMENT = "adjustment", gettext_lazy("Staff adjustment")
+        GRANT = "grant", gettext_lazy("Grant")
 
     # No single-column index on wallet: (wallet, created_at, id) below serves those
     # lookups, and every index is paid for on each hot-wallet debit.
@@ -99,7 +100,7 @@ class LedgerEntry(models.Model):
                 fields=["actor"], condition=Q(actor__isnull=False), name="billing_entry_actor"
             ),
         ]
-        verbose_name_plural = "ledger entries"
+        verbose_name_plural = gettext_lazy("ledger entries")
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_microcredits:+d} µcr"
@@ -110,10 +111,10 @@ class Hold(models.Model):
     exactly once."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CAPTURED = "captured", "Captured"
-        RELEASED = "released", "Released"
-        EXPIRED = "expired", "Expired"
+        OPEN = "open", gettext_lazy("Open")
+        CAPTURED = "captured", gettext_lazy("Captured")
+        RELEASED = "released", gettext_lazy("Released")
+        EXPIRED = "expired", gettext_lazy("Expired")
 
     public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
@@ -154,10 +155,10 @@ class Payment(models.Model):
     """A Stripe Checkout top-up. Credits are granted only by the verified webhook."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Awaiting payment"
-        PAID = "paid", "Paid"
-        FAILED = "failed", "Failed"
-        EXPIRED = "expired", "Expired"
+        PENDING = "pending", gettext_lazy("Awaiting payment")
+        PAID = "paid", gettext_lazy("Paid")
+        FAILED = "failed", gettext_lazy("Failed")
+        EXPIRED = "expired", gettext_lazy("Expired")
 
     public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="payments")
@@ -192,10 +193,10 @@ class StripeEvent(models.Model):
     """Every verified webhook delivery, stored (unique by event id) before it is handled."""
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "Received"
-        PROCESSED = "processed", "Processed"
-        IGNORED = "ignored", "Ignored"
-        FAILED = "failed", "Failed"
+        RECEIVED = "received", gettext_lazy("Received")
+        PROCESSED = "processed", gettext_lazy("Processed")
+        IGNORED = "ignored", gettext_lazy("Ignored")
+        FAILED = "failed", gettext_lazy("Failed")
 
     event_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100)
@@ -214,39 +215,40 @@ class StripeEvent(models.Model):
 
 
 class Endpoint(models.TextChoices):
-    CHAT = "chat.completions", "Chat Completions"
-    MESSAGES = "messages", "Anthropic Messages"
-    RESPONSES = "responses", "Responses"
+    CHAT = "chat.completions", gettext_lazy("Chat Completions")
+    MESSAGES = "messages", gettext_lazy("Anthropic Messages")
+    RESPONSES = "responses", gettext_lazy("Responses")
     GEMINI = "gemini", "Gemini"
-    IMAGES = "images", "Images"
-    VIDEOS = "videos", "Videos"
-    AUDIO = "audio", "Audio"
+    IMAGES = "images", gettext_lazy("Images")
+    VIDEOS = "videos", gettext_lazy("Videos")
+    AUDIO = "audio", gettext_lazy("Audio")
     GPU = "gpu", "GPU"
 
 
 class CatalogModel(models.Model):
     class Family(models.TextChoices):
-        CHAT = "chat", "Chat (OpenAI-compatible)"
+        CHAT = "chat", gettext_lazy("Chat (OpenAI-compatible)")
         ANTHROPIC = "anthropic", "Anthropic"
-        CODEX = "codex", "Codex / Responses"
+        CODEX = "codex", gettext_lazy("Codex / Responses")
         GEMINI = "gemini", "Gemini"
-        IMAGE = "image", "Image"
-        VIDEO = "video", "Video"
-        AUDIO = "audio", "Audio"
-        GPU = "gpu", "Serverless GPU"
+        IMAGE = "image", gettext_lazy("Image")
+        VIDEO = "video", gettext_lazy("Video")
+        AUDIO = "audio", gettext_lazy("Audio")
+        GPU = "gpu", gettext_lazy("Serverless GPU")
 
     class Pricing(models.TextChoices):
-        PER_TOKEN = "per_token", "Per token"
-        PER_IMAGE = "per_image", "Per image"
-        PER_SECOND = "per_second", "Per second"
-        PER_CLIP = "per_clip", "Per clip"
-        PER_REQUEST = "per_request", "Per request"
+        PER_TOKEN = "per_token", gettext_lazy("Per token")
+        PER_IMAGE = "per_image", gettext_lazy("Per image")
+        PER_SECOND = "per_second", gettext_lazy("Per second")
+        PER_CLIP = "per_clip", gettext_lazy("Per clip")
+        PER_REQUEST = "per_request", gettext_lazy("Per request")
 
-    model_id = models.CharField("model id", max_length=100, unique=True)
+    model_id = models.CharField(gettext_lazy("model id"), max_length=100, unique=True)
     display_name = models.CharField(max_length=150)
     family = models.CharField(max_length=16, choices=Family.choices)
     endpoints = models.JSONField(
-        default=list, help_text='Endpoints the model may be called on, e.g. ["chat.completions"].'
+        default=list,
+        help_text=gettext_lazy('Endpoints the model may be called on, e.g. ["chat.completions"].'),
     )
     active = models.BooleanField(default=True)
     pricing = models.CharField(max_length=16, choices=Pricing.choices)
@@ -261,7 +263,9 @@ class CatalogModel(models.Model):
     max_seconds = models.PositiveIntegerField(null=True, blank=True)
     default_price = models.BooleanField(
         default=True,
-        help_text="Seeded example price, not reviewed yet. Untick after setting the real price.",
+        help_text=gettext_lazy(
+            "Seeded example price, not reviewed yet. Untick after setting the real price."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -287,7 +291,7 @@ class ModelAlias(models.Model):
     model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="aliases")
 
     class Meta:
-        verbose_name_plural = "model aliases"
+        verbose_name_plural = gettext_lazy("model aliases")
 
     def __str__(self) -> str:
         return f"{self.alias} → {self.model.model_id}"

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from hypereal_site.api.errors import ApplicationError
@@ -38,7 +39,7 @@ class StripeNotConfigured(ApplicationError):
     def __init__(self) -> None:
         super().__init__(
             "stripe_not_configured",
-            "Top-ups are not configured: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.",
+            _("Top-ups are not configured: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET."),
             status=503,
         )
 
@@ -55,7 +56,8 @@ def topup_start(*, wallet: Wallet, actor: User, amount_cents: int) -> tuple[Paym
     if not low <= amount_cents <= high:
         raise ApplicationError(
             "invalid_amount",
-            f"Top up between ${settings.TOPUP_MIN_USD} and ${settings.TOPUP_MAX_USD:,}.",
+            _("Top up between $%(low)s and $%(high)s.")
+            % {"low": settings.TOPUP_MIN_USD, "high": f"{settings.TOPUP_MAX_USD:,}"},
         )
     payment = Payment.objects.create(
         wallet=wallet, created_by=actor, amount_cents=amount_cents, credits=amount_cents

@@ -10,6 +10,8 @@ sum is already whole and nothing is rounded: tokens × price per million = µcr.
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from .models import NANOCREDITS_PER_MICROCREDIT, CatalogModel, Endpoint
 
 #: Minimum available balance, in µcr, to start a call on a token-priced endpoint.
@@ -43,8 +45,12 @@ def unit_price_microcredits(model: CatalogModel, tier: str = "") -> int:
     if tier and model.tier_microcredits:
         if tier not in model.tier_microcredits:
             raise ValueError(
-                f"{model.model_id} has no {tier!r} tier; tiers: "
-                + ", ".join(sorted(model.tier_microcredits))
+                _("%(model)s has no %(tier)s tier; tiers: %(tiers)s")
+                % {
+                    "model": model.model_id,
+                    "tier": repr(tier),
+                    "tiers": ", ".join(sorted(model.tier_microcredits)),
+                }
             )
         return int(model.tier_microcredits[tier])
     return int(model.unit_microcredits)
@@ -85,7 +91,7 @@ def min_balance_microcredits(
         return TOKEN_ENDPOINT_MIN_BALANCE
     if model.pricing == CatalogModel.Pricing.PER_IMAGE:
         if not 1 <= n <= 10:
-            raise ValueError("n must be between 1 and 10")
+            raise ValueError(_("n must be between 1 and 10"))
         return unit_price_microcredits(model, tier) * n
     if model.pricing == CatalogModel.Pricing.PER_SECOND:
         wanted = seconds or model.max_seconds or 1

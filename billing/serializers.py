@@ -1,5 +1,6 @@
 """Serializer fields for money in browser APIs."""
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -18,7 +19,7 @@ class CreditsInputField(serializers.Field):
     CreditsField`` so that a form and the API accept and refuse exactly the same values.
     Internally integer µcr; rendered back as credits (an int when whole)."""
 
-    default_error_messages = {"invalid": "Enter a number of credits."}
+    default_error_messages = {"invalid": gettext_lazy("Enter a number of credits.")}
 
     def __init__(self, *, min_microcredits: int | None = None, **kwargs) -> None:
         self.min_microcredits = min_microcredits

@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from orgs.audit import audit_record
@@ -23,13 +24,15 @@ def wallet_adjust(
     """A staff grant or correction, with a mandatory reason, audited in the owner's log."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Give a reason; it is kept in the ledger and audit log."})
+        raise ValidationError(
+            {"reason": _("Give a reason; it is kept in the ledger and audit log.")}
+        )
     if kind not in {LedgerEntry.Kind.ADJUSTMENT, LedgerEntry.Kind.GRANT}:
-        raise ValidationError({"kind": "Staff may post grants or adjustments only."})
+        raise ValidationError({"kind": _("Staff may post grants or adjustments only.")})
     if amount_microcredits == 0:
-        raise ValidationError({"amount": "Enter a non-zero amount."})
+        raise ValidationError({"amount": _("Enter a non-zero amount.")})
     if kind == LedgerEntry.Kind.GRANT and amount_microcredits < 0:
-        raise ValidationError({"amount": "A grant adds credits; use an adjustment to remove."})
+        raise ValidationError({"amount": _("A grant adds credits; use an adjustment to remove.")})
     entry, created = ledger_post_in_transaction(
         wallet=wallet,
         amount_microcredits=amount_microcredits,
@@ -59,7 +62,7 @@ def wallet_set_low_balance_threshold(
     *, wallet: Wallet, actor: User, threshold_microcredits: int | None
 ) -> Wallet:
     if threshold_microcredits is not None and threshold_microcredits < 0:
-        raise ValidationError({"threshold": "Enter zero or more credits, or leave it empty."})
+        raise ValidationError({"threshold": _("Enter zero or more credits, or leave it empty.")})
     wallet = Wallet.objects.select_for_update().get(pk=wallet.pk)
     before = wallet.low_balance_threshold_microcredits
     wallet.low_balance_threshold_microcredits = threshold_microcredits

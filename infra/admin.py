@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
 from billing.money import format_credits
 from hypereal_site.admin import ReadOnlyAdmin
@@ -17,7 +18,9 @@ class GpuTypeAdmin(admin.ModelAdmin):
     search_fields = ("code", "name", "provider_gpu_id")
     ordering = ("sort_order", "code")
 
-    @admin.display(description="Credits per second", ordering="microcredits_per_second")
+    @admin.display(
+        description=gettext_lazy("Credits per second"), ordering="microcredits_per_second"
+    )
     def credits_per_second(self, obj: GpuType) -> str:
         return format_credits(obj.microcredits_per_second, places=6)
 

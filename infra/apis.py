@@ -8,6 +8,7 @@ Names follow the public reference (``slug, name, dockerImage, gpuTypes``, camelC
 JSON numbers (``usage.apis.ExactJSONRenderer``), with the µcr beside them.
 """
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -81,8 +82,10 @@ class DeploymentInputSerializer(serializers.Serializer):
     env = serializers.DictField(
         child=TextField(allow_blank=True, max_length=services.MAX_ENV_VALUE),
         required=False,
-        help_text="Environment variables (name → value); values are encrypted and never "
-        "shown back. On PATCH the object replaces every variable.",
+        help_text=gettext_lazy(
+            "Environment variables (name → value); values are encrypted and never "
+            "shown back. On PATCH the object replaces every variable."
+        ),
     )
     webhookUrl = TextField(max_length=500, allow_blank=True, required=False)
 
@@ -112,15 +115,21 @@ class DeploymentOutputSerializer(serializers.Serializer):
     maxWorkers = serializers.IntegerField(source="max_workers")
     idleTimeoutSeconds = serializers.IntegerField(source="idle_timeout_seconds")
     executionTimeoutSeconds = serializers.IntegerField(source="execution_timeout_seconds")
-    envNames = serializers.SerializerMethodField(help_text="Names only; values are never shown.")
+    envNames = serializers.SerializerMethodField(
+        help_text=gettext_lazy("Names only; values are never shown.")
+    )
     webhookUrl = serializers.CharField(source="webhook_url")
     status = serializers.CharField()
     statusDetail = serializers.CharField(source="status_detail")
     creditsPerSecond = serializers.SerializerMethodField(
-        help_text="The dearest allowed GPU type's rate × GPU count (what a second may cost)."
+        help_text=gettext_lazy(
+            "The dearest allowed GPU type's rate × GPU count (what a second may cost)."
+        )
     )
     holdPerJobCredits = serializers.SerializerMethodField(
-        help_text="Held at each job's submit: execution timeout × GPU count × dearest rate."
+        help_text=gettext_lazy(
+            "Held at each job's submit: execution timeout × GPU count × dearest rate."
+        )
     )
     holdPerJobMicrocredits = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
@@ -143,7 +152,7 @@ class DeploymentOutputSerializer(serializers.Serializer):
 
 class DeploymentCreatedOutputSerializer(DeploymentOutputSerializer):
     webhookSecret = serializers.CharField(
-        help_text="whsec_… signing secret of webhookUrl; in this answer only."
+        help_text=gettext_lazy("whsec_… signing secret of webhookUrl; in this answer only.")
     )
 
 

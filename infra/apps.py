@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class InfraConfig(AppConfig):
     name = "infra"
-    verbose_name = "GPU infrastructure"
+    verbose_name = gettext_lazy("GPU infrastructure")
 
     def ready(self) -> None:
         # The hold-expiry receiver (infra.jobs) and the beat tasks of GPU jobs.

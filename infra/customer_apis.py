@@ -9,6 +9,7 @@ no GPUs (403). Bodies are strict (unknown fields are a 400), like the browser AP
 """
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
@@ -46,7 +47,7 @@ class CustomerKeyApi(StrictInputApi):
         key = request.auth
         if not selectors.key_allows(key=key, perm=self.permissions[method]):
             raise exceptions.PermissionDenied(
-                "This key's creator does not have a role that allows this."
+                _("This key's creator does not have a role that allows this.")
             )
         self.key = key
         self.organization = key.organization

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, exceptions, serializers, status
@@ -55,7 +56,7 @@ class CustomerJobApi(StrictInputApi):
 
     def require(self, perm: Perm) -> None:
         if not key_allows(self.request.auth, perm):
-            raise exceptions.PermissionDenied("This key's role does not allow this.")
+            raise exceptions.PermissionDenied(_("This key's role does not allow this."))
 
 
 def deployment_job_body(job: GpuJob) -> dict:
@@ -152,7 +153,7 @@ class JobCancelApi(CustomerJobApi):
     def post(self, request: Request, job_id: str) -> Response:
         self.require(Perm.DEPLOYMENTS_MANAGE)
         if request.data:
-            raise exceptions.ParseError("This takes no body.")
+            raise exceptions.ParseError(_("This takes no body."))
         job = job_selectors.job_get(organization_id=request.auth.organization_id, public_id=job_id)
         job = jobs.job_cancel(job=job)
         return Response(job_body(job))
@@ -204,7 +205,7 @@ class JobCallbackAuthentication(authentication.BaseAuthentication):
         job_id = (request.parser_context or {}).get("kwargs", {}).get("job_id", "")
         job = job_selectors.job_get_any(public_id=job_id)
         if job is None or not jobs.callback_token_valid(job, token):
-            raise exceptions.AuthenticationFailed("Invalid callback token.")
+            raise exceptions.AuthenticationFailed(_("Invalid callback token."))
         return CallbackPrincipal(job_pk=job.pk), job
 
     def authenticate_header(self, request) -> str:

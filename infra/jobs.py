@@ -45,6 +45,7 @@ from django.db.models import Q
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apikeys.caps import usage_key_by_pk
 from billing.ledger import (
@@ -107,7 +108,7 @@ def deployment_hold_amount(deployment: Deployment) -> int:
     rates = deployment_rates(deployment)
     if not rates:
         raise ApplicationError(
-            "deployment_misconfigured", "The deployment has no known GPU type.", status=409
+            "deployment_misconfigured", _("The deployment has no known GPU type."), status=409
         )
     return deployment.execution_timeout_seconds * deployment.gpu_count * max(rates.values())
 
@@ -147,18 +148,21 @@ class OutputRefused(Exception):
 
 def check_input(job_input: Any) -> dict:
     if not isinstance(job_input, dict):
-        raise ApplicationError("invalid_request", "input must be a JSON object.")
+        raise ApplicationError("invalid_request", _("input must be a JSON object."))
     size = len(json.dumps(job_input, ensure_ascii=False).encode())
     if size > settings.GPU_JOB_INPUT_MAX_BYTES:
         raise ApplicationError(
             "input_too_large",
-            f"input is {size} bytes; the limit is {settings.GPU_JOB_INPUT_MAX_BYTES}.",
+            _("input is %(size)s bytes; the limit is %(limit)s.")
+            % {"size": size, "limit": settings.GPU_JOB_INPUT_MAX_BYTES},
             status=413,
         )
     for text in _walk_strings(job_input, keys=True):
         problem = text_problem(text)  # what PostgreSQL's jsonb would refuse (NUL, surrogates)
         if problem is not None:
-            raise ApplicationError("invalid_request", f"input: a string {problem}.")
+            raise ApplicationError(
+                "invalid_request", _("input: a string %(problem)s.") % {"problem": _(problem)}
+            )
     return job_input
 
 
@@ -237,7 +241,8 @@ def _deployment_target(deployment: Deployment) -> Target:
     if deployment.status != Deployment.Status.READY:
         raise ApplicationError(
             "deployment_not_ready",
-            f"Deployment {deployment.slug!r} is {deployment.status}, not ready.",
+            _("Deployment %(slug)s is %(status)s, not ready.")
+            % {"slug": repr(deployment.slug), "status": deployment.status},
             status=409,
         )
     return Target(
@@ -674,7 +679,9 @@ def job_cancel(*, job: GpuJob, actor=None) -> GpuJob:
     A job that finished meanwhile is settled as it finished. Final already: 409."""
     if job.settled_at is not None or job.status in GpuJob.FINAL:
         raise ApplicationError(
-            "job_finished", f"Job {job.public_id} is already {job.status}.", status=409
+            "job_finished",
+            _("Job %(id)s is already %(status)s.") % {"id": job.public_id, "status": job.status},
+            status=409,
         )
     if not job.provider_job_id:
         return job_settle(job=job, outcome=Status.CANCELED, error="Cancelled before it started.")
@@ -685,7 +692,8 @@ def job_cancel(*, job: GpuJob, actor=None) -> GpuJob:
         _record_provider_error(job, exc)
         raise ApplicationError(
             "provider_unavailable",
-            f"The GPU provider did not take the cancellation ({exc}); try again.",
+            _("The GPU provider did not take the cancellation (%(error)s); try again.")
+            % {"error": exc},
             status=503,
         ) from None
     status = JOB_STATES.get(state.status)

@@ -12,6 +12,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, permissions
 from rest_framework.views import APIView
 
@@ -111,7 +112,8 @@ class OrgApi(StrictInputApi):
         )
         if not role_allows(membership.role, self.permissions[method]):
             raise exceptions.PermissionDenied(
-                f"Your role ({membership.get_role_display()}) does not allow this."
+                _("Your role (%(role)s) does not allow this.")
+                % {"role": membership.get_role_display()}
             )
         self.organization = organization
         self.membership = membership
@@ -135,7 +137,8 @@ class ContextApi(StrictInputApi):
         context = current_context(request._request)
         if not context.allows(self.permissions[method]):
             raise exceptions.PermissionDenied(
-                f"Your role ({context.membership.get_role_display()}) does not allow this."
+                _("Your role (%(role)s) does not allow this.")
+                % {"role": context.membership.get_role_display()}
             )
         self.context = context
         self.organization = context.organization

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
@@ -57,9 +59,11 @@ class AuditEventOutputSerializer(serializers.Serializer):
     before = serializers.JSONField()
     after = serializers.JSONField()
     ip_address = serializers.CharField(
-        allow_null=True, required=False, help_text="Owners and admins only"
+        allow_null=True, required=False, help_text=gettext_lazy("Owners and admins only")
     )
-    user_agent = serializers.CharField(required=False, help_text="Owners and admins only")
+    user_agent = serializers.CharField(
+        required=False, help_text=gettext_lazy("Owners and admins only")
+    )
     request_id = serializers.CharField()
 
     def to_representation(self, event) -> dict:
@@ -297,7 +301,7 @@ class AuditFilterSerializer(serializers.Serializer):
 
     def validate(self, data):
         if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            raise ValidationError({"until": "Must be after since."})
+            raise ValidationError({"until": _("Must be after since.")})
         return data
 
 

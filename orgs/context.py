@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from . import selectors
 from .models import Membership, Organization
@@ -60,8 +61,10 @@ def current_context(request: HttpRequest) -> Context:
             request.session.pop(SESSION_KEY, None)
             messages.warning(
                 request,
-                "You no longer have access to that organization; "
-                "you are back in your personal account.",
+                _(
+                    "You no longer have access to that organization; "
+                    "you are back in your personal account."
+                ),
             )
     if context is None:
         context = _personal(request)

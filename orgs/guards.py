@@ -5,6 +5,9 @@ Each function answers "why not?": an ``ApplicationError`` to raise, or None when
 They read no database; callers pass the owner count they locked or loaded.
 """
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from hypereal_site.api.errors import ApplicationError
 
 from .models import Membership
@@ -14,7 +17,7 @@ from .permissions import ROLE_RANK, Perm, Role, role_allows
 def _not_allowed(membership: Membership) -> ApplicationError:
     return ApplicationError(
         "permission_denied",
-        f"Your role ({membership.get_role_display()}) does not allow this.",
+        _("Your role (%(role)s) does not allow this.") % {"role": membership.get_role_display()},
         status=403,
     )
 
@@ -30,21 +33,31 @@ def manage_refusal(
         target.role == Role.OWNER and actor.role != Role.OWNER
     ):
         return ApplicationError(
-            "permission_denied", "Only an owner can change or remove an owner.", status=403
+            "permission_denied", _("Only an owner can change or remove an owner."), status=403
         )
     if new_role == Role.OWNER and actor.role != Role.OWNER:
-        return ApplicationError("permission_denied", "Only an owner can grant owner.", status=403)
+        return ApplicationError(
+            "permission_denied", _("Only an owner can grant owner."), status=403
+        )
     return None
 
 
+#: What the last owner may not do, as whole sentences (a translation needs the sentence).
+LAST_OWNER_MESSAGES = {
+    "be demoted": gettext_lazy(
+        "The last owner cannot be demoted. Make someone else an owner first."
+    ),
+    "be removed": gettext_lazy(
+        "The last owner cannot be removed. Make someone else an owner first."
+    ),
+    "leave": gettext_lazy("The last owner cannot leave. Make someone else an owner first."),
+}
+
+
 def last_owner_refusal(target: Membership, owner_count: int, what: str) -> ApplicationError | None:
-    """``what`` completes "The last owner cannot …" ("be removed", "leave")."""
+    """``what`` is a key of ``LAST_OWNER_MESSAGES`` ("be demoted", "be removed", "leave")."""
     if target.role == Role.OWNER and owner_count <= 1:
-        return ApplicationError(
-            "last_owner",
-            f"The last owner cannot {what}. Make someone else an owner first.",
-            status=409,
-        )
+        return ApplicationError("last_owner", str(LAST_OWNER_MESSAGES[what]), status=409)
     return None
 
 
@@ -55,7 +68,7 @@ def role_change_refusal(
     accepted no-op once the other rules pass.)"""
     if target.pk == actor.pk:
         return ApplicationError(
-            "cannot_change_own_role", "You cannot change your own role.", status=400
+            "cannot_change_own_role", _("You cannot change your own role."), status=400
         )
     refusal = manage_refusal(actor, target, new_role=role)
     if refusal is not None or target.role == role:
@@ -70,6 +83,6 @@ def removal_refusal(
 ) -> ApplicationError | None:
     if target.pk == actor.pk:
         return ApplicationError(
-            "cannot_remove_self", "To leave the organization, use Leave.", status=400
+            "cannot_remove_self", _("To leave the organization, use Leave."), status=400
         )
     return manage_refusal(actor, target) or last_owner_refusal(target, owner_count, "be removed")

@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from hypereal_site.ids import new_public_id
 
@@ -18,8 +19,8 @@ class Organization(models.Model):
     """
 
     class Kind(models.TextChoices):
-        PERSONAL = "personal", "Personal account"
-        TEAM = "team", "Organization"
+        PERSONAL = "personal", gettext_lazy("Personal account")
+        TEAM = "team", gettext_lazy("Organization")
 
     public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TEAM)

@@ -15,9 +15,12 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User, normalize_email
 from hypereal_site.api.errors import ApplicationError
+from hypereal_site.text import isolate
 
 from . import guards, selectors
 from .audit import audit_record, target_of
@@ -27,6 +30,11 @@ from .permissions import Perm, Role, role_allows
 from .signals import members_changed, organization_closing
 
 INVITATION_TTL = timedelta(days=7)
+#: Why a manager cannot resend or revoke an invitation, by ``Invitation.status()``.
+INVITATION_CLOSED = {
+    "accepted": gettext_lazy("This invitation was already accepted."),
+    "revoked": gettext_lazy("This invitation was already revoked."),
+}
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
 RESERVED_SLUGS = frozenset(
     {"admin", "api", "internal", "v1", "settings", "new", "personal", "hypereal", "static"}
@@ -39,9 +47,9 @@ RESERVED_SLUGS = frozenset(
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "Enter a name."})
+        raise ValidationError({"name": _("Enter a name.")})
     if len(name) > 100:
-        raise ValidationError({"name": "Use at most 100 characters."})
+        raise ValidationError({"name": _("Use at most 100 characters.")})
     return name
 
 
@@ -50,17 +58,21 @@ def _validate_slug(slug: str, *, exclude: Organization | None = None) -> str:
     if not SLUG_RE.match(slug):
         raise ValidationError(
             {
-                "slug": "Use 1 to 48 lowercase letters, digits and hyphens, "
-                "starting and ending with a letter or digit."
+                "slug": _(
+                    "Use 1 to 48 lowercase letters, digits and hyphens, "
+                    "starting and ending with a letter or digit."
+                )
             }
         )
     if slug in RESERVED_SLUGS:
-        raise ValidationError({"slug": f"“{slug}” is reserved. Choose another."})
+        raise ValidationError(
+            {"slug": _("“%(slug)s” is reserved. Choose another.") % {"slug": slug}}
+        )
     taken = Organization.objects.filter(slug=slug)
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
     if taken.exists():
-        raise ValidationError({"slug": f"The slug “{slug}” is already taken."})
+        raise ValidationError({"slug": _("The slug “%(slug)s” is already taken.") % {"slug": slug}})
     return slug
 
 
@@ -86,7 +98,7 @@ def _lock_org(organization: Organization) -> Organization:
 def _actor_membership(*, organization: Organization, actor: User) -> Membership:
     membership = selectors.membership_get(organization=organization, user=actor)
     if membership is None:
-        raise ApplicationError("not_found", "No such organization.", status=404)
+        raise ApplicationError("not_found", _("No such organization."), status=404)
     return membership
 
 
@@ -94,7 +106,8 @@ def _require(membership: Membership, perm: Perm) -> None:
     if not role_allows(membership.role, perm):
         raise ApplicationError(
             "permission_denied",
-            f"Your role ({membership.get_role_display()}) does not allow this.",
+            _("Your role (%(role)s) does not allow this.")
+            % {"role": membership.get_role_display()},
             status=403,
         )
 
@@ -104,7 +117,9 @@ def _valid_role(role: str) -> Role:
         return Role(role)
     except ValueError:
         choices = ", ".join(Role.values)
-        raise ValidationError({"role": f"Choose one of: {choices}."}) from None
+        raise ValidationError(
+            {"role": _("Choose one of: %(roles)s.") % {"roles": choices}}
+        ) from None
 
 
 # --- organizations --------------------------------------------------------------------
@@ -135,7 +150,9 @@ def org_create(*, actor: User, name: str, slug: str = "") -> Organization:
         with transaction.atomic():
             org = Organization.objects.create(kind=Organization.Kind.TEAM, name=name, slug=slug)
     except IntegrityError:
-        raise ValidationError({"slug": f"The slug “{slug}” is already taken."}) from None
+        raise ValidationError(
+            {"slug": _("The slug “%(slug)s” is already taken.") % {"slug": slug}}
+        ) from None
     membership = Membership.objects.create(organization=org, user=actor, role=Role.OWNER)
     audit_record(
         organization=org,
@@ -178,7 +195,7 @@ def org_update(
         with transaction.atomic():
             org.save(update_fields=list(changes))
     except IntegrityError:
-        raise ValidationError({"slug": "That slug is already taken."}) from None
+        raise ValidationError({"slug": _("That slug is already taken.")}) from None
     audit_record(
         organization=org,
         actor=actor,
@@ -197,7 +214,9 @@ def org_delete(*, organization: Organization, actor: User, confirm_slug: str) ->
     org = _lock_org(organization)
     _require(_actor_membership(organization=org, actor=actor), Perm.ORG_DELETE)
     if (confirm_slug or "").strip() != org.slug:
-        raise ValidationError({"confirm_slug": f"Type the slug “{org.slug}” to confirm."})
+        raise ValidationError(
+            {"confirm_slug": _("Type the slug “%(slug)s” to confirm.") % {"slug": org.slug}}
+        )
     now = timezone.now()
     members = [m.user.email for m in selectors.org_members(organization=org)]
     Invitation.objects.filter(
@@ -227,7 +246,7 @@ def org_transfer_ownership(
     _require(actor_membership, Perm.ORG_DELETE)
     target = Membership.objects.select_for_update().get(pk=to.pk, organization=org)
     if target.pk == actor_membership.pk:
-        raise ApplicationError("invalid_transfer", "You already own this organization.")
+        raise ApplicationError("invalid_transfer", _("You already own this organization."))
     previous = target.role
     target.role = Role.OWNER
     target.save(update_fields=["role"])
@@ -321,7 +340,7 @@ def member_leave(*, organization: Organization, actor: User) -> None:
     org = _lock_org(organization)
     membership = _actor_membership(organization=org, actor=actor)
     if org.is_personal:
-        raise ApplicationError("invalid_request", "You cannot leave your personal account.")
+        raise ApplicationError("invalid_request", _("You cannot leave your personal account."))
     _guard_last_owner(org, membership, "leave")
     _verifications_changed(org)
     audit_record(
@@ -351,7 +370,7 @@ def invitation_create(
     """Invite ``email`` as ``role``; returns the invitation and its one-time token."""
     org = _lock_org(organization)
     if org.is_personal:
-        raise ApplicationError("invalid_request", "A personal account cannot invite members.")
+        raise ApplicationError("invalid_request", _("A personal account cannot invite members."))
     actor_membership = _actor_membership(organization=org, actor=actor)
     _require(actor_membership, Perm.MEMBERS_MANAGE)
     role = _valid_role(role)
@@ -359,11 +378,13 @@ def invitation_create(
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationError({"email": "Enter a valid email address."}) from None
+        raise ValidationError({"email": _("Enter a valid email address.")}) from None
     if role == Role.OWNER and actor_membership.role != Role.OWNER:
-        raise ValidationError({"role": "Only an owner can invite an owner."})
+        raise ValidationError({"role": _("Only an owner can invite an owner.")})
     if Membership.objects.filter(organization=org, user__email__iexact=email).exists():
-        raise ValidationError({"email": f"{email} is already a member."})
+        raise ValidationError(
+            {"email": _("%(email)s is already a member.") % {"email": isolate(email)}}
+        )
     now = timezone.now()
     open_invites = Invitation.objects.select_for_update().filter(
         organization=org, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
@@ -371,7 +392,10 @@ def invitation_create(
     for existing in open_invites:
         if existing.expires_at > now:
             raise ValidationError(
-                {"email": f"{email} already has a pending invitation. Resend it instead."}
+                {
+                    "email": _("%(email)s already has a pending invitation. Resend it instead.")
+                    % {"email": isolate(email)}
+                }
             )
         existing.revoked_at = now  # an expired invitation makes way for the new one
         existing.save(update_fields=["revoked_at"])
@@ -402,7 +426,9 @@ def _lock_open_invitation(invitation: Invitation, actor: User) -> tuple[Organiza
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk, organization=org)
     if not invitation.is_open:
         raise ApplicationError(
-            "invitation_closed", f"This invitation was already {invitation.status()}.", status=409
+            "invitation_closed",
+            str(INVITATION_CLOSED[invitation.status()]),
+            status=409,
         )
     return org, invitation
 
@@ -453,7 +479,7 @@ def invitation_lookup(*, token: str) -> Invitation:
     if invitation is None or invitation.organization.is_deleted:
         raise InvitationError(
             "invitation_invalid",
-            "This invitation link is not valid. It may have been replaced by a newer one.",
+            _("This invitation link is not valid. It may have been replaced by a newer one."),
             status=404,
         )
     return invitation
@@ -470,23 +496,26 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         if existing is not None and invitation.accepted_by_id == user.pk:
             return existing  # the same person clicking the link twice: harmless
         raise InvitationError(
-            "invitation_used", "This invitation has already been used.", status=409
+            "invitation_used", _("This invitation has already been used."), status=409
         )
     if normalize_email(user.email) != normalize_email(invitation.email):
         raise InvitationError(
             "invitation_email_mismatch",
-            f"This invitation is for {invitation.email}, but you are signed in as "
-            f"{user.email}. Sign in with the invited address to accept it.",
+            _(
+                "This invitation is for %(invited)s, but you are signed in as %(email)s. "
+                "Sign in with the invited address to accept it."
+            )
+            % {"invited": isolate(invitation.email), "email": isolate(user.email)},
             status=403,
         )
     if invitation.revoked_at is not None:
         raise InvitationError(
-            "invitation_revoked", "This invitation was revoked by the organization.", status=410
+            "invitation_revoked", _("This invitation was revoked by the organization."), status=410
         )
     if timezone.now() >= invitation.expires_at:
         raise InvitationError(
             "invitation_expired",
-            "This invitation has expired. Ask the organization to send a new one.",
+            _("This invitation has expired. Ask the organization to send a new one."),
             status=410,
         )
     invitation.accepted_at = timezone.now()

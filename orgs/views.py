@@ -170,7 +170,8 @@ def invitation_resend(request: HttpRequest, public_id: str, context: Context) ->
     return _run(
         request,
         lambda: services.invitation_resend(invitation=invitation, actor=request.user),
-        f"A new invitation link was sent to {invitation.email}; the old one no longer works.",
+        _("A new invitation link was sent to %(email)s; the old one no longer works.")
+        % {"email": isolate(invitation.email)},
     )
 
 
@@ -181,7 +182,7 @@ def invitation_revoke(request: HttpRequest, public_id: str, context: Context) ->
     return _run(
         request,
         lambda: services.invitation_revoke(invitation=invitation, actor=request.user),
-        f"The invitation for {invitation.email} was revoked.",
+        _("The invitation for %(email)s was revoked.") % {"email": isolate(invitation.email)},
     )
 
 
@@ -197,7 +198,8 @@ def member_role(request: HttpRequest, public_id: str, context: Context) -> HttpR
     return _run(
         request,
         lambda: services.member_set_role(membership=member, actor=request.user, role=role),
-        f"{member.user.email} is now {Role(role).label}.",
+        _("%(email)s is now %(role)s.")
+        % {"email": isolate(member.user.email), "role": Role(role).label},
     )
 
 
@@ -208,7 +210,8 @@ def member_remove(request: HttpRequest, public_id: str, context: Context) -> Htt
     return _run(
         request,
         lambda: services.member_remove(membership=member, actor=request.user),
-        f"{member.user.email} was removed from {context.organization.name}.",
+        _("%(email)s was removed from %(org)s.")
+        % {"email": isolate(member.user.email), "org": isolate(context.organization.name)},
     )
 
 
@@ -243,7 +246,7 @@ def org_transfer(request: HttpRequest, context: Context) -> HttpResponse:
         lambda: services.org_transfer_ownership(
             organization=context.organization, actor=request.user, to=target
         ),
-        f"{target.user.email} is now an owner; you are an admin.",
+        _("%(email)s is now an owner; you are an admin.") % {"email": isolate(target.user.email)},
     )
 
 
@@ -363,9 +366,9 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     status_now = invitation.status()
     if status_now in {"expired", "revoked"}:
         message = (
-            "This invitation has expired. Ask the organization to send a new one."
+            _("This invitation has expired. Ask the organization to send a new one.")
             if status_now == "expired"
-            else "This invitation was revoked by the organization."
+            else _("This invitation was revoked by the organization.")
         )
         return render(request, "orgs/invitation.html", {**page, "error": message}, status=410)
     if not request.user.is_authenticated:
@@ -398,7 +401,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
                 _("You are already a member of %(org)s.") % {"org": invitation.organization.name},
             )
             return redirect("dashboard")
-        error = "This invitation has already been used."
+        error = _("This invitation has already been used.")
         return render(request, "orgs/invitation.html", {**page, "error": error}, status=409)
     mismatch = request.user.email.lower() != invitation.email.lower()
     return render(request, "orgs/invitation.html", {**page, "mismatch": mismatch})

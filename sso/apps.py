@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 
 
 def libxml2_mismatch() -> str | None:
@@ -22,7 +23,7 @@ def libxml2_mismatch() -> str | None:
 
 class SsoConfig(AppConfig):
     name = "sso"
-    verbose_name = "Single sign-on"
+    verbose_name = gettext_lazy("Single sign-on")
 
     def ready(self) -> None:
         problem = libxml2_mismatch()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apikeys.caps import (
     caps_record_usage,
@@ -32,7 +33,7 @@ from billing.ledger import (
 from billing.models import Endpoint, LedgerEntry, Wallet
 from billing.pricing import Usage, price_microcredits
 from hypereal_site.api.errors import ApplicationError
-from hypereal_site.text import is_clean_text, text_problem
+from hypereal_site.text import field_refusal, is_clean_text, text_problem
 from orgs.models import Organization
 
 from .models import UsageEvent
@@ -85,9 +86,13 @@ def _int(raw: dict, name: str, *, low: int = 0, high: int = MAX_UNIT, default=0)
     if value is None:
         value = default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise EventError("invalid_event", f"{name} must be an integer.")
+        raise EventError("invalid_event", _("%(name)s must be an integer.") % {"name": name})
     if not low <= value <= high:
-        raise EventError("invalid_event", f"{name} must be between {low} and {high}.")
+        raise EventError(
+            "invalid_event",
+            _("%(name)s must be between %(low)s and %(high)s.")
+            % {"name": name, "low": low, "high": high},
+        )
     return value
 
 
@@ -95,42 +100,47 @@ def _str(raw: dict, name: str, *, max_length: int, required: bool = True) -> str
     value = raw.get(name)
     if value is None or value == "":
         if required:
-            raise EventError("invalid_event", f"{name} is required.")
+            raise EventError("invalid_event", _("%(name)s is required.") % {"name": name})
         return ""
     if not isinstance(value, str):
-        raise EventError("invalid_event", f"{name} must be a string.")
+        raise EventError("invalid_event", _("%(name)s must be a string.") % {"name": name})
     if len(value) > max_length:
-        raise EventError("invalid_event", f"{name} is longer than {max_length} characters.")
+        raise EventError(
+            "invalid_event",
+            _("%(name)s is longer than %(max)s characters.") % {"name": name, "max": max_length},
+        )
     problem = text_problem(value)  # what PostgreSQL would refuse, refused here instead
     if problem is not None:
-        raise EventError("invalid_event", f"{name} {problem}.")
+        raise EventError("invalid_event", field_refusal(name, problem))
     return value
 
 
 def parse_event(index: int, raw, *, now: datetime) -> Event:
     if not isinstance(raw, dict):
-        raise EventError("invalid_event", "Each event must be a JSON object.")
+        raise EventError("invalid_event", _("Each event must be a JSON object."))
     request_id = _str(raw, "request_id", max_length=128)
     key_id = _str(raw, "key_id", max_length=16)
     text = _str(raw, "occurred_at", max_length=40)
     try:
         occurred_at = datetime.fromisoformat(text)
     except ValueError:
-        raise EventError("invalid_event", "occurred_at must be an ISO 8601 time.") from None
+        raise EventError("invalid_event", _("occurred_at must be an ISO 8601 time.")) from None
     if occurred_at.tzinfo is None:
-        raise EventError("invalid_event", "occurred_at needs a time zone (use Z for UTC).")
+        raise EventError("invalid_event", _("occurred_at needs a time zone (use Z for UTC)."))
     try:
         occurred_at = occurred_at.astimezone(UTC)  # months (caps, statements) are UTC months
     except OverflowError:  # 0001-01-01T00:00+14:00 is before the first representable UTC time
-        raise EventError("invalid_event", "occurred_at is out of range.") from None
+        raise EventError("invalid_event", _("occurred_at is out of range.")) from None
     if occurred_at > now + timedelta(seconds=settings.USAGE_MAX_FUTURE_SECONDS):
-        raise EventError("occurred_at_in_future", "occurred_at is in the future.")
+        raise EventError("occurred_at_in_future", _("occurred_at is in the future."))
     if occurred_at < now - MAX_AGE:
-        raise EventError("occurred_at_too_old", "occurred_at is more than 90 days ago.")
+        raise EventError("occurred_at_too_old", _("occurred_at is more than 90 days ago."))
     endpoint = _str(raw, "endpoint", max_length=32)
     if endpoint not in ENDPOINTS:
         choices = ", ".join(sorted(ENDPOINTS))
-        raise EventError("invalid_event", f"endpoint must be one of: {choices}.")
+        raise EventError(
+            "invalid_event", _("endpoint must be one of: %(choices)s.") % {"choices": choices}
+        )
     units = {name: _int(raw, name, high=UNIT_LIMITS[name]) for name in UNIT_FIELDS}
     return Event(
         index=index,
@@ -323,7 +333,9 @@ def price_event(event: Event, data: dict, models: dict | None = None) -> tuple[s
     CatalogModel built from each catalog row (one per model per batch, not per event)."""
     row = catalog.resolve(event.model, data)
     if row is None:
-        raise EventError("unknown_model", f"Unknown model {event.model!r}.")
+        raise EventError(
+            "unknown_model", _("Unknown model %(model)s.") % {"model": repr(event.model)}
+        )
     if event.status_code >= 400:
         return row["model_id"], 0  # a failed upstream call costs nothing
     try:
@@ -338,7 +350,7 @@ def price_event(event: Event, data: dict, models: dict | None = None) -> tuple[s
     except ValueError as exc:
         raise EventError("invalid_event", str(exc)) from None
     if cost > MAX_EVENT_COST:
-        raise EventError("invalid_event", "This event would cost more than any one call may.")
+        raise EventError("invalid_event", _("This event would cost more than any one call may."))
     return row["model_id"], cost
 
 
@@ -390,7 +402,9 @@ def _ingest_parsed(
         key = keys.get(event.key_public_id)
         try:
             if key is None:
-                raise EventError("unknown_key", f"No API key {event.key_public_id!r}.")
+                raise EventError(
+                    "unknown_key", _("No API key %(id)s.") % {"id": repr(event.key_public_id)}
+                )
             model, cost = price_event(event, data, models)
         except EventError as exc:
             rejected.append(
@@ -433,7 +447,7 @@ def _hold_capture(*, hold, amount_microcredits: int, parsed: Event | None):
     if parsed is not None:
         key = usage_keys_by_public_id([parsed.key_public_id]).get(parsed.key_public_id)
         if key is None or (hold.key_id is not None and key["id"] != hold.key_id):
-            raise EventError("unknown_key", "The event's key_id does not match the hold.")
+            raise EventError("unknown_key", _("The event's key_id does not match the hold."))
         model, _list_price = price_event(parsed, catalog.snapshot())
         priced.append(Priced(event=parsed, key=key, model=model, cost=int(amount_microcredits)))
     hold, _entry = hold_capture_in_transaction(hold=hold, amount_microcredits=amount_microcredits)

@@ -5,6 +5,8 @@ service-token check, in ``hypereal_site.internal_urls``.
 """
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -20,9 +22,13 @@ from .ingest import usage_ingest
 class UsageEventDocSerializer(serializers.Serializer):
     """One usage event (documentation; the ingestion path validates by hand for speed)."""
 
-    request_id = serializers.CharField(max_length=128, help_text="Idempotency key, unique")
+    request_id = serializers.CharField(
+        max_length=128, help_text=gettext_lazy("Idempotency key, unique")
+    )
     key_id = serializers.CharField(max_length=16)
-    occurred_at = serializers.DateTimeField(help_text="ISO 8601 with a zone; ≤ 5 min ahead")
+    occurred_at = serializers.DateTimeField(
+        help_text=gettext_lazy("ISO 8601 with a zone; ≤ 5 min ahead")
+    )
     endpoint = serializers.ChoiceField(choices=Endpoint.choices)
     model = serializers.CharField(max_length=100)
     provider = serializers.CharField(max_length=64, required=False)
@@ -34,7 +40,9 @@ class UsageEventDocSerializer(serializers.Serializer):
     seconds = serializers.IntegerField(min_value=0, required=False)
     clips = serializers.IntegerField(min_value=0, required=False)
     requests = serializers.IntegerField(min_value=0, required=False)
-    tier = serializers.CharField(max_length=8, required=False, help_text="Image size tier")
+    tier = serializers.CharField(
+        max_length=8, required=False, help_text=gettext_lazy("Image size tier")
+    )
 
 
 class UsageBatchDocSerializer(serializers.Serializer):
@@ -65,12 +73,13 @@ class UsageIngestApi(InternalApi):
         events = body.get("events") if isinstance(body, dict) else None
         if not isinstance(events, list):
             raise ApplicationError(
-                "invalid_request", 'The body must be {"events": [...]}.', status=400
+                "invalid_request", _('The body must be {"events": [...]}.'), status=400
             )
         if len(events) > settings.USAGE_BATCH_MAX:
             raise ApplicationError(
                 "batch_too_large",
-                f"At most {settings.USAGE_BATCH_MAX} events per batch; got {len(events)}.",
+                _("At most %(max)s events per batch; got %(got)s.")
+                % {"max": settings.USAGE_BATCH_MAX, "got": len(events)},
                 status=413,
             )
         return Response(usage_ingest(events=events))

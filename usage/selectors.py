@@ -161,7 +161,7 @@ def _cost_param(params, name: str) -> int | None:
     try:
         return parse_credits(text)
     except ValueError as exc:
-        raise _bad(f"{name}: {exc}") from None
+        raise _bad(_("%(field)s: %(message)s") % {"field": name, "message": exc}) from None
 
 
 def _instant_param(params, name: str, tz: ZoneInfo, *, end: bool) -> datetime | None:

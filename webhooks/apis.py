@@ -5,6 +5,7 @@ rotate, once; it is never returned again."""
 import json
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
@@ -41,7 +42,7 @@ class EndpointOutputSerializer(serializers.Serializer):
 
 
 class EndpointWithSecretOutputSerializer(EndpointOutputSerializer):
-    secret = serializers.CharField(help_text="whsec_…: shown once; store it now.")
+    secret = serializers.CharField(help_text=gettext_lazy("whsec_…: shown once; store it now."))
 
 
 class AttemptOutputSerializer(serializers.Serializer):

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class WebhooksConfig(AppConfig):
     name = "webhooks"
-    verbose_name = "Webhooks"
+    verbose_name = gettext_lazy("Webhooks")
 
     def ready(self) -> None:
         from apikeys.signals import key_disabled, key_spending_alert  # noqa: PLC0415 - app registry

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import events, services
@@ -14,7 +15,11 @@ class EndpointForm(forms.Form):
     description = forms.CharField(label=_("Description"), max_length=200, required=False)
     event_types = forms.MultipleChoiceField(
         label=_("Events"),
-        choices=[(name, f"{name} — {label}") for name, label in events.EVENT_TYPES.items()],
+        # format_lazy: an f-string here would fix the labels in English at import time.
+        choices=[
+            (name, format_lazy("{} — {}", name, label))
+            for name, label in events.EVENT_TYPES.items()
+        ],
         widget=forms.CheckboxSelectMultiple,
     )
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -70,10 +71,12 @@ def _first_message(detail) -> str:
     if isinstance(detail, dict):
         for key, value in detail.items():
             text = _first_message(value)
-            return text if key == "non_field_errors" else f"{key}: {text}"
-        return "Invalid input."
+            if key == "non_field_errors":
+                return text
+            return _("%(field)s: %(message)s") % {"field": key, "message": text}
+        return _("Invalid input.")
     if isinstance(detail, list):
-        return _first_message(detail[0]) if detail else "Invalid input."
+        return _first_message(detail[0]) if detail else _("Invalid input.")
     return str(detail)
 
 
@@ -115,7 +118,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, RequestDataTooBig):
         # HostileInputMiddleware answers first; this covers a body without Content-Length.
         return Response(
-            envelope("request_too_large", "The request body is too large."),
+            envelope("request_too_large", _("The request body is too large.")),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, DjangoValidationError):
@@ -156,6 +159,6 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     view = context.get("view")
     logger.exception("Unhandled API error in %s", type(view).__name__ if view else "?")
     return Response(
-        envelope("internal_error", "An unexpected error occurred. It has been logged."),
+        envelope("internal_error", _("An unexpected error occurred. It has been logged.")),
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )

@@ -15,33 +15,35 @@ from .errors import error_response, is_api_path
 @public_view
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request.path):
-        return error_response("not_found", "No such API endpoint.", 404)
+        return error_response("not_found", _("No such API endpoint."), 404)
     return error_page(request, 404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if is_api_path(request.path):
         return error_response(
-            "internal_error", "An unexpected error occurred. It has been logged.", 500
+            "internal_error", _("An unexpected error occurred. It has been logged."), 500
         )
     return defaults.server_error(request)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request.path):
-        return error_response("permission_denied", "You may not do this.", 403)
+        return error_response("permission_denied", _("You may not do this."), 403)
     return error_page(request, 403, exception=exception)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request.path):
-        return error_response("invalid_request", "The request could not be understood.", 400)
+        return error_response("invalid_request", _("The request could not be understood."), 400)
     return error_page(request, 400)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if is_api_path(request.path):
-        return error_response("csrf_failed", f"CSRF check failed: {reason}", 403)
+        return error_response(
+            "csrf_failed", _("CSRF check failed: %(reason)s") % {"reason": reason}, 403
+        )
     return django_csrf_failure(request, reason)
 
 
