@@ -15,7 +15,6 @@ from orgs.permissions import Role
 from orgs.services import member_set_role
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import join, key_make, personal, team
-
 from tests.gpusim import endpoint_ids, endpoint_with_template
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,6 @@ from infra.models import Deployment, GpuJob, GpuType
 from orgs.models import AuditEvent
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import join, personal, team
-
 from tests.gpusim import endpoint_ids
 
 pytestmark = pytest.mark.django_db

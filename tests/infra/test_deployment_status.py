@@ -14,7 +14,6 @@ from infra.models import Deployment
 from infra.signals import deployment_status_changed
 from infra.tasks import refresh_deployments
 from tests.apikeys.factories import personal
-
 from tests.gpusim import endpoint_with_template
 
 pytestmark = pytest.mark.django_db

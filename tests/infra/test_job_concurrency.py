@@ -148,9 +148,7 @@ def test_a_real_worker_and_beat_settle_a_job_nobody_polls(gpu_worker, sim):
     sim.advance(sim.queue_delay + 3)
     assert provider_status(sim, job) == "COMPLETED"
     # Nobody polls here: beat sends the poller every second, the worker settles the job.
-    gpu_worker.wait_for(
-        lambda: GpuJob.objects.get(pk=job.pk).settled_at is not None, seconds=120
-    )
+    gpu_worker.wait_for(lambda: GpuJob.objects.get(pk=job.pk).settled_at is not None, seconds=120)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.charged_microcredits == 3000 * 2 * 610 // 1000
     assert "infra.job_tasks.poll_jobs" in gpu_worker.log_text()  # the worker ran it

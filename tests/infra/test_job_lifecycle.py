@@ -150,9 +150,7 @@ def test_a_gpu_that_is_none_of_the_deployments_types_is_billed_at_the_first(clie
     assert job.charged_microcredits == 18420 * 2 * 150 // 1000
 
 
-def test_a_gpu_the_provider_cannot_tell_is_billed_at_the_first_priority_type(
-    client, scene, sim
-):
+def test_a_gpu_the_provider_cannot_tell_is_billed_at_the_first_priority_type(client, scene, sim):
     body = run(client, scene, {"seconds": 18.42, "gpu": BIG}).json()
     sim.advance(sim.queue_delay + 18.42)
     # The worker list (which GPU each worker has) does not answer: the status still does.
@@ -462,9 +460,7 @@ def test_too_little_credit_is_a_402_with_nothing_queued(client, sim):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_callback_before_the_run_answer_was_stored_is_applied(
-    client, sim, live_server, settings
-):
+def test_a_callback_before_the_run_answer_was_stored_is_applied(client, sim, live_server, settings):
     settings.GPU_CALLBACK_BASE_URL = live_server.url
     settings.RUNPOD_READ_TIMEOUT_SECONDS = 0.3
     scene = make_scene(sim)

@@ -22,9 +22,7 @@ def jobs_url(scene) -> str:
     return f"/infra/deployments/{scene.deployment.slug}/jobs"
 
 
-def test_a_test_job_runs_from_the_page_and_its_card_refreshes_until_final(
-    client_for, scene, sim
-):
+def test_a_test_job_runs_from_the_page_and_its_card_refreshes_until_final(client_for, scene, sim):
     client = client_for(scene.user)
     page = client.get(jobs_url(scene))
     assert page.status_code == 200
@@ -73,9 +71,7 @@ def test_a_test_job_runs_from_the_page_and_its_card_refreshes_until_final(
         ('{"a": "' + "x" * 600_000 + '"}', "larger than"),
     ],
 )
-def test_bad_input_shows_a_field_error_and_runs_nothing(
-    client_for, scene, sim, text, message
-):
+def test_bad_input_shows_a_field_error_and_runs_nothing(client_for, scene, sim, text, message):
     response = client_for(scene.user).post(jobs_url(scene), {"input": text})
     assert response.status_code == 200
     html = response.content.decode()
@@ -114,9 +110,7 @@ def test_a_viewer_reads_jobs_but_cannot_run_or_cancel(client_for, sim):
     assert other.get(f"/infra/jobs/{job.public_id}").status_code == 403
 
 
-def test_cancel_from_the_page_refunds_a_job_that_never_reached_the_provider(
-    client_for, scene, sim
-):
+def test_cancel_from_the_page_refunds_a_job_that_never_reached_the_provider(client_for, scene, sim):
     sim.add_fault("error", status=503, path="/v2/")
     client = client_for(scene.user)
     client.post(jobs_url(scene), {"input": "{}"})

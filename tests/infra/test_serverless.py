@@ -57,7 +57,9 @@ def test_the_catalog_is_seeded_from_the_price_catalog():
 def test_a_short_model_answers_inline_and_charges_its_price(client, rich, models_sim):
     start = rich.wallet.balance_microcredits
     models_sim.clock.resume()  # the call waits inline while the job runs (10× real time)
-    response = call(client, rich, "sdxl", {"seconds": 4.21, "output": ["https://cdn.example/out.png"]})
+    response = call(
+        client, rich, "sdxl", {"seconds": 4.21, "output": ["https://cdn.example/out.png"]}
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     price = CatalogModel.objects.get(model_id="sdxl").unit_microcredits

@@ -79,14 +79,16 @@ def worker(transactional_db, tmp_path):
     """A ``celery -A hypereal_site worker`` (tests/celeryworker.py) against the test database
     and Redis, with emails sent to a loopback SMTP server. Yields the inbox; the worker is
     ``inbox.worker``."""
-    with smtp_server() as (port, inbox):
-        with celery_worker(
+    with (
+        smtp_server() as (port, inbox),
+        celery_worker(
             settings_module="tests.site.worker_settings",
             tmp_path=tmp_path,
             env={"TEST_SMTP_PORT": str(port)},
-        ) as process:
-            inbox.worker = process
-            yield inbox
+        ) as process,
+    ):
+        inbox.worker = process
+        yield inbox
 
 
 def test_a_worker_sends_the_low_balance_email(worker):
