@@ -27,7 +27,10 @@ def sign_in(page, user) -> None:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_create_a_deployment_in_the_ui(width, page, live_server, artifacts, gpu_simulator):
+def test_create_a_deployment_in_the_ui(
+    width, page, live_server, artifacts, gpu_simulator, settings
+):
+    settings.ALLOW_PRIVATE_OUTBOUND = True  # the webhook URL below is on loopback
     user = UserFactory(email=f"gpu-{width}@example.com")
     fund(personal(user), 1_000)
     page.set_viewport_size({"width": width, "height": 900})
