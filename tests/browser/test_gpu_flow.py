@@ -66,7 +66,7 @@ def test_create_a_deployment_run_a_test_job_and_see_the_balance_move(
     # Create it.
     page.goto("/infra/deployments/new")
     page.get_by_label("Slug").fill("flux-dev")
-    page.get_by_label("Name").fill("Flux dev")
+    page.get_by_label("Name", exact=True).fill("Flux dev")
     page.get_by_label("Docker image").fill("runpod/worker-comfyui:5.2.0-flux1-dev")
     page.get_by_label("GPU tier", exact=True).select_option("ADA_24")
     page.get_by_label("GPUs per worker").fill("2")
