@@ -364,7 +364,7 @@ def test_a_job_past_its_timeout_is_cancelled_and_refunded(client, scene, sim):
 def test_the_providers_callback_settles_a_job_nobody_polls(client, sim, live_server, settings):
     settings.GPU_CALLBACK_BASE_URL = live_server.url  # the simulator calls the console back
     scene = make_scene(sim)
-    body = run(client, scene, {"seconds": 4}).json()
+    body = run(client, scene, {"seconds": 4, "gpu": BIG}).json()
     job = GpuJob.objects.get(public_id=body["job_id"])
     sim.advance(sim.queue_delay + 4)  # done: the simulator POSTs its status to the job's URL
     assert sim.wait_webhooks()
@@ -372,7 +372,10 @@ def test_the_providers_callback_settles_a_job_nobody_polls(client, sim, live_ser
     assert hook["status"] == 200 and hook["url"].startswith(live_server.url)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.execution_ms == 4000
-    assert job.charged_microcredits == 4000 * 2 * 150 // 1000
+    # The body names the worker, not its GPU: billed on the GPU that worker has.
+    assert "gpuTypeId" not in sim.job(job.provider_job_id)
+    assert job.gpu_type == "JOBTEST_BIG"
+    assert job.charged_microcredits == 4000 * 2 * 610 // 1000
     # The same callback again (RunPod retries when unsure) charges nothing more.
     url = f"/internal/gpu/callback/{job.public_id}?token={jobs.callback_token(job)}"
     again = client.post(url, sim.job(job.provider_job_id), content_type="application/json")
@@ -382,7 +385,7 @@ def test_the_providers_callback_settles_a_job_nobody_polls(client, sim, live_ser
 
 
 def test_the_callback_needs_the_jobs_token(client, scene, sim):
-    body = run(client, scene, {"seconds": 4}).json()
+    body = run(client, scene, {"seconds": 4, "gpu": BIG}).json()
     job = GpuJob.objects.get(public_id=body["job_id"])
     sim.advance(sim.queue_delay + 4)
     state = sim.job(job.provider_job_id)  # what the provider's callback carries
@@ -407,7 +410,7 @@ def test_the_callback_needs_the_jobs_token(client, scene, sim):
     )
     assert response.status_code == 200 and response.json()["status"] == "succeeded"
     job.refresh_from_db()
-    assert job.charged_microcredits == 4000 * 2 * 150 // 1000
+    assert job.charged_microcredits == 4000 * 2 * 610 // 1000
     # A replayed callback charges nothing more.
     client.post(f"{url}?token={jobs.callback_token(job)}", state, content_type="application/json")
     assert len(captures(job)) == 1
