@@ -41,6 +41,7 @@ def shoot(page, artifacts, name: str) -> None:
     window."""
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays at the top
         path = artifacts / f"gpu-flow-{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
