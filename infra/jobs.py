@@ -35,7 +35,7 @@ import logging
 import math
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -755,8 +755,22 @@ def job_callback(*, job: GpuJob, body: Any) -> GpuJob:
     if state is not None and state.provider_job_id == (
         job.provider_job_id or state.provider_job_id
     ):
+        if state.gpu_type_id is None and JOB_STATES.get(state.status) in GpuJob.FINAL:
+            state = replace(state, gpu_type_id=_callback_gpu(job, body))
         return job_apply_state(job=job, state=state)
     return job_refresh(job=job)
+
+
+def _callback_gpu(job: GpuJob, body: dict) -> str | None:
+    """RunPod's callback body names the worker that ran the job, not its GPU: the adapter
+    knows each worker's GPU (cached), so a callback bills the GPU a poll would have."""
+    worker_id = body.get("workerId")
+    if not job.deployment_id or not isinstance(worker_id, str) or not worker_id:
+        return None
+    try:
+        return provider().worker_gpu(_endpoint_id(job), worker_id[:200])
+    except ProviderError:
+        return None
 
 
 def state_from_status_body(body: Any) -> JobState | None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: ``user``, ``client_for(user)``, ``api_client_for(user)``.
+"""Shared fixtures: ``user``, ``client_for(user)``, ``api_client_for(user)``, and
+``gpu_simulator`` (tests/gpusim.py: the RunPod-shaped simulator behind the real adapter).
 
 Every test starts with an empty cache (allauth's rate limits and the verification cache
 live there) and an empty outbox.
@@ -18,6 +19,7 @@ from billing.catalog_seed import seed
 from infra.gpu_catalog_seed import gpu_types_seed
 from infra.models import GpuType
 from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
+from tests.gpusim import gpu_simulator  # noqa: F401 - the fixture, for every test directory
 from usage.partitions import month_add, month_floor, usage_partitions_ensure
 
 

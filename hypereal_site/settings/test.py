@@ -29,7 +29,7 @@ RESERVATION_LEASE_CALLS = env.int("RESERVATION_LEASE_CALLS", default=1)
 DNS_RESOLVER = env("DNS_RESOLVER", default="127.0.0.1:9")
 DNS_TIMEOUT_SECONDS = 0.2
 # Tests never reach RunPod: a test that needs the provider starts the simulator (the
-# `gpu_simulator` fixture, tests/infra/conftest.py), which points these at it; anything else
+# `gpu_simulator` fixture, tests/gpusim.py), which points these at it; anything else
 # is refused at once by the discard port.
 RUNPOD_API_KEY = env("RUNPOD_API_KEY", default="simulator")
 RUNPOD_API_URL = env("RUNPOD_API_URL", default="http://127.0.0.1:9/v2")

@@ -20,7 +20,7 @@ from sso.models import SsoLoginAttempt
 from sso.services import connection_create
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, join, key_make, personal, team
-from tests.infra.jobfixtures import finished_job, gpu_types
+from tests.infra.gpuscene import finished_job, gpu_types
 from tests.site.pages import in_org, usage_event
 from tests.site.test_navigation import ALL_SECTIONS, may_open
 from tests.sso.metadata import certificate, idp_metadata

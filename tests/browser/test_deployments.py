@@ -1,6 +1,6 @@
 """A deployment created in a real browser: the GPU tier table, the live price preview
-(htmx), the webhook secret shown once, then the detail page with the provider's workers.
-Screenshots at 1280 and 390 px."""
+(htmx), the webhook secret shown once, then the detail page with the provider's workers
+(the simulator behind the real RunPod adapter). Screenshots at 1280 and 390 px."""
 
 import re
 
@@ -8,11 +8,11 @@ import pytest
 from playwright.sync_api import expect
 
 from billing.templatetags.money import credits
-from infra import services
+from infra import providers, services
 from infra.models import Deployment, GpuType
 from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
 from tests.apikeys.factories import fund, personal
-from tests.infra.deploy_fake import runpod_fake_fixture  # noqa: F401 - the runpod_fake fixture
+from tests.gpusim import endpoint_with_template
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +27,10 @@ def sign_in(page, user) -> None:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_create_a_deployment_in_the_ui(width, page, live_server, artifacts, runpod_fake):
+def test_create_a_deployment_in_the_ui(
+    width, page, live_server, artifacts, gpu_simulator, settings
+):
+    settings.ALLOW_PRIVATE_OUTBOUND = True  # the webhook URL below is on loopback
     user = UserFactory(email=f"gpu-{width}@example.com")
     fund(personal(user), 1_000)
     page.set_viewport_size({"width": width, "height": 900})
@@ -65,10 +68,21 @@ def test_create_a_deployment_in_the_ui(width, page, live_server, artifacts, runp
     assert re.fullmatch(r"whsec_[A-Za-z0-9+/=]{40,}", secret)
     deployment = Deployment.objects.get(slug="my-comfy")
     assert services.deployment_webhook_secret(deployment) == secret
-    assert deployment.provider_endpoint_id in runpod_fake.endpoints
+    endpoint = endpoint_with_template(gpu_simulator, deployment.provider_endpoint_id)
+    assert endpoint["template"]["env"] == {"HF_TOKEN": "hf_browser_secret"}
+    assert (endpoint["gpuCount"], endpoint["workersMax"]) == (2, 3)
     page.screenshot(path=str(artifacts / f"deployment-secret-{width}.png"), full_page=True)
 
-    runpod_fake.workers_idle, runpod_fake.jobs_in_queue = 1, 4
+    # At the provider: two of the three workers busy, four jobs waiting.
+    gpu_simulator.clock.freeze()
+    gpu_simulator.advance(gpu_simulator.init_seconds)
+    provider = providers.get_provider()
+    for queue_seconds in (0, 0, 3600, 3600, 3600, 3600):
+        provider.run(
+            deployment.provider_endpoint_id,
+            {"input": {"simulate": {"queue_seconds": queue_seconds, "seconds": 3600}}},
+        )
+    gpu_simulator.advance(1)
     page.get_by_role("link", name="Go to the deployment").click()
     expect(page.get_by_test_id("status")).to_contain_text("Deploying")
     expect(page.get_by_test_id("workers")).to_contain_text("1 idle")

@@ -1,7 +1,8 @@
 """A test job in a real browser: the developer opens a ready deployment's Jobs tab, pastes a
 JSON input, runs it, and watches the job's card (htmx, every 2 s) go queued → running →
 succeeded with the hold and the settlement; the available balance moves by exactly the
-charge. The provider is the RunPod-shaped server on loopback (tests/infra/jobfakes.py).
+charge. The provider is the simulator behind the real RunPod adapter, its clock moved by the
+test so the card is seen in each state.
 
 Screenshots: ``artifacts/browser/gpu-jobs-*.png``.
 """
@@ -12,12 +13,9 @@ from playwright.sync_api import expect
 from billing.money import format_credits
 from infra.models import GpuJob
 from tests.accounts.factories import DEFAULT_PASSWORD
-from tests.infra import jobfixtures
-from tests.infra.jobfixtures import make_scene
+from tests.infra.gpuscene import make_scene
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-_runpod_fake = jobfixtures._runpod_fake
 
 
 def sign_in(page, email: str) -> None:
@@ -29,9 +27,10 @@ def sign_in(page, email: str) -> None:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_run_a_test_job_and_watch_it_settle(page, live_server, _runpod_fake, artifacts, width):
+def test_run_a_test_job_and_watch_it_settle(page, live_server, gpu_simulator, artifacts, width):
     page.set_viewport_size({"width": width, "height": 900})
-    scene = make_scene(credits=100)
+    gpu_simulator.clock.freeze()
+    scene = make_scene(gpu_simulator, credits=100)
     before = scene.wallet.available_microcredits
     sign_in(page, scene.user.email)
     page.goto(f"/infra/deployments/{scene.deployment.slug}/jobs")
@@ -47,7 +46,8 @@ def test_run_a_test_job_and_watch_it_settle(page, live_server, _runpod_fake, art
     field = page.get_by_label("Input (JSON object)")
     field.fill(
         '{"prompt": "a cinematic portrait of an astronaut", '
-        '"simulate": {"queue_seconds": 1.5, "seconds": 3, "execution_ms": 600000}}'
+        '"simulate": {"queue_seconds": 1.5, "seconds": 600, '
+        '"output": {"images": ["https://cdn.example/out.png"]}}}'
     )
     page.get_by_role("button", name="Run job").click()
     card = page.get_by_test_id("new-job").get_by_test_id("job-status")
@@ -57,9 +57,11 @@ def test_run_a_test_job_and_watch_it_settle(page, live_server, _runpod_fake, art
     expect(card.get_by_test_id("job-held")).to_contain_text(format_credits(held, 6).rstrip("0"))
     page.screenshot(path=str(artifacts / f"gpu-jobs-{width}-3-queued.png"), full_page=True)
 
+    gpu_simulator.advance(1.5)
     expect(card).to_have_attribute("data-status", "running", timeout=20_000)
     page.screenshot(path=str(artifacts / f"gpu-jobs-{width}-4-running.png"), full_page=True)
 
+    gpu_simulator.advance(600)
     expect(card).to_have_attribute("data-status", "succeeded", timeout=30_000)
     job.refresh_from_db()
     charged = 600_000 * 2 * 150 // 1000  # 0.18 credits: the balance shows it

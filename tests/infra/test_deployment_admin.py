@@ -9,8 +9,6 @@ from infra import services
 from infra.models import GpuType
 from tests.apikeys.factories import personal
 
-from .deploy_fake import runpod_fake_fixture  # noqa: F401 - the runpod_fake fixture
-
 pytestmark = pytest.mark.django_db
 
 
@@ -50,7 +48,7 @@ def test_staff_change_a_gpu_rate(staff):
     assert staff.get(f"/admin/infra/gputype/{gpu.pk}/delete/").status_code == 403
 
 
-def test_deployments_are_read_only_and_keep_their_secrets(staff, user, runpod_fake):
+def test_deployments_are_read_only_and_keep_their_secrets(staff, user, gpu_simulator):
     created = services.deployment_create(
         organization=personal(user),
         actor=user,
@@ -60,6 +58,7 @@ def test_deployments_are_read_only_and_keep_their_secrets(staff, user, runpod_fa
         env={"HF_TOKEN": "hf_admin_secret"},
         webhook_url="http://127.0.0.1:9/hook",
     )
+    assert created.deployment.provider_endpoint_id  # created at the simulator
     page = staff.get(f"/admin/infra/deployment/{created.deployment.pk}/change/")
 
     assert page.status_code == 200

@@ -1,5 +1,6 @@
 """``/v1/deployments`` (a ``ck_`` key), ``/api/deployments`` (session) and ``/v1/gpu-types``:
-shapes, the provider endpoint behind each deployment, bad input, roles and tenants."""
+shapes, the provider endpoint behind each deployment (at the simulator, through the real
+RunPod adapter), bad input, roles and tenants."""
 
 import base64
 import json
@@ -14,8 +15,7 @@ from orgs.permissions import Role
 from orgs.services import member_set_role
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import join, key_make, personal, team
-
-from .deploy_fake import runpod_fake_fixture  # noqa: F401 - the runpod_fake fixture
+from tests.gpusim import endpoint_ids, endpoint_with_template
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_gpu_types_are_public_with_exact_per_second_credits(db):
     )
 
 
-def test_an_inactive_gpu_type_is_neither_listed_nor_accepted(owner_key, runpod_fake):
+def test_an_inactive_gpu_type_is_neither_listed_nor_accepted(owner_key, gpu_simulator):
     GpuType.objects.filter(code="AMPERE_80").update(active=False)
     assert "AMPERE_80" not in {
         r["code"] for r in APIClient().get("/v1/gpu-types").json()["gpuTypes"]
@@ -94,7 +94,7 @@ def test_an_inactive_gpu_type_is_neither_listed_nor_accepted(owner_key, runpod_f
 
 
 @pytest.mark.parametrize("form", ["bearer", "x-api-key", "x-goog-api-key", "query"])
-def test_create_with_a_key_in_each_form(form, owner_key, runpod_fake):
+def test_create_with_a_key_in_each_form(form, owner_key, gpu_simulator):
     org, plaintext = owner_key
     client = customer(plaintext, form) if form != "query" else APIClient()
 
@@ -118,16 +118,18 @@ def test_create_with_a_key_in_each_form(form, owner_key, runpod_fake):
     )
     assert body["holdPerJobMicrocredits"] == 600 * top
     # The provider endpoint exists, with RunPod's GPU ids in priority order.
-    assert deployment.provider_endpoint_id in runpod_fake.endpoints
-    spec = runpod_fake.endpoints[deployment.provider_endpoint_id]
-    assert spec["gpu_type_ids"] == [
+    assert endpoint_ids(gpu_simulator) == {deployment.provider_endpoint_id}
+    endpoint = endpoint_with_template(gpu_simulator, deployment.provider_endpoint_id)
+    assert endpoint["gpuTypeIds"] == [
         GpuType.objects.get(code="ADA_48_PRO").provider_gpu_id,
         GpuType.objects.get(code="AMPERE_80").provider_gpu_id,
     ]
-    assert spec["docker_image"] == "runpod/worker-comfyui:dev-cuda12.1.1"
+    assert (endpoint["gpuCount"], endpoint["workersMin"], endpoint["workersMax"]) == (1, 0, 1)
+    assert endpoint["executionTimeoutMs"] == 600_000
+    assert endpoint["template"]["imageName"] == "runpod/worker-comfyui:dev-cuda12.1.1"
 
 
-def test_gpu_types_as_a_list_and_every_setting(owner_key, runpod_fake):
+def test_gpu_types_as_a_list_and_every_setting(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     body = {
         **CREATE,
@@ -157,16 +159,18 @@ def test_gpu_types_as_a_list_and_every_setting(owner_key, runpod_fake):
         cursor.execute("SELECT env_encrypted FROM infra_deployment WHERE id = %s", [deployment.pk])
         raw = cursor.fetchone()[0]
     assert "hf_secret_value_123" not in raw and "HF_TOKEN" not in raw
-    # The provider gets the values.
-    spec = runpod_fake.endpoints[deployment.provider_endpoint_id]
-    assert spec["env"] == {"HF_TOKEN": "hf_secret_value_123", "MODE": "fast"}
+    # The provider gets the values, and every other setting.
+    endpoint = endpoint_with_template(gpu_simulator, deployment.provider_endpoint_id)
+    assert endpoint["template"]["env"] == {"HF_TOKEN": "hf_secret_value_123", "MODE": "fast"}
+    assert (endpoint["gpuCount"], endpoint["workersMin"], endpoint["workersMax"]) == (2, 1, 3)
+    assert (endpoint["idleTimeout"], endpoint["executionTimeoutMs"]) == (30, 120_000)
     # GET never shows them.
     shown = customer(plaintext).get("/v1/deployments/my-comfy-workflow")
     assert b"hf_secret_value_123" not in shown.content
     assert shown.json()["envNames"] == ["HF_TOKEN", "MODE"]
 
 
-def test_a_webhook_url_gives_its_whsec_secret_once(owner_key, runpod_fake):
+def test_a_webhook_url_gives_its_whsec_secret_once(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     body = {**CREATE, "webhookUrl": "http://127.0.0.1:9/hook"}
 
@@ -186,7 +190,7 @@ def test_a_webhook_url_gives_its_whsec_secret_once(owner_key, runpod_fake):
 
 
 def test_a_webhook_url_on_a_private_address_is_refused_without_the_dev_switch(
-    owner_key, runpod_fake, settings
+    owner_key, gpu_simulator, settings
 ):
     settings.ALLOW_PRIVATE_OUTBOUND = False
     _org, plaintext = owner_key
@@ -199,7 +203,7 @@ def test_a_webhook_url_on_a_private_address_is_refused_without_the_dev_switch(
     assert not Deployment.objects.exists()
 
 
-def test_slug_taken_is_a_409_within_the_tenant_only(owner_key, runpod_fake):
+def test_slug_taken_is_a_409_within_the_tenant_only(owner_key, gpu_simulator):
     org, plaintext = owner_key
     assert customer(plaintext).post("/v1/deployments", CREATE, format="json").status_code == 201
 
@@ -252,7 +256,7 @@ BAD = [
 
 @pytest.mark.parametrize(("change", "field"), BAD, ids=[repr(c)[:60] for c, _f in BAD])
 def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(
-    change, field, owner_key, runpod_fake
+    change, field, owner_key, gpu_simulator
 ):
     _org, plaintext = owner_key
     events = AuditEvent.objects.count()
@@ -263,7 +267,7 @@ def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(
     assert field in error["fields"], error
     assert not Deployment.objects.exists()
     assert AuditEvent.objects.count() == events
-    assert runpod_fake.endpoints == {}
+    assert gpu_simulator.state()["endpoints"] == [] and gpu_simulator.state()["templates"] == []
 
 
 @pytest.mark.parametrize(
@@ -271,7 +275,7 @@ def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(
     [b"[]", b'"text"', b"{", b'{"slug": ' + b"[" * 200 + b"]" * 200 + b"}", b"\xff\xfe"],
     ids=["list", "string", "truncated", "deep", "not-utf8"],
 )
-def test_malformed_bodies_are_400_in_the_envelope(raw, owner_key, runpod_fake):
+def test_malformed_bodies_are_400_in_the_envelope(raw, owner_key, gpu_simulator):
     _org, plaintext = owner_key
     response = customer(plaintext).post("/v1/deployments", raw, content_type="application/json")
     assert 400 <= response.status_code < 500
@@ -279,7 +283,7 @@ def test_malformed_bodies_are_400_in_the_envelope(raw, owner_key, runpod_fake):
     assert not Deployment.objects.exists()
 
 
-def test_an_oversized_body_is_refused(owner_key, runpod_fake):
+def test_an_oversized_body_is_refused(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     body = json.dumps({**CREATE, "env": {"X": "y" * 200_000}})
     response = customer(plaintext).post("/v1/deployments", body, content_type="application/json")
@@ -302,7 +306,7 @@ def _create(plaintext: str, **extra) -> dict:
     return response.json()
 
 
-def test_list_and_get(owner_key, runpod_fake):
+def test_list_and_get(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     _create(plaintext)
     _create(plaintext, slug="second", gpuTypes="ADA_24")
@@ -315,7 +319,7 @@ def test_list_and_get(owner_key, runpod_fake):
     envelope(customer(plaintext).get("/v1/deployments/nope"), 404, "not_found")
 
 
-def test_patch_changes_only_what_it_names_and_updates_the_provider(owner_key, runpod_fake):
+def test_patch_changes_only_what_it_names_and_updates_the_provider(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     created = _create(plaintext, env={"HF_TOKEN": "one"})
     endpoint = Deployment.objects.get(slug="my-comfy-workflow").provider_endpoint_id
@@ -330,17 +334,17 @@ def test_patch_changes_only_what_it_names_and_updates_the_provider(owner_key, ru
     body = response.json()
     assert body["maxWorkers"] == 4 and body["gpuTypes"] == ["AMPERE_80"]
     assert body["name"] == created["name"] and body["envNames"] == ["HF_TOKEN"]
-    spec = runpod_fake.endpoints[endpoint]
-    assert spec["max_workers"] == 4
-    assert spec["gpu_type_ids"] == [GpuType.objects.get(code="AMPERE_80").provider_gpu_id]
-    assert spec["env"] == {"HF_TOKEN": "one"}  # kept
+    at_provider = endpoint_with_template(gpu_simulator, endpoint)
+    assert at_provider["workersMax"] == 4
+    assert at_provider["gpuTypeIds"] == [GpuType.objects.get(code="AMPERE_80").provider_gpu_id]
+    assert at_provider["template"]["env"] == {"HF_TOKEN": "one"}  # kept
     event = AuditEvent.objects.filter(action="deployment.updated").get()
     assert event.before == {"gpu_types": ["ADA_48_PRO", "AMPERE_80"], "max_workers": 1}
     assert event.after == {"gpu_types": ["AMPERE_80"], "max_workers": 4}
     assert not Deployment.objects.get(slug="my-comfy-workflow").provider_sync_pending
 
 
-def test_patch_is_checked_against_the_stored_settings(owner_key, runpod_fake):
+def test_patch_is_checked_against_the_stored_settings(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     _create(plaintext, minWorkers=1, maxWorkers=2)
     before = Deployment.objects.get()
@@ -358,7 +362,7 @@ def test_patch_is_checked_against_the_stored_settings(owner_key, runpod_fake):
     assert after.updated_at == before.updated_at
 
 
-def test_patch_adding_a_webhook_url_answers_the_new_secret_once(owner_key, runpod_fake):
+def test_patch_adding_a_webhook_url_answers_the_new_secret_once(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     _create(plaintext)
     response = customer(plaintext).patch(
@@ -373,7 +377,7 @@ def test_patch_adding_a_webhook_url_answers_the_new_secret_once(owner_key, runpo
     assert "webhookSecret" not in again.json()
 
 
-def test_delete_removes_the_endpoint_hides_the_row_and_frees_the_slug(owner_key, runpod_fake):
+def test_delete_removes_the_endpoint_hides_the_row_and_frees_the_slug(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     _create(plaintext)
     deployment = Deployment.objects.get()
@@ -382,7 +386,8 @@ def test_delete_removes_the_endpoint_hides_the_row_and_frees_the_slug(owner_key,
 
     assert response.status_code == 200
     assert response.json()["deleted"] is True
-    assert deployment.provider_endpoint_id not in runpod_fake.endpoints
+    state = gpu_simulator.state()
+    assert state["endpoints"] == [] and state["templates"] == []  # its template went too
     deployment.refresh_from_db()
     assert deployment.status == "deleting" and deployment.deleted_at is not None
     envelope(customer(plaintext).get("/v1/deployments/my-comfy-workflow"), 404)
@@ -392,12 +397,12 @@ def test_delete_removes_the_endpoint_hides_the_row_and_frees_the_slug(owner_key,
     assert Deployment.objects.filter(slug="my-comfy-workflow").count() == 2
 
 
-def test_a_delete_the_provider_refuses_stays_deleting_until_the_refresh(owner_key, runpod_fake):
+def test_a_delete_the_provider_refuses_stays_deleting_until_the_refresh(owner_key, gpu_simulator):
     from infra.services import deployments_refresh  # noqa: PLC0415 - test-local import
 
     _org, plaintext = owner_key
     _create(plaintext)
-    runpod_fake.fail_status = 503
+    gpu_simulator.add_fault("error", status=503, count=100)  # the provider is down
 
     response = customer(plaintext).delete("/v1/deployments/my-comfy-workflow")
 
@@ -412,44 +417,83 @@ def test_a_delete_the_provider_refuses_stays_deleting_until_the_refresh(owner_ke
         409,
         "deployment_deleting",
     )
-    runpod_fake.fail_status = None
+    assert len(endpoint_ids(gpu_simulator)) == 1
+    gpu_simulator.clear_faults()
     deployments_refresh()
-    assert runpod_fake.endpoints == {}
+    assert endpoint_ids(gpu_simulator) == set()
+    envelope(customer(plaintext).get("/v1/deployments/my-comfy-workflow"), 404)
+
+
+def test_a_delete_of_an_endpoint_the_provider_no_longer_knows_succeeds(owner_key, gpu_simulator):
+    from infra.providers import get_provider  # noqa: PLC0415 - test-local import
+
+    _org, plaintext = owner_key
+    _create(plaintext)
+    deployment = Deployment.objects.get()
+    get_provider().delete_endpoint(deployment.provider_endpoint_id)  # gone behind our back
+    assert endpoint_ids(gpu_simulator) == set()
+
+    response = customer(plaintext).delete("/v1/deployments/my-comfy-workflow")
+
+    assert response.status_code == 200 and response.json()["deleted"] is True
+    deployment.refresh_from_db()
+    assert deployment.deleted_at is not None and deployment.status_detail == ""
+
+
+def test_a_404_from_the_provider_midway_through_a_delete_counts_as_deleted(
+    owner_key, gpu_simulator
+):
+    _org, plaintext = owner_key
+    _create(plaintext)
+    deployment = Deployment.objects.get()
+    # The endpoint is found, then gone when it is scaled down: the adapter's ProviderError
+    # carries status 404, which the service takes as "already deleted".
+    gpu_simulator.add_fault("error", status=404, path="/v1/endpoints", method="PATCH")
+
+    response = customer(plaintext).delete("/v1/deployments/my-comfy-workflow")
+
+    assert response.status_code == 200 and response.json()["deleted"] is True
+    assert gpu_simulator.faults() == []  # the 404 was answered
+    deployment.refresh_from_db()
+    assert deployment.deleted_at is not None and deployment.status_detail == ""
     envelope(customer(plaintext).get("/v1/deployments/my-comfy-workflow"), 404)
 
 
 # --- provider failure at create ---------------------------------------------------------------
 
 
-def test_a_provider_down_at_create_keeps_the_deployment_and_retries(owner_key, runpod_fake):
+def test_a_provider_down_at_create_keeps_the_deployment_and_retries(owner_key, gpu_simulator):
     from infra.services import deployments_refresh  # noqa: PLC0415 - test-local import
 
     _org, plaintext = owner_key
-    runpod_fake.fail_status = 502
+    gpu_simulator.add_fault("error", status=502, path="/v1/")
 
     response = customer(plaintext).post("/v1/deployments", CREATE, format="json")
 
     assert response.status_code == 201
     assert response.json()["status"] == "deploying"
+    assert "502" in response.json()["statusDetail"]
     assert "retrying" in response.json()["statusDetail"]
     assert Deployment.objects.get().provider_endpoint_id == ""
-    runpod_fake.fail_status = None
+    assert gpu_simulator.state()["templates"] == []
     deployments_refresh()
     deployment = Deployment.objects.get()
-    assert deployment.provider_endpoint_id in runpod_fake.endpoints
+    assert endpoint_ids(gpu_simulator) == {deployment.provider_endpoint_id}
     assert deployment.status_detail == ""
 
 
-def test_a_provider_refusing_the_endpoint_marks_it_failed_with_the_reason(owner_key, runpod_fake):
+def test_a_provider_refusing_the_endpoint_marks_it_failed_with_the_reason(owner_key, gpu_simulator):
     _org, plaintext = owner_key
-    runpod_fake.fail_status = 400
+    gpu_simulator.add_fault("error", status=400, path="/v1/endpoints", method="POST")
 
     response = customer(plaintext).post("/v1/deployments", CREATE, format="json")
 
     assert response.status_code == 201
     body = response.json()
     assert body["status"] == "failed"
-    assert "HTTP 400" in body["statusDetail"]
+    assert "refused by the provider" in body["statusDetail"] and "400" in body["statusDetail"]
+    # The template made for it was removed again: nothing is left at the provider.
+    assert gpu_simulator.state()["endpoints"] == [] and gpu_simulator.state()["templates"] == []
 
 
 # --- roles and tenants -------------------------------------------------------------------------
@@ -469,7 +513,7 @@ def key_for_role(role: str):
 
 
 @pytest.mark.parametrize("role", [r.value for r in Role])
-def test_a_key_acts_with_its_creators_role(role, runpod_fake):
+def test_a_key_acts_with_its_creators_role(role, gpu_simulator):
     _org, _owner, plaintext = key_for_role(role)
     may_view = role in ("owner", "admin", "developer", "viewer")
     may_manage = role in ("owner", "admin", "developer")
@@ -493,7 +537,7 @@ def test_a_key_acts_with_its_creators_role(role, runpod_fake):
         assert not Deployment.objects.exists()
 
 
-def test_a_key_whose_creator_left_manages_nothing(runpod_fake):
+def test_a_key_whose_creator_left_manages_nothing(gpu_simulator):
     owner = UserFactory()
     org = team(owner)
     member = join(org, Role.DEVELOPER)
@@ -503,7 +547,7 @@ def test_a_key_whose_creator_left_manages_nothing(runpod_fake):
     envelope(customer(plaintext).get("/v1/deployments"), 403)
 
 
-def test_another_tenants_deployment_is_a_404_everywhere(owner_key, runpod_fake):
+def test_another_tenants_deployment_is_a_404_everywhere(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     _create(plaintext)
     other = UserFactory()
@@ -521,7 +565,7 @@ def test_another_tenants_deployment_is_a_404_everywhere(owner_key, runpod_fake):
 
 
 @pytest.mark.parametrize("role", [r.value for r in Role])
-def test_session_api_follows_the_role_table(role, runpod_fake):
+def test_session_api_follows_the_role_table(role, gpu_simulator):
     owner = UserFactory()
     org = team(owner)
     actor = owner if role == "owner" else join(org, role)
@@ -556,7 +600,7 @@ def test_session_api_follows_the_role_table(role, runpod_fake):
         assert not Deployment.objects.exists()
 
 
-def test_session_api_unknown_field_and_anonymous(user, runpod_fake):
+def test_session_api_unknown_field_and_anonymous(user, gpu_simulator):
     client = APIClient()
     anonymous = client.get("/api/deployments")
     assert anonymous.status_code in (401, 403)
@@ -568,7 +612,7 @@ def test_session_api_unknown_field_and_anonymous(user, runpod_fake):
     assert "gpu_types" in error["fields"]
 
 
-def test_a_gpu_type_turned_off_later_does_not_block_other_changes(owner_key, runpod_fake):
+def test_a_gpu_type_turned_off_later_does_not_block_other_changes(owner_key, gpu_simulator):
     _org, plaintext = owner_key
     _create(plaintext)
     GpuType.objects.filter(code="AMPERE_80").update(active=False)

@@ -1,5 +1,6 @@
 """The deployment pages against the database: list, new (prices and the hold from the
-catalog), detail (status, live workers, spend this month), edit, delete, roles."""
+catalog), detail (status, live workers and queue from the simulator, spend this month),
+edit, delete, roles."""
 
 import re
 from datetime import timedelta
@@ -9,13 +10,12 @@ from django.test import Client
 from django.utils import timezone
 
 from billing.templatetags.money import credits
-from infra import services
+from infra import providers, services
 from infra.models import Deployment, GpuJob, GpuType
 from orgs.models import AuditEvent
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import join, personal, team
-
-from .deploy_fake import runpod_fake_fixture  # noqa: F401 - the runpod_fake fixture
+from tests.gpusim import endpoint_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_empty_list_says_what_to_do(browser):
     assert 'href="/infra/deployments/new"' in text(page)
 
 
-def test_list_shows_each_deployment_from_the_db(browser, user, runpod_fake):
+def test_list_shows_each_deployment_from_the_db(browser, user, gpu_simulator):
     make(user, slug="alpha", gpu_types="HOPPER_141")
     make(user, slug="beta")
     gone = make(user, slug="gamma")
@@ -103,7 +103,7 @@ def test_price_preview_follows_the_fields(browser):
     assert "Choose a GPU tier" in text(nonsense)
 
 
-def test_create_through_the_form(browser, user, runpod_fake):
+def test_create_through_the_form(browser, user, gpu_simulator):
     response = browser.post("/infra/deployments/new", FORM)
 
     assert response.status_code == 302
@@ -113,13 +113,13 @@ def test_create_through_the_form(browser, user, runpod_fake):
     assert deployment.gpu_types == ["ADA_48_PRO", "AMPERE_80"]
     assert (deployment.gpu_count, deployment.execution_timeout_seconds) == (2, 300)
     assert services.deployment_env(deployment) == {"HF_TOKEN": "hf_page_secret", "MODE": "fast"}
-    assert deployment.provider_endpoint_id in runpod_fake.endpoints
+    assert endpoint_ids(gpu_simulator) == {deployment.provider_endpoint_id}
     detail = text(browser.get(response["Location"]))
     assert "hf_page_secret" not in detail
     assert "<code>HF_TOKEN</code>" in detail
 
 
-def test_create_with_a_webhook_shows_the_secret_once(browser, runpod_fake):
+def test_create_with_a_webhook_shows_the_secret_once(browser, gpu_simulator):
     response = browser.post(
         "/infra/deployments/new", {**FORM, "webhook_url": "http://127.0.0.1:9/hook"}
     )
@@ -142,7 +142,7 @@ def test_create_with_a_webhook_shows_the_secret_once(browser, runpod_fake):
         ({"gpu_type_2": "ADA_48_PRO"}, "gpu_type_1", "listed twice"),
     ],
 )
-def test_form_errors_are_shown_on_their_field(browser, runpod_fake, change, field, message):
+def test_form_errors_are_shown_on_their_field(browser, gpu_simulator, change, field, message):
     response = browser.post("/infra/deployments/new", {**FORM, **change})
 
     assert response.status_code == 400
@@ -163,7 +163,7 @@ def test_form_errors_are_shown_on_their_field(browser, runpod_fake, change, fiel
         {"webhook_url": "https://10.0.0.1/x"},
     ],
 )
-def test_hostile_form_input_is_a_400_and_changes_nothing(browser, runpod_fake, settings, change):
+def test_hostile_form_input_is_a_400_and_changes_nothing(browser, gpu_simulator, settings, change):
     settings.ALLOW_PRIVATE_OUTBOUND = False
     response = browser.post("/infra/deployments/new", {**FORM, **change})
 
@@ -171,19 +171,27 @@ def test_hostile_form_input_is_a_400_and_changes_nothing(browser, runpod_fake, s
     if not any("\x00" in v for v in change.values()):
         assert "field__errors" in text(response)  # NUL: the site-wide guard answers first
     assert not Deployment.objects.exists()
-    assert runpod_fake.endpoints == {}
+    assert gpu_simulator.state()["endpoints"] == []
 
 
-def test_a_taken_slug_is_a_field_error(browser, user, runpod_fake):
+def test_a_taken_slug_is_a_field_error(browser, user, gpu_simulator):
     make(user)
     page = text(browser.post("/infra/deployments/new", FORM))
     assert 'id="id_slug_errors"' in page and "already exists" in page
     assert Deployment.objects.count() == 1
 
 
-def test_detail_shows_status_workers_and_this_months_spend(browser, user, runpod_fake):
-    deployment = make(user, gpu_types="ADA_48_PRO,AMPERE_80")
-    runpod_fake.workers_idle, runpod_fake.workers_running, runpod_fake.jobs_in_queue = 2, 1, 7
+def test_detail_shows_status_workers_and_this_months_spend(browser, user, gpu_simulator):
+    gpu_simulator.clock.freeze()
+    deployment = make(user, gpu_types="ADA_48_PRO,AMPERE_80", max_workers=3)
+    gpu_simulator.advance(gpu_simulator.init_seconds)
+    # At the provider: one job running on one of the three workers, seven waiting.
+    provider = providers.get_provider()
+    endpoint = deployment.provider_endpoint_id
+    provider.run(endpoint, {"input": {"simulate": {"queue_seconds": 0, "seconds": 3600}}})
+    for _ in range(7):
+        provider.run(endpoint, {"input": {"simulate": {"queue_seconds": 3600}}})
+    gpu_simulator.advance(1)
     now = timezone.now()
     org = deployment.organization
     for charged, finished in [
@@ -216,17 +224,18 @@ def test_detail_shows_status_workers_and_this_months_spend(browser, user, runpod
     assert 'aria-current="page">Overview' in page
 
 
-def test_detail_degrades_when_the_provider_is_down(browser, user, runpod_fake):
+def test_detail_degrades_when_the_provider_is_down(browser, user, gpu_simulator):
     make(user)
-    runpod_fake.fail_status = 503
+    gpu_simulator.add_fault("error", status=503, path="/v2/")
 
     page = browser.get("/infra/deployments/comfy")
 
     assert page.status_code == 200
-    assert "Unavailable" in text(page)
+    assert "Unavailable" in text(page) and "did not answer just now" in text(page)
+    assert gpu_simulator.faults() == []  # the page asked, once
 
 
-def test_edit_and_delete(browser, user, runpod_fake):
+def test_edit_and_delete(browser, user, gpu_simulator):
     deployment = make(user, env={"KEEP": "me"})
     form = {**FORM, "max_workers": "4", "env": ""}
     form.pop("slug")
@@ -249,7 +258,7 @@ def test_edit_and_delete(browser, user, runpod_fake):
 
 
 @pytest.mark.parametrize("role", ["owner", "admin", "developer", "billing", "viewer"])
-def test_pages_by_role(role, runpod_fake):
+def test_pages_by_role(role, gpu_simulator):
     owner = UserFactory()
     org = team(owner)
     services.deployment_create(
@@ -279,7 +288,7 @@ def test_pages_by_role(role, runpod_fake):
     assert ('href="/infra/deployments"' in nav) == may_view
 
 
-def test_another_tenants_deployment_is_a_404(browser, runpod_fake):
+def test_another_tenants_deployment_is_a_404(browser, gpu_simulator):
     other = UserFactory()
     make(other)
     assert browser.get("/infra/deployments/comfy").status_code == 404

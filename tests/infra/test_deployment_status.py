@@ -1,5 +1,7 @@
 """The beat task: deploying → ready when workers are up, → failed on a provider refusal or
-after the deploy timeout; the status signal is sent inside the transaction."""
+after the deploy timeout; the status signal is sent inside the transaction. The provider is
+the simulator behind the real RunPod adapter, its clock frozen (``sim``): a new endpoint's
+workers start once the test moves it past their start-up."""
 
 from datetime import timedelta
 
@@ -7,13 +9,12 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from infra import services
+from infra import providers, services
 from infra.models import Deployment
 from infra.signals import deployment_status_changed
 from infra.tasks import refresh_deployments
 from tests.apikeys.factories import personal
-
-from .deploy_fake import runpod_fake_fixture  # noqa: F401 - the runpod_fake fixture
+from tests.gpusim import endpoint_with_template
 
 pytestmark = pytest.mark.django_db
 
@@ -44,8 +45,8 @@ def make(user, **kw) -> Deployment:
     ).deployment
 
 
-def test_scale_to_zero_is_ready_once_the_provider_knows_the_endpoint(user, runpod_fake, heard):
-    deployment = make(user)
+def test_scale_to_zero_is_ready_once_the_provider_knows_the_endpoint(user, sim, heard):
+    deployment = make(user)  # no warm worker asked for: none needs to start
     assert deployment.status == "deploying"
 
     assert refresh_deployments.apply().get() == 1
@@ -57,21 +58,21 @@ def test_scale_to_zero_is_ready_once_the_provider_knows_the_endpoint(user, runpo
     assert len(heard) == 1
 
 
-def test_warm_workers_must_be_up_before_ready(user, runpod_fake, heard):
+def test_warm_workers_must_be_up_before_ready(user, sim, heard):
     deployment = make(user, min_workers=1, max_workers=2)
 
     services.deployments_refresh()
     deployment.refresh_from_db()
-    assert deployment.status == "deploying"
+    assert deployment.status == "deploying"  # its workers are initialising
 
-    runpod_fake.workers_idle = 1
+    sim.advance(sim.init_seconds)
     services.deployments_refresh()
     deployment.refresh_from_db()
     assert deployment.status == "ready"
     assert [h[:3] for h in heard] == [("comfy", "deploying", "ready")]
 
 
-def test_no_worker_within_the_deploy_timeout_fails_it(user, runpod_fake, heard, settings):
+def test_no_worker_within_the_deploy_timeout_fails_it(user, sim, heard, settings):
     settings.GPU_DEPLOY_TIMEOUT_SECONDS = 60
     deployment = make(user, min_workers=1, max_workers=1)
     Deployment.objects.filter(pk=deployment.pk).update(
@@ -86,26 +87,26 @@ def test_no_worker_within_the_deploy_timeout_fails_it(user, runpod_fake, heard, 
     assert [h[:3] for h in heard] == [("comfy", "deploying", "failed")]
 
 
-def test_a_provider_outage_is_retried_not_failed(user, runpod_fake, heard):
+def test_a_provider_outage_is_retried_not_failed(user, sim, heard):
     deployment = make(user, min_workers=1, max_workers=1)
-    runpod_fake.fail_status = 503
+    sim.advance(sim.init_seconds)  # the worker is up, but the provider does not answer
+    sim.add_fault("error", status=503, count=100)
 
     services.deployments_refresh()
 
     deployment.refresh_from_db()
     assert deployment.status == "deploying"
-    assert "retrying" in deployment.status_detail
+    assert "retrying" in deployment.status_detail and "503" in deployment.status_detail
     assert heard == []
-    runpod_fake.fail_status = None
-    runpod_fake.workers_running = 1
+    sim.clear_faults()
     services.deployments_refresh()
     deployment.refresh_from_db()
     assert deployment.status == "ready"
 
 
-def test_an_endpoint_the_provider_no_longer_knows_fails_it(user, runpod_fake, heard):
+def test_an_endpoint_the_provider_no_longer_knows_fails_it(user, sim, heard):
     deployment = make(user, min_workers=1, max_workers=1)
-    runpod_fake.endpoints.clear()
+    providers.get_provider().delete_endpoint(deployment.provider_endpoint_id)
 
     services.deployments_refresh()
 
@@ -115,23 +116,26 @@ def test_an_endpoint_the_provider_no_longer_knows_fails_it(user, runpod_fake, he
     assert [h[:3] for h in heard] == [("comfy", "deploying", "failed")]
 
 
-def test_settings_the_provider_missed_are_pushed_by_the_refresh(user, runpod_fake):
+def test_settings_the_provider_missed_are_pushed_by_the_refresh(user, sim):
     deployment = make(user)
     services.deployments_refresh()  # ready
-    runpod_fake.fail_status = 500
+    sim.add_fault("error", status=500, count=100)
 
-    services.deployment_update(deployment=deployment, actor=user, max_workers=5)
+    services.deployment_update(
+        deployment=deployment, actor=user, max_workers=5, env={"MODE": "fast"}
+    )
 
     deployment.refresh_from_db()
     assert deployment.provider_sync_pending
     assert deployment.max_workers == 5
-    endpoint = runpod_fake.endpoints[deployment.provider_endpoint_id]
-    assert endpoint["max_workers"] == 1
-    runpod_fake.fail_status = None
+    endpoint = endpoint_with_template(sim, deployment.provider_endpoint_id)
+    assert endpoint["workersMax"] == 1 and endpoint["template"]["env"] == {}
+    sim.clear_faults()
     services.deployments_refresh()
     deployment.refresh_from_db()
     assert not deployment.provider_sync_pending
-    assert runpod_fake.endpoints[deployment.provider_endpoint_id]["max_workers"] == 5
+    endpoint = endpoint_with_template(sim, deployment.provider_endpoint_id)
+    assert endpoint["workersMax"] == 5 and endpoint["template"]["env"] == {"MODE": "fast"}
 
 
 def test_the_refresh_is_on_the_beat_schedule(settings):

@@ -1,5 +1,6 @@
 """``/v1/gpu/run``, ``/v1/gpu/jobs/{id}`` and cancel: the four credential forms, the role
-table, tenant isolation, and bad input answered in the envelope with nothing queued."""
+table, tenant isolation, and bad input answered in the envelope with nothing queued (at the
+simulator either: ``sim``, tests/infra/gpuscene.py)."""
 
 import json
 
@@ -12,12 +13,7 @@ from orgs.models import Membership
 from orgs.permissions import Role
 from tests.apikeys.factories import assert_envelope, join, key_make, team
 
-from . import jobfixtures
-from .jobfixtures import make_scene, wait_for
-
-# Fixtures (shared by the GPU job tests).
-_runpod_fake = jobfixtures._runpod_fake
-scene = jobfixtures.scene
+from .gpuscene import make_scene, provider_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -31,14 +27,14 @@ def _run(client, slug, body, headers, path_suffix=""):
     )
 
 
-def _nothing_queued(fake, org) -> None:
+def _nothing_queued(sim, org) -> None:
     assert not GpuJob.objects.filter(organization=org).exists()
     assert not Hold.objects.filter(wallet__organization=org).exists()
-    assert fake.jobs == {}
+    assert provider_jobs(sim) == []
 
 
 @pytest.mark.parametrize("form", ["bearer", "x-api-key", "x-goog-api-key", "query"])
-def test_every_credential_form_runs_and_polls(client, scene, _runpod_fake, form):
+def test_every_credential_form_runs_and_polls(client, scene, sim, form):
     headers = {
         "bearer": {"HTTP_AUTHORIZATION": f"Bearer {scene.secret}"},
         "x-api-key": {"HTTP_X_API_KEY": scene.secret},
@@ -53,11 +49,11 @@ def test_every_credential_form_runs_and_polls(client, scene, _runpod_fake, form)
     assert polled.status_code == 200 and polled.json()["job_id"] == job_id
 
 
-def test_no_or_a_bad_key_is_a_401(client, scene, _runpod_fake):
+def test_no_or_a_bad_key_is_a_401(client, scene, sim):
     assert_envelope(client.post(f"/v1/gpu/run/{scene.deployment.slug}", {}), 401)
     bad = {"HTTP_AUTHORIZATION": "Bearer ck_nope"}
     assert_envelope(_run(client, scene.deployment.slug, {"input": {}}, bad), 401)
-    _nothing_queued(_runpod_fake, scene.org)
+    _nothing_queued(sim, scene.org)
 
 
 def _member_key(org, role: str):
@@ -79,10 +75,10 @@ def _member_key(org, role: str):
         (Role.VIEWER, False, True),
     ],
 )
-def test_the_role_table_decides(client, _runpod_fake, role, may_run, may_view):
-    owner_scene = make_scene(org=None)
+def test_the_role_table_decides(client, sim, role, may_run, may_view):
+    owner_scene = make_scene(sim, org=None)
     org = team(owner_scene.user, name="Acme GPU")
-    acme = make_scene(org=org, user=owner_scene.user)
+    acme = make_scene(sim, org=org, user=owner_scene.user)
     headers = acme.auth() if role == Role.OWNER else _member_key(org, role)
     job = _run(
         client, acme.deployment.slug, {"input": {"simulate": {"queue_seconds": 60}}}, acme.auth()
@@ -105,8 +101,8 @@ def test_the_role_table_decides(client, _runpod_fake, role, may_run, may_view):
         assert_envelope(polled, 403, "permission_denied")
 
 
-def test_another_tenants_jobs_and_deployments_are_404(client, scene, _runpod_fake):
-    other = make_scene()
+def test_another_tenants_jobs_and_deployments_are_404(client, scene, sim):
+    other = make_scene(sim)
     job_id = _run(client, other.deployment.slug, {"input": {}}, other.auth()).json()["job_id"]
     assert_envelope(client.get(f"/v1/gpu/jobs/{job_id}", **scene.auth()), 404, "not_found")
     assert_envelope(client.post(f"/v1/gpu/jobs/{job_id}/cancel", **scene.auth()), 404)
@@ -132,38 +128,38 @@ def test_another_tenants_jobs_and_deployments_are_404(client, scene, _runpod_fak
     ],
 )
 def test_bad_input_is_refused_in_the_envelope_and_nothing_is_queued(
-    client, scene, _runpod_fake, body, status, error_type
+    client, scene, sim, body, status, error_type
 ):
     response = _run(client, scene.deployment.slug, body, scene.auth())
     error = assert_envelope(response, status)
     if error_type != "validation_error":
         assert error["type"] == error_type
-    _nothing_queued(_runpod_fake, scene.org)
+    _nothing_queued(sim, scene.org)
 
 
-def test_a_body_past_the_gpu_limit_is_a_413(client, scene, _runpod_fake):
+def test_a_body_past_the_gpu_limit_is_a_413(client, scene, sim):
     response = _run(client, scene.deployment.slug, {"input": {"a": "x" * 1_100_000}}, scene.auth())
     assert_envelope(response, 413)
-    _nothing_queued(_runpod_fake, scene.org)
+    _nothing_queued(sim, scene.org)
 
 
 @pytest.mark.parametrize("status", ["deploying", "failed", "deleting"])
-def test_a_deployment_that_is_not_ready_takes_no_job(client, scene, _runpod_fake, status):
+def test_a_deployment_that_is_not_ready_takes_no_job(client, scene, sim, status):
     Deployment.objects.filter(pk=scene.deployment.pk).update(status=status)
     response = _run(client, scene.deployment.slug, {"input": {}}, scene.auth())
     assert_envelope(response, 409, "deployment_not_ready")
-    _nothing_queued(_runpod_fake, scene.org)
+    _nothing_queued(sim, scene.org)
 
 
 @pytest.mark.parametrize("slug", ["nope", "x" * 300, "%00", "..%2F"])
-def test_unknown_deployments_and_jobs_are_404(client, scene, _runpod_fake, slug):
+def test_unknown_deployments_and_jobs_are_404(client, scene, sim, slug):
     assert_envelope(_run(client, slug, {"input": {}}, scene.auth()), 404)
     assert_envelope(client.get(f"/v1/gpu/jobs/{slug}", **scene.auth()), 404)
     assert_envelope(client.post(f"/v1/gpu/jobs/{slug}/cancel", **scene.auth()), 404)
-    _nothing_queued(_runpod_fake, scene.org)
+    _nothing_queued(sim, scene.org)
 
 
-def test_cancel_takes_no_body(client, scene, _runpod_fake):
+def test_cancel_takes_no_body(client, scene, sim):
     job_id = _run(client, scene.deployment.slug, {"input": {}}, scene.auth()).json()["job_id"]
     response = client.post(
         f"/v1/gpu/jobs/{job_id}/cancel",
@@ -175,9 +171,9 @@ def test_cancel_takes_no_body(client, scene, _runpod_fake):
     assert GpuJob.objects.get(public_id=job_id).status == "queued"
 
 
-def test_holds_add_up_across_jobs_and_refuse_past_the_balance(client, _runpod_fake):
+def test_holds_add_up_across_jobs_and_refuse_past_the_balance(client, sim):
     # 2 credits hold two jobs of 732,000 µcr (1,464,000) but not a third (2,196,000).
-    poor = make_scene(credits=2)
+    poor = make_scene(sim, credits=2)
     for _ in range(2):
         assert _run(client, poor.deployment.slug, {"input": {}}, poor.auth()).status_code == 200
     third = _run(client, poor.deployment.slug, {"input": {}}, poor.auth())
@@ -190,20 +186,15 @@ def test_holds_add_up_across_jobs_and_refuse_past_the_balance(client, _runpod_fa
     assert held["s"] == poor.wallet.held_microcredits == 1_464_000
 
 
-def test_the_poll_answers_the_reference_shape_while_running(client, scene, _runpod_fake):
+def test_the_poll_answers_the_reference_shape_while_running(client, scene, sim):
     job_id = _run(
         client,
         scene.deployment.slug,
         {"input": {"simulate": {"queue_seconds": 0, "seconds": 60}}},
         scene.auth(),
     ).json()["job_id"]
-    body = wait_for(
-        lambda: (
-            (b := client.get(f"/v1/gpu/jobs/{job_id}", **scene.auth()).json())["status"]
-            == "running"
-            and b
-        )
-    )
+    body = client.get(f"/v1/gpu/jobs/{job_id}", **scene.auth()).json()
+    assert body["status"] == "running"
     assert {"job_id", "status", "output", "executionMs", "creditsCharged"} <= set(body)
     assert body["output"] is None and body["creditsCharged"] is None
     assert str(body["creditsHeld"]) == "0.732"

@@ -1,18 +1,12 @@
 """Races on PostgreSQL: a poll, the beat poller and the provider's callback settling one job
 at once charge it once; a hold's expiry racing a settlement leaves one outcome; and the
-poller runs in a real Celery worker and beat against Redis."""
+poller runs in a real Celery worker and beat against Redis. The provider is the simulator
+behind the real RunPod adapter, its clock moved by the test."""
 
-import os
-import subprocess
-import sys
 import threading
-import time
-import uuid
 from io import StringIO
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -20,18 +14,12 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.models import Hold, LedgerEntry
-from hypereal_site.celery import app as celery_app
 from infra import jobs
 from infra.models import GpuJob
+from tests.celeryworker import celery_worker
 from usage.models import UsageEvent
 
-from . import jobfixtures
-from .jobfixtures import captures, hold_of, make_scene, provider_status, wait_for
-
-# Fixtures (shared by the GPU job tests).
-_runpod_fake = jobfixtures._runpod_fake
-
-ROOT = Path(__file__).resolve().parents[2]
+from .gpuscene import BIG, captures, hold_of, make_scene, provider_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,18 +70,16 @@ def _ledger_clean() -> None:
     assert "Ledger consistent" in out.getvalue(), err.getvalue()
 
 
-def test_a_poll_the_poller_and_the_callback_racing_charge_once(_runpod_fake):
+def test_a_poll_the_poller_and_the_callback_racing_charge_once(sim):
     _needs_postgresql()
-    scene = make_scene()
+    scene = make_scene(sim, max_workers=3)
     start = scene.wallet.balance_microcredits
-    submitted = [
-        _submit(scene, {"seconds": 0.1, "execution_ms": 7000 + i, "gpu": "NVIDIA Test Big"})
-        for i in range(3)
-    ]
+    submitted = [_submit(scene, {"seconds": 7 + i / 1000, "gpu": BIG}) for i in range(3)]
+    sim.advance(sim.queue_delay + 8)
     for job in submitted:
-        wait_for(lambda job=job: provider_status(_runpod_fake, job) == "COMPLETED")
+        assert provider_status(sim, job) == "COMPLETED"
     for job in submitted:
-        state = _runpod_fake.state(job.provider_job_id)
+        state = sim.job(job.provider_job_id)  # the body the provider's callback carries
         token = jobs.callback_token(job)
         errors = _in_threads(
             lambda job=job: Client().get(f"/v1/gpu/jobs/{job.public_id}", **scene.auth()),
@@ -120,12 +106,13 @@ def test_a_poll_the_poller_and_the_callback_racing_charge_once(_runpod_fake):
     _ledger_clean()
 
 
-def test_a_hold_expiry_racing_a_settlement_leaves_one_outcome(_runpod_fake):
+def test_a_hold_expiry_racing_a_settlement_leaves_one_outcome(sim):
     _needs_postgresql()
-    scene = make_scene()
+    scene = make_scene(sim)
     start = scene.wallet.balance_microcredits
-    job = _submit(scene, {"seconds": 0.1})
-    wait_for(lambda: provider_status(_runpod_fake, job) == "COMPLETED")
+    job = _submit(scene, {"seconds": 1})
+    sim.advance(sim.queue_delay + 1)
+    assert provider_status(sim, job) == "COMPLETED"
     Hold.objects.filter(pk=job.hold_id).update(
         expires_at=timezone.now() - timezone.timedelta(seconds=1)
     )
@@ -144,91 +131,27 @@ def test_a_hold_expiry_racing_a_settlement_leaves_one_outcome(_runpod_fake):
 
 
 @pytest.fixture
-def gpu_worker(_runpod_fake, tmp_path):
-    """``celery worker`` and ``celery beat`` processes on a queue of their own, against the
-    test database and Redis; beat sends the GPU job poller every second."""
-    if connection.vendor != "postgresql":
-        pytest.skip("a worker process needs PostgreSQL (the SQLite test database is in memory)")
-    if not settings.REDIS_URL:
-        pytest.skip("a worker process needs Redis as its broker (REDIS_URL is not set)")
-    db = connection.settings_dict
-    auth = db.get("USER") or ""
-    if auth and db.get("PASSWORD"):
-        auth += f":{db['PASSWORD']}"
-    host = f"{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
-    queue = f"test-gpu-{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.infra.job_worker_settings",
-        "DATABASE_URL": f"postgres://{auth}@{host}/{db['NAME']}",
-        "TEST_CELERY_QUEUE": queue,
-        "TEST_RUNPOD_URL": _runpod_fake.url,
-        "PYTHONPATH": str(ROOT),
-    }
-    log = tmp_path / "celery.log"
-    common = [sys.executable, "-m", "celery", "-A", "hypereal_site"]
-    with log.open("w") as out:
-        worker = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            [
-                *common,
-                "worker",
-                "--pool",
-                "solo",
-                "--queues",
-                queue,
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        beat = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            [
-                *common,
-                "beat",
-                "--schedule",
-                str(tmp_path / "beat-schedule"),
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield log
-    finally:
-        for process in (beat, worker):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def gpu_worker(sim, tmp_path):
+    """``celery worker --beat`` (tests/celeryworker.py) on a queue of its own, against the
+    test database, Redis and the simulator (through the environment ``gpu_simulator`` set);
+    beat sends the GPU job poller every second."""
+    with celery_worker(
+        settings_module="tests.infra.worker_settings", tmp_path=tmp_path, beat=True
+    ) as process:
+        yield process
 
 
-def test_a_real_worker_and_beat_settle_a_job_nobody_polls(gpu_worker, _runpod_fake):
-    scene = make_scene()
+def test_a_real_worker_and_beat_settle_a_job_nobody_polls(gpu_worker, sim):
+    scene = make_scene(sim)
     start = scene.wallet.balance_microcredits
-    job = _submit(scene, {"seconds": 1, "execution_ms": 3000, "gpu": "NVIDIA Test Big"})
-    # Nobody polls: beat sends the poller every second, the worker settles the job.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.settled_at is not None:
-            break
-        time.sleep(0.5)
-    log = gpu_worker.read_text()
-    assert job.settled_at is not None, log
+    job = _submit(scene, {"seconds": 3, "gpu": BIG})
+    sim.advance(sim.queue_delay + 3)
+    assert provider_status(sim, job) == "COMPLETED"
+    # Nobody polls here: beat sends the poller every second, the worker settles the job.
+    gpu_worker.wait_for(lambda: GpuJob.objects.get(pk=job.pk).settled_at is not None, seconds=120)
+    job.refresh_from_db()
     assert job.status == "succeeded" and job.charged_microcredits == 3000 * 2 * 610 // 1000
-    assert "infra.job_tasks.poll_jobs" in log  # registered in the worker, which ran it
+    assert "infra.job_tasks.poll_jobs" in gpu_worker.log_text()  # the worker ran it
     assert scene.wallet.balance_microcredits == start - job.charged_microcredits
     assert scene.wallet.held_microcredits == 0
     _ledger_clean()
-    assert celery_app.conf.task_always_eager  # this process stayed eager: the worker did it

@@ -9,13 +9,14 @@ from billing.models import Hold
 from infra.job_demo import HISTORY, jobs_demo_history
 from usage.models import UsageEvent
 
-from .jobfixtures import make_scene
+from .gpuscene import make_scene
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_demo_history_is_settled_through_the_ledger_once():
-    scene = make_scene(credits=100)
+def test_the_demo_history_is_settled_through_the_ledger_once(sim):
+    scene = make_scene(sim, credits=100)
+    requests = sim.request_count
     start = scene.wallet.balance_microcredits
     assert jobs_demo_history(deployment=scene.deployment, api_key=scene.key) == len(HISTORY)
     assert jobs_demo_history(deployment=scene.deployment, api_key=scene.key) == 0
@@ -30,6 +31,7 @@ def test_the_demo_history_is_settled_through_the_ledger_once():
     assert scene.wallet.held_microcredits == 0
     assert not Hold.objects.filter(wallet=scene.wallet, status=Hold.Status.OPEN).exists()
     assert UsageEvent.objects.filter(endpoint="gpu", key=scene.key).count() == len(HISTORY)
+    assert sim.request_count == requests  # no provider involved
     out = StringIO()
     call_command("ledger_check", stdout=out)
     assert "Ledger consistent" in out.getvalue()

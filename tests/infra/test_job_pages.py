@@ -13,12 +13,7 @@ from orgs.permissions import Role
 from tests.apikeys.factories import join, team
 from tests.site.pages import in_org
 
-from . import jobfixtures
-from .jobfixtures import finished_job, hold_of, make_scene, wait_for
-
-# Fixtures (shared by the GPU job tests).
-_runpod_fake = jobfixtures._runpod_fake
-scene = jobfixtures.scene
+from .gpuscene import finished_job, hold_of, make_scene, provider_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -27,9 +22,7 @@ def jobs_url(scene) -> str:
     return f"/infra/deployments/{scene.deployment.slug}/jobs"
 
 
-def test_a_test_job_runs_from_the_page_and_its_card_refreshes_until_final(
-    client_for, scene, _runpod_fake
-):
+def test_a_test_job_runs_from_the_page_and_its_card_refreshes_until_final(client_for, scene, sim):
     client = client_for(scene.user)
     page = client.get(jobs_url(scene))
     assert page.status_code == 200
@@ -40,7 +33,7 @@ def test_a_test_job_runs_from_the_page_and_its_card_refreshes_until_final(
 
     response = client.post(
         jobs_url(scene),
-        {"input": '{"prompt": "hi", "simulate": {"seconds": 0.2, "execution_ms": 1000}}'},
+        {"input": '{"prompt": "hi", "simulate": {"seconds": 1}}'},
     )
     assert response.status_code == 302
     job = GpuJob.objects.get(organization=scene.org)
@@ -53,11 +46,14 @@ def test_a_test_job_runs_from_the_page_and_its_card_refreshes_until_final(
         'data-testid="new-job"' in shown and f'hx-get="/infra/jobs/{job.public_id}/status"' in shown
     )
 
-    def card():
-        html = client.get(f"/infra/jobs/{job.public_id}/status").content.decode()
-        return html if 'data-status="succeeded"' in html else None
-
-    final = wait_for(card)
+    card = client.get(f"/infra/jobs/{job.public_id}/status").content.decode()
+    assert 'data-status="queued"' in card and "hx-get" in card
+    sim.advance(sim.queue_delay)
+    card = client.get(f"/infra/jobs/{job.public_id}/status").content.decode()
+    assert 'data-status="running"' in card and "hx-get" in card
+    sim.advance(1)
+    final = client.get(f"/infra/jobs/{job.public_id}/status").content.decode()
+    assert 'data-status="succeeded"' in final
     assert "hx-get" not in final  # final: the card stops polling
     job.refresh_from_db()
     assert job.charged_microcredits == 1000 * 2 * 150 // 1000
@@ -75,26 +71,24 @@ def test_a_test_job_runs_from_the_page_and_its_card_refreshes_until_final(
         ('{"a": "' + "x" * 600_000 + '"}', "larger than"),
     ],
 )
-def test_bad_input_shows_a_field_error_and_runs_nothing(
-    client_for, scene, _runpod_fake, text, message
-):
+def test_bad_input_shows_a_field_error_and_runs_nothing(client_for, scene, sim, text, message):
     response = client_for(scene.user).post(jobs_url(scene), {"input": text})
     assert response.status_code == 200
     html = response.content.decode()
     assert "field--invalid" in html and message in html
-    assert not GpuJob.objects.exists() and _runpod_fake.jobs == {}
+    assert not GpuJob.objects.exists() and provider_jobs(sim) == []
 
 
-def test_too_little_credit_is_shown_on_the_form(client_for, _runpod_fake):
-    poor = make_scene(credits=0)
+def test_too_little_credit_is_shown_on_the_form(client_for, sim):
+    poor = make_scene(sim, credits=0)
     html = client_for(poor.user).post(jobs_url(poor), {"input": "{}"}).content.decode()
     assert "Not enough credits" in html and not GpuJob.objects.exists()
 
 
-def test_a_viewer_reads_jobs_but_cannot_run_or_cancel(client_for, _runpod_fake):
-    owner_scene = make_scene()
+def test_a_viewer_reads_jobs_but_cannot_run_or_cancel(client_for, sim):
+    owner_scene = make_scene(sim)
     org = team(owner_scene.user, name="Acme GPU")
-    acme = make_scene(org=org, user=owner_scene.user)
+    acme = make_scene(sim, org=org, user=owner_scene.user)
     job = finished_job(
         acme.deployment,
         status="queued",
@@ -116,14 +110,13 @@ def test_a_viewer_reads_jobs_but_cannot_run_or_cancel(client_for, _runpod_fake):
     assert other.get(f"/infra/jobs/{job.public_id}").status_code == 403
 
 
-def test_cancel_from_the_page_refunds_a_job_that_never_reached_the_provider(
-    client_for, scene, _runpod_fake
-):
-    _runpod_fake.fail_next(1)
+def test_cancel_from_the_page_refunds_a_job_that_never_reached_the_provider(client_for, scene, sim):
+    sim.add_fault("error", status=503, path="/v2/")
     client = client_for(scene.user)
     client.post(jobs_url(scene), {"input": "{}"})
     job = GpuJob.objects.get(organization=scene.org)
-    assert not job.provider_job_id and job.provider_error
+    assert not job.provider_job_id and "503" in job.provider_error
+    assert provider_jobs(sim) == []
     response = client.post(f"/infra/jobs/{job.public_id}/cancel")
     assert response.status_code == 302
     job.refresh_from_db()
@@ -132,8 +125,8 @@ def test_cancel_from_the_page_refunds_a_job_that_never_reached_the_provider(
     assert scene.wallet.held_microcredits == 0
 
 
-def test_another_tenants_pages_are_404(client_for, scene):
-    other = make_scene()
+def test_another_tenants_pages_are_404(client_for, scene, sim):
+    other = make_scene(sim)
     job = finished_job(other.deployment)
     client = client_for(scene.user)
     assert client.get(jobs_url(other)).status_code == 404

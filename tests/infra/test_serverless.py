@@ -1,6 +1,8 @@
 """Serverless GPU models: the seeded catalog, ``/gpu-recommend``, and ``POST /v1/gpu/{slug}``
 (inline for a short model, 202 and a poll for a long one), billed per call or per second
-capped at ``max_seconds``, refunded on failure."""
+capped at ``max_seconds``, refunded on failure. The provider is the simulator behind the
+real RunPod adapter; it serves each model's endpoint (its slug) on first use, as under
+``make run``."""
 
 from decimal import Decimal
 
@@ -12,18 +14,25 @@ from infra.models import GpuJob, ServerlessGpuModel
 from infra.serverless_seed import seed
 from usage.models import UsageEvent
 
-from . import jobfixtures
-from .jobfixtures import CREDIT, captures, hold_of, make_scene, provider_status, wait_for
-
-# Fixtures (shared by the GPU job tests).
-_runpod_fake = jobfixtures._runpod_fake
+from .gpuscene import CREDIT, captures, hold_of, make_scene, provider_jobs, provider_status
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def rich():
-    return make_scene(credits=5000)
+def models_sim(sim):
+    """The simulator (clock frozen) creating a model's endpoint when first asked for it."""
+    sim.auto_endpoints = True
+    return sim
+
+
+@pytest.fixture
+def rich(db, models_sim):
+    return make_scene(models_sim, credits=5000)
+
+
+def poll(client, scene, body: dict) -> dict:
+    return client.get(body["pollUrl"], **scene.auth()).json()
 
 
 def call(client, scene, slug: str, simulate: dict | None = None, **extra):
@@ -45,13 +54,11 @@ def test_the_catalog_is_seeded_from_the_price_catalog():
     assert sdxl.inline_seconds > 0 and wan.inline_seconds == 0
 
 
-def test_a_short_model_answers_inline_and_charges_its_price(client, rich, _runpod_fake):
+def test_a_short_model_answers_inline_and_charges_its_price(client, rich, models_sim):
     start = rich.wallet.balance_microcredits
+    models_sim.clock.resume()  # the call waits inline while the job runs (10× real time)
     response = call(
-        client,
-        rich,
-        "sdxl",
-        {"seconds": 0.1, "execution_ms": 4210, "output": ["https://cdn.example/out.png"]},
+        client, rich, "sdxl", {"seconds": 4.21, "output": ["https://cdn.example/out.png"]}
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -75,9 +82,10 @@ def test_a_short_model_answers_inline_and_charges_its_price(client, rich, _runpo
     assert set(polled) == {"id", "status", "outputs", "costCredits", "durationMs"}
 
 
-def test_a_failed_call_is_refunded(client, rich, _runpod_fake):
+def test_a_failed_call_is_refunded(client, rich, models_sim):
     start = rich.wallet
-    body = call(client, rich, "sdxl", {"seconds": 0.1, "outcome": "failed"}).json()
+    models_sim.clock.resume()
+    body = call(client, rich, "sdxl", {"seconds": 1, "outcome": "failed"}).json()
     assert body["status"] == "failed" and body["costCredits"] == 0 and body["error"]
     job = GpuJob.objects.get(public_id=body["id"])
     assert hold_of(job).status == Hold.Status.RELEASED
@@ -85,9 +93,9 @@ def test_a_failed_call_is_refunded(client, rich, _runpod_fake):
     assert rich.wallet.held_microcredits == 0
 
 
-def test_a_long_model_answers_202_and_its_poll_settles_per_second(client, rich, _runpod_fake):
+def test_a_long_model_answers_202_and_its_poll_settles_per_second(client, rich, models_sim):
     start = rich.wallet.balance_microcredits
-    response = call(client, rich, "wan-video", {"seconds": 0.2, "execution_ms": 156000})
+    response = call(client, rich, "wan-video", {"seconds": 156})
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["status"] == "queued" and body["pollUrl"] == f"/v1/gpu/jobs/{body['id']}"
@@ -95,11 +103,11 @@ def test_a_long_model_answers_202_and_its_poll_settles_per_second(client, rich, 
     job = GpuJob.objects.get(public_id=body["id"])
     assert hold_of(job).amount_microcredits == 2 * CREDIT * 600  # 2 credits/s × 600 s max
 
-    def final():
-        answer = client.get(body["pollUrl"], **rich.auth()).json()
-        return answer if answer["status"] in GpuJob.FINAL else None
-
-    done = wait_for(final)
+    assert poll(client, rich, body)["status"] == "queued"
+    models_sim.advance(models_sim.queue_delay)
+    assert poll(client, rich, body)["status"] == "running"
+    models_sim.advance(156)
+    done = poll(client, rich, body)
     # The reference's example: 156 s × 2 credits = 312 credits.
     assert (
         done["status"] == "succeeded"
@@ -110,36 +118,37 @@ def test_a_long_model_answers_202_and_its_poll_settles_per_second(client, rich, 
     assert rich.wallet.held_microcredits == 0
 
 
-def test_per_second_billing_is_capped_at_max_seconds(client, rich, _runpod_fake):
-    body = call(client, rich, "wan-video", {"seconds": 0.1, "execution_ms": 700_000}).json()
-    done = wait_for(
-        lambda: (
-            (a := client.get(body["pollUrl"], **rich.auth()).json())["status"] in GpuJob.FINAL and a
-        )
-    )
-    assert done["costCredits"] == 1200 and done["durationMs"] == 700_000  # as reported
+def test_per_second_billing_is_capped_at_max_seconds(client, rich, models_sim):
+    body = call(client, rich, "wan-video", {"seconds": 400}).json()
+    # The price list changes while it runs: at most 300 s of it are billed now.
+    CatalogModel.objects.filter(model_id="wan-video").update(max_seconds=300)
+    models_sim.advance(models_sim.queue_delay + 400)
+    done = poll(client, rich, body)
+    assert done["status"] == "succeeded"
+    assert done["costCredits"] == 600 and done["durationMs"] == 400_000  # as reported
 
 
-def test_a_fraction_of_a_second_is_billed_exactly(client, rich, _runpod_fake):
-    body = call(client, rich, "wan-video", {"seconds": 0.1, "execution_ms": 1234}).json()
-    done = wait_for(
-        lambda: (
-            (a := client.get(body["pollUrl"], **rich.auth()).json())["status"] in GpuJob.FINAL and a
-        )
-    )
+def test_a_fraction_of_a_second_is_billed_exactly(client, rich, models_sim):
+    body = call(client, rich, "wan-video", {"seconds": 1.234}).json()
+    models_sim.advance(models_sim.queue_delay + 1.234)
+    done = poll(client, rich, body)
+    assert done["status"] == "succeeded" and done["durationMs"] == 1234
     # 1,234 ms × 2,000,000 µcr/s = 2,468,000 µcr = 2.468 credits, written exactly.
     assert Decimal(str(done["costCredits"])) == Decimal("2.468")
     assert GpuJob.objects.get(public_id=body["id"]).charged_microcredits == 2_468_000
 
 
-def test_cancelling_a_running_per_second_call_charges_the_executed_time(client, rich, _runpod_fake):
+def test_cancelling_a_running_per_second_call_charges_the_executed_time(client, rich, models_sim):
     body = call(client, rich, "wan-video", {"queue_seconds": 0, "seconds": 60}).json()
     job = GpuJob.objects.get(public_id=body["id"])
-    wait_for(lambda: provider_status(_runpod_fake, job) == "IN_PROGRESS")
+    assert provider_status(models_sim, job) == "IN_PROGRESS"
+    models_sim.advance(7.5)
     cancelled = client.post(f"/v1/gpu/jobs/{body['id']}/cancel", **rich.auth()).json()
     assert cancelled["status"] == "canceled"
     job.refresh_from_db()
-    assert job.charged_microcredits == job.execution_ms * 2 * CREDIT // 1000
+    assert job.execution_ms == 7500
+    assert job.charged_microcredits == 7500 * 2 * CREDIT // 1000 == 15 * CREDIT
+    assert rich.wallet.held_microcredits == 0
 
 
 @pytest.mark.parametrize(
@@ -152,20 +161,20 @@ def test_cancelling_a_running_per_second_call_charges_the_executed_time(client, 
         ("sdxl", {}, 400),
     ],
 )
-def test_bad_calls_are_refused_with_nothing_queued(client, rich, _runpod_fake, slug, body, status):
+def test_bad_calls_are_refused_with_nothing_queued(client, rich, models_sim, slug, body, status):
     response = client.post(f"/v1/gpu/{slug}", body, content_type="application/json", **rich.auth())
     assert response.status_code == status and "error" in response.json()
     assert not GpuJob.objects.filter(organization=rich.org).exists()
-    assert _runpod_fake.jobs == {}
+    assert provider_jobs(models_sim) == []
 
 
-def test_an_inactive_model_is_404(client, rich, _runpod_fake):
+def test_an_inactive_model_is_404(client, rich, models_sim):
     ServerlessGpuModel.objects.filter(slug="sdxl").update(active=False)
     assert call(client, rich, "sdxl").status_code == 404
 
 
-def test_too_little_credit_for_the_worst_case_is_a_402(client, _runpod_fake):
-    poor = make_scene(credits=100)  # wan-video holds 1,200 credits
+def test_too_little_credit_for_the_worst_case_is_a_402(client, models_sim):
+    poor = make_scene(models_sim, credits=100)  # wan-video holds 1,200 credits
     response = call(client, poor, "wan-video")
     assert (
         response.status_code == 402 and response.json()["error"]["type"] == "insufficient_credits"

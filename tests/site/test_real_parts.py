@@ -7,18 +7,11 @@ sees what the test committed) and Redis (the broker); CI's PostgreSQL + Redis ru
 both. On SQLite they are skipped, saying why.
 """
 
-import os
-import subprocess
-import sys
-import time
-import uuid
 from datetime import timedelta
 from email.utils import parseaddr
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -28,10 +21,9 @@ from billing.services import wallet_set_low_balance_threshold
 from hypereal_site.celery import app as celery_app
 from hypereal_site.models import SentEmail
 from tests.billing.factories import CREDIT, fund, new_key, personal_wallet
+from tests.celeryworker import celery_worker
 
 from .smtp import smtp_server, smtp_settings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def low_balance_scene() -> tuple[Wallet, str]:
@@ -82,99 +74,30 @@ def test_the_low_balance_alert_goes_out_over_smtp(django_capture_on_commit_callb
 # --- a real Celery worker -------------------------------------------------------------------
 
 
-def _shared_backends() -> str | None:
-    """Why a worker process cannot share this run's database and broker, or None."""
-    if connection.vendor != "postgresql":
-        return "a worker process needs PostgreSQL (the SQLite test database is in memory)"
-    if not settings.REDIS_URL:
-        return "a worker process needs Redis as its broker (REDIS_URL is not set)"
-    return None
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db.get("USER") or ""
-    if auth and db.get("PASSWORD"):
-        auth += f":{db['PASSWORD']}"
-    host = f"{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
-    return f"postgres://{auth}@{host}/{db['NAME']}" if auth else f"postgres://{host}/{db['NAME']}"
-
-
 @pytest.fixture
 def worker(transactional_db, tmp_path):
-    """A ``celery -A hypereal_site worker`` on a queue of its own, against the test
-    database and Redis, with emails sent to a loopback SMTP server. Yields the inbox."""
-    reason = _shared_backends()
-    if reason:
-        pytest.skip(reason)
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    with smtp_server() as (port, inbox):
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.site.worker_settings",
-            "DATABASE_URL": _database_url(),  # the test database, not the configured one
-            "TEST_SMTP_PORT": str(port),
-            "PYTHONPATH": str(ROOT),
-        }
-        log = tmp_path / "worker.log"
-        with log.open("w") as out:
-            process = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "hypereal_site",
-                    "worker",
-                    "--pool",
-                    "solo",
-                    "--queues",
-                    queue,
-                    "--loglevel",
-                    "INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        saved = {k: celery_app.conf[k] for k in ("task_always_eager", "task_default_queue")}
-        celery_app.conf.update(task_always_eager=False, task_default_queue=queue)
-        try:
-            inbox.worker_log = log
-            inbox.process = process
-            yield inbox
-        finally:
-            celery_app.conf.update(saved)
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def poll(check, *, seconds: float, worker) -> None:
-    """Wait (bounded) for ``check()`` to hold, failing with the worker's log otherwise."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        assert worker.process.poll() is None, worker.worker_log.read_text()
-        time.sleep(0.2)
-    pytest.fail("the worker did not do it in time:\n" + worker.worker_log.read_text())
+    """A ``celery -A hypereal_site worker`` (tests/celeryworker.py) against the test database
+    and Redis, with emails sent to a loopback SMTP server. Yields the inbox; the worker is
+    ``inbox.worker``."""
+    with (
+        smtp_server() as (port, inbox),
+        celery_worker(
+            settings_module="tests.site.worker_settings",
+            tmp_path=tmp_path,
+            env={"TEST_SMTP_PORT": str(port)},
+        ) as process,
+    ):
+        inbox.worker = process
+        yield inbox
 
 
 def test_a_worker_sends_the_low_balance_email(worker):
     wallet, owner_email = low_balance_scene()
     debit(wallet, 81)  # committed; the alert task is queued on commit, to Redis
-    poll(lambda: len(worker.messages) >= 1, seconds=90, worker=worker)
+    worker.worker.wait_for(lambda: len(worker.messages) >= 1, seconds=90)
     [message] = worker.messages
     assert_low_balance_email(message, to=owner_email)
-    assert "send_low_balance_email" in worker.worker_log.read_text()  # run by the worker
+    assert "send_low_balance_email" in worker.worker.log_text()  # run by the worker
     assert SentEmail.objects.filter(recipients=owner_email).count() == 1
 
 
@@ -189,11 +112,9 @@ def test_a_worker_expires_holds(worker):
 
     # As beat sends it every minute: by name, through the broker.
     celery_app.send_task("billing.tasks.expire_holds")
-    poll(
-        lambda: Hold.objects.get(pk=hold.pk).status == Hold.Status.EXPIRED,
-        seconds=90,
-        worker=worker,
+    worker.worker.wait_for(
+        lambda: Hold.objects.get(pk=hold.pk).status == Hold.Status.EXPIRED, seconds=90
     )
     wallet = Wallet.objects.get(pk=wallet.pk)
     assert (wallet.held_microcredits, wallet.balance_microcredits) == (0, 100 * CREDIT)
-    assert "billing.tasks.expire_holds" in worker.worker_log.read_text()
+    assert "billing.tasks.expire_holds" in worker.worker.log_text()

@@ -1,10 +1,12 @@
-"""Settings of the Celery worker that tests/site/test_real_parts.py starts: the test
-settings, with tasks really queued and emails really sent over SMTP to the test's server."""
+"""Settings of the Celery worker that tests/site/test_real_parts.py starts (through
+tests/celeryworker.py): the test settings, with tasks really queued on the test's own queue
+and emails really sent over SMTP to the test's server."""
 
 from hypereal_site.settings.test import *  # noqa: F403
 from hypereal_site.settings.test import env
 
 CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_DEFAULT_QUEUE = env("TEST_CELERY_QUEUE")
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = "127.0.0.1"
 EMAIL_PORT = env.int("TEST_SMTP_PORT")

@@ -1,5 +1,14 @@
-"""Fixtures of the GPU job tests: a RunPod-shaped provider on loopback, a funded
-tenant with a ``ck_`` key and a ready deployment on two GPU types of known rates."""
+"""What the GPU job tests share: a funded tenant with a ``ck_`` key and a ready deployment on
+two GPU types of known rates, whose endpoint exists at the simulator (``gpu_simulator``,
+tests/gpusim.py) and is reached through the real RunPod adapter.
+
+Fixtures (tests/infra/conftest.py makes them available to the infra tests):
+
+* ``sim``: the simulator with its clock frozen (tests move it with ``sim.advance(s)``), and
+  the job settings of tests: ``sync`` polls every 0.05 s, a provider error is retried at the
+  next poll (no backoff) unless a test sets one;
+* ``scene``: ``make_scene(sim)``.
+"""
 
 from __future__ import annotations
 
@@ -11,33 +20,27 @@ import pytest
 from apikeys.models import ApiKey
 from billing import ledger
 from billing.models import Hold, LedgerEntry, Wallet
-from infra import providers
+from infra import providers, services
 from infra.models import Deployment, GpuJob, GpuType
+from infra.simulator import GpuSimulator
 from orgs import services as org_services
 from orgs.models import Organization
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, key_make
 
-from .jobfakes import RunpodFake, RunpodFakeClient
-
 CREDIT = 1_000_000
 # µcr per second of one GPU (distinct codes: the catalog's seeded types are left alone).
 RATES = {"JOBTEST_SMALL": 150, "JOBTEST_BIG": 610}
 PROVIDER_IDS = {"JOBTEST_SMALL": "NVIDIA Test Small", "JOBTEST_BIG": "NVIDIA Test Big"}
+SMALL, BIG = PROVIDER_IDS["JOBTEST_SMALL"], PROVIDER_IDS["JOBTEST_BIG"]
 
 
 @pytest.fixture
-def _runpod_fake(monkeypatch, settings):
-    fake = RunpodFake().start()
-    monkeypatch.setattr(
-        providers, "get_provider", lambda: RunpodFakeClient(fake.url), raising=False
-    )
+def sim(gpu_simulator, settings) -> GpuSimulator:
     settings.GPU_JOB_SYNC_POLL_SECONDS = 0.05
     settings.GPU_JOB_RETRY_BASE_SECONDS = 0.0
-    try:
-        yield fake
-    finally:
-        fake.stop()
+    gpu_simulator.clock.freeze()
+    return gpu_simulator
 
 
 def gpu_types() -> None:
@@ -71,8 +74,17 @@ class Scene:
 
 
 def make_scene(
-    *, credits: int = 1000, gpu_count: int = 2, timeout: int = 600, org=None, user=None
+    simulator: GpuSimulator,
+    *,
+    credits: int = 1000,
+    gpu_count: int = 2,
+    timeout: int = 600,
+    max_workers: int = 1,
+    org=None,
+    user=None,
 ) -> Scene:
+    """A ready deployment on JOBTEST_SMALL then JOBTEST_BIG, its endpoint created at the
+    simulator through the adapter and initialised (the clock moved past its start-up)."""
     gpu_types()
     user = user or UserFactory()
     org = org or org_services.personal_org_get_or_create(user=user)
@@ -89,16 +101,20 @@ def make_scene(
         docker_image="runpod/worker-comfyui:dev-cuda12.1.1",
         gpu_types=["JOBTEST_SMALL", "JOBTEST_BIG"],
         gpu_count=gpu_count,
+        max_workers=max_workers,
         execution_timeout_seconds=timeout,
         status=Deployment.Status.READY,
-        provider_endpoint_id="ep-test",
     )
+    endpoint_id = providers.get_provider().create_endpoint(services._spec(deployment))
+    Deployment.objects.filter(pk=deployment.pk).update(provider_endpoint_id=endpoint_id)
+    deployment.refresh_from_db()
+    simulator.advance(simulator.init_seconds)
     return Scene(user=user, org=org, key=key, secret=secret, deployment=deployment)
 
 
 @pytest.fixture
-def scene(db) -> Scene:
-    return make_scene()
+def scene(db, sim) -> Scene:
+    return make_scene(sim)
 
 
 def wait_for(check, *, seconds: float = 15.0, step: float = 0.05):
@@ -111,8 +127,13 @@ def wait_for(check, *, seconds: float = 15.0, step: float = 0.05):
     raise AssertionError("condition not reached in time")
 
 
-def provider_status(fake: RunpodFake, job: GpuJob) -> str:
-    return fake.state(job.provider_job_id)["status"]
+def provider_status(simulator: GpuSimulator, job: GpuJob) -> str:
+    """The job's raw status at the provider (``IN_QUEUE``, ``COMPLETED``…)."""
+    return simulator.job(job.provider_job_id)["status"]
+
+
+def provider_jobs(simulator: GpuSimulator) -> list[dict]:
+    return simulator.state()["jobs"]
 
 
 def captures(job: GpuJob) -> list[LedgerEntry]:
