@@ -217,6 +217,8 @@ _PG_QUIET = (
 class _CrossesThreshold(Exception):
     """The autocommit statement refused a movement that crosses the low-balance threshold:
     post it again inside a transaction (``ledger_post``)."""
+
+
 _CREATED_AT = LedgerEntry._meta.get_field("created_at")
 
 
