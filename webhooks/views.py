@@ -219,9 +219,7 @@ def message_resend(
 # manage it may resend and send a test event.
 
 
-def _deployment_page(
-    request: HttpRequest, context: Context, deployment, *, status: int = 200
-) -> HttpResponse:
+def _deployment_page(request: HttpRequest, context: Context, deployment) -> HttpResponse:
     can_manage = context.allows(Perm.DEPLOYMENTS_MANAGE)
     deliveries = _rows(
         selectors.deployment_messages(deployment=deployment),
@@ -241,7 +239,6 @@ def _deployment_page(
             "tab": "webhooks",
             "nav": "deployments",
         },
-        status=status,
     )
 
 
