@@ -178,9 +178,7 @@ def test_a_crossing_that_rolls_back_leaves_no_outbox_row_and_no_movement(wallet,
     assert wallet.balance_microcredits == 15 * CREDIT
 
 
-def test_climbing_back_resets_the_flag_with_the_credit_and_the_next_drop_alerts_again(
-    wallet, spy
-):
+def test_climbing_back_resets_the_flag_with_the_credit_and_the_next_drop_alerts_again(wallet, spy):
     debit(wallet, 85)  # 15 left: alert 1
     topup = fund(wallet, 50 * CREDIT)  # 65: above again
     wallet.refresh_from_db()

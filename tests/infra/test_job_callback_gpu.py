@@ -61,7 +61,7 @@ def scene(gpu_simulator, live_server, settings):
     user = UserFactory()
     org = personal(user)
     fund(org, 10)
-    key, secret = key_make(org=org, actor=user, name="gpu")
+    _key, secret = key_make(org=org, actor=user, name="gpu")
     receiver = Receiver()
     created = deployment_create(
         organization=org,
@@ -121,7 +121,7 @@ def assert_settled_on_the_second_gpu(job: GpuJob, scene, start: int) -> None:
     assert job.status == "succeeded" and job.settled_at is not None
     assert job.gpu_type == SECOND
     assert job.execution_ms == 18_420
-    assert CHARGED == 18_420 * GPU_COUNT * RATES[SECOND] // 1000
+    assert 18_420 * GPU_COUNT * RATES[SECOND] // 1000 == CHARGED
     assert job.charged_microcredits == CHARGED != CHARGED_AT_FIRST
     [entry] = captures(job)
     assert entry.amount_microcredits == -CHARGED

@@ -88,9 +88,7 @@ def world(team, receiver):
 def in_db(deployment) -> list[tuple[str, str]]:
     return [
         (m.event_id, m.status)
-        for m in WebhookMessage.objects.filter(deployment=deployment).order_by(
-            "-created_at", "-id"
-        )
+        for m in WebhookMessage.objects.filter(deployment=deployment).order_by("-created_at", "-id")
     ]
 
 
