@@ -161,7 +161,7 @@ def ledger_post_in_transaction(
         "actor_label": actor.email if actor else "system",
     }
     if connection.vendor == "postgresql":
-        posted = _post_postgresql(wallet, guarded=guarded, **fields)
+        posted = _post_postgresql(wallet, guarded=guarded, autocommit=_autocommit, **fields)
     else:
         posted = _post_portable(wallet, guarded=guarded, **fields)
     if isinstance(posted, LedgerEntry):  # the key was used before: nothing moved
@@ -181,17 +181,23 @@ def ledger_post_in_transaction(
 # balance only if the entry went in. A replay finds the key taken: the INSERT does nothing,
 # so the UPDATE does nothing either. As a single statement it is atomic on its own, which
 # lets ``ledger_post`` run it in autocommit (one round trip instead of BEGIN + it + COMMIT).
+#
+# ``quiet`` says whether the movement leaves the low-balance alert as it is (no threshold,
+# or already on the right side of it). In autocommit only a quiet movement is applied: one
+# that crosses the threshold (either way) must flip the alert flag and, going down, write
+# the ``balance.low`` outbox rows in the same transaction as the entry, so the statement
+# then does nothing and ``ledger_post`` posts it again inside a transaction.
 _PG_POST = """
 WITH w AS (
     SELECT id, balance_microcredits, held_microcredits, low_balance_threshold_microcredits,
-           low_balance_alerted
+           low_balance_alerted, {quiet} AS quiet
     FROM billing_wallet WHERE id = %(wallet)s {guard} FOR UPDATE
 ), ins AS (
     INSERT INTO billing_ledgerentry (wallet_id, amount_microcredits, kind, idempotency_key,
         reference, description, balance_after_microcredits, actor_id, actor_label, created_at)
     SELECT w.id, %(amount)s, %(kind)s, %(key)s, %(reference)s, %(description)s,
            w.balance_microcredits + %(amount)s, %(actor)s, %(actor_label)s, %(now)s
-    FROM w
+    FROM w WHERE w.quiet
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ), upd AS (
@@ -200,14 +206,26 @@ WITH w AS (
     RETURNING balance_microcredits
 )
 SELECT (SELECT balance_microcredits FROM upd), w.held_microcredits,
-       w.low_balance_threshold_microcredits, w.low_balance_alerted, (SELECT id FROM ins)
+       w.low_balance_threshold_microcredits, w.low_balance_alerted, (SELECT id FROM ins),
+       w.quiet
 FROM w
 """
 _PG_GUARD = "AND balance_microcredits - held_microcredits + %(amount)s >= 0"
+_PG_QUIET = (
+    "(low_balance_threshold_microcredits IS NULL OR low_balance_alerted = "
+    "(balance_microcredits + %(amount)s < low_balance_threshold_microcredits))"
+)
+
+
+class _CrossesThreshold(Exception):
+    """The autocommit statement refused a movement that crosses the low-balance threshold:
+    post it again inside a transaction (``ledger_post``)."""
+
+
 _CREATED_AT = LedgerEntry._meta.get_field("created_at")
 
 
-def _post_postgresql(wallet: Wallet, *, guarded: bool, **fields):
+def _post_postgresql(wallet: Wallet, *, guarded: bool, autocommit: bool = False, **fields):
     amount = fields["amount_microcredits"]
     now = _CREATED_AT.get_default()  # the field's own default, as the ORM would use
     params = {
@@ -222,14 +240,19 @@ def _post_postgresql(wallet: Wallet, *, guarded: bool, **fields):
         "now": now,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_PG_POST.format(guard=_PG_GUARD if guarded else ""), params)
+        sql = _PG_POST.format(
+            guard=_PG_GUARD if guarded else "", quiet=_PG_QUIET if autocommit else "TRUE"
+        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
         if row is None:
             existing = LedgerEntry.objects.filter(idempotency_key=fields["idempotency_key"]).first()
             if existing is not None:
                 return existing  # a replay that the guard refused: still just a replay
             raise InsufficientCredits(available=_available(wallet.pk), needed=-amount)
-        balance, held, threshold, alerted, entry_id = row
+        balance, held, threshold, alerted, entry_id, quiet = row
+        if not quiet:  # autocommit only: nothing was written
+            raise _CrossesThreshold
         if entry_id is None:  # the key was taken (by a concurrent original): nothing moved
             return LedgerEntry.objects.get(idempotency_key=fields["idempotency_key"])
     wallet_moved.send(sender=Wallet, organization_id=wallet.organization_id, available_delta=amount)
@@ -278,11 +301,18 @@ def ledger_post(**kwargs) -> LedgerEntry:
     """Post one movement in its own transaction (see ``ledger_post_in_transaction``).
 
     Durable: it refuses to run inside someone else's transaction. On PostgreSQL, outside
-    any transaction, the movement is one atomic statement in autocommit.
+    any transaction, the movement is one atomic statement in autocommit, unless it crosses
+    the wallet's low-balance threshold: that one is posted in a transaction, with the
+    alert flag, the ``balance_low`` signal and what its receivers write (the webhooks'
+    ``balance.low`` outbox rows), so all of it commits or rolls back together.
     """
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        entry, _created = ledger_post_in_transaction(_autocommit=True, **kwargs)
-        return entry
+        try:
+            entry, _created = ledger_post_in_transaction(_autocommit=True, **kwargs)
+        except _CrossesThreshold:
+            pass  # nothing was written: post it again in a transaction, below
+        else:
+            return entry
     with transaction.atomic(durable=True):
         entry, _created = ledger_post_in_transaction(**kwargs)
     return entry

@@ -35,7 +35,7 @@ import logging
 import math
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -748,29 +748,37 @@ def jobs_poll_due(*, now=None, limit: int = 200) -> int:
 
 def job_callback(*, job: GpuJob, body: Any) -> GpuJob:
     """The provider POSTed the job's status (RunPod sends the ``/status`` JSON to the
-    job's webhook URL). A body that names this job in a known state is applied; anything
-    else makes a live poll instead."""
-    state = state_from_status_body(body)
-    # The token proves the job is ours: a callback may even arrive before /run's answer.
-    if state is not None and state.provider_job_id == (
-        job.provider_job_id or state.provider_job_id
+    job's webhook URL). The body is only a notice: it names the worker, not the GPU, so
+    the job is settled from the provider's own ``status()`` answer, which reports the GPU
+    that ran it (and confirms the body's state and times). A body that is not about this
+    job makes a live poll instead."""
+    if job.settled_at is not None:
+        return job
+    claimed = state_from_status_body(body)
+    # The token proves the job is ours: a callback may even arrive before /run's answer,
+    # and then the body is how we learn the provider's id of the job.
+    if claimed is None or claimed.provider_job_id != (
+        job.provider_job_id or claimed.provider_job_id
     ):
-        if state.gpu_type_id is None and JOB_STATES.get(state.status) in GpuJob.FINAL:
-            state = replace(state, gpu_type_id=_callback_gpu(job, body))
-        return job_apply_state(job=job, state=state)
-    return job_refresh(job=job)
-
-
-def _callback_gpu(job: GpuJob, body: dict) -> str | None:
-    """RunPod's callback body names the worker that ran the job, not its GPU: the adapter
-    knows each worker's GPU (cached), so a callback bills the GPU a poll would have."""
-    worker_id = body.get("workerId")
-    if not job.deployment_id or not isinstance(worker_id, str) or not worker_id:
-        return None
+        return job_refresh(job=job)
+    if not job.provider_job_id:
+        job = _adopt_provider_job_id(job, claimed.provider_job_id)
     try:
-        return provider().worker_gpu(_endpoint_id(job), worker_id[:200])
-    except ProviderError:
-        return None
+        state = provider().status(_endpoint_id(job), claimed.provider_job_id)
+    except ProviderError as exc:
+        # Not settled from an unconfirmed body (it would bill the wrong GPU): the poller
+        # asks ``status()`` again after the backoff.
+        return _record_provider_error(job, exc)
+    return job_apply_state(job=job, state=state)
+
+
+def _adopt_provider_job_id(job: GpuJob, provider_job_id: str) -> GpuJob:
+    """Store the provider's id of a job whose ``/run`` answer never reached us, so the
+    poller follows that job instead of submitting it a second time."""
+    GpuJob.objects.filter(pk=job.pk, provider_job_id="").update(
+        provider_job_id=provider_job_id[:100]
+    )
+    return GpuJob.objects.select_related(*JOB_RELATED).get(pk=job.pk)
 
 
 def state_from_status_body(body: Any) -> JobState | None:

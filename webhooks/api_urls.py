@@ -23,4 +23,20 @@ urlpatterns = [
         apis.DeliveryResendApi.as_view(),
         name="api-webhook-resend",
     ),
+    # A deployment's own webhook URL (the deployment itself is infra.api_urls').
+    path(
+        "deployments/<str:slug>/deliveries",
+        apis.DeploymentDeliveriesApi.as_view(),
+        name="api-deployment-deliveries",
+    ),
+    path(
+        "deployments/<str:slug>/deliveries/<str:delivery_id>/resend",
+        apis.DeploymentDeliveryResendApi.as_view(),
+        name="api-deployment-resend",
+    ),
+    path(
+        "deployments/<str:slug>/webhook-test",
+        apis.DeploymentWebhookTestApi.as_view(),
+        name="api-deployment-webhook-test",
+    ),
 ]

@@ -12,6 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from infra.selectors import deployment_get
 from orgs.access import ContextApi
 from orgs.permissions import Perm
 
@@ -243,4 +244,69 @@ class DeliveryResendApi(ContextApi):
             self.DeliveryResendInputSerializer(data=request.data).is_valid(raise_exception=True)
         message = services.message_resend(message=message, actor=request.user)
         message = selectors.message_get(endpoint=endpoint, event_id=message.event_id)
+        return Response(DeliveryOutputSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- a deployment's own webhook URL (``/api/deployments/{slug}/…``) ---------------------------
+# Whoever may view the deployment reads its delivery log; whoever may manage it resends and
+# sends a test event. Another tenant's deployment (or a message of another deployment) is 404.
+
+
+class DeploymentDeliveriesApi(ContextApi):
+    permissions = {"GET": Perm.DEPLOYMENTS_VIEW}
+    renderer_classes = [ExactJSONRenderer]
+
+    @extend_schema(
+        responses=DeliveryOutputSerializer(many=True),
+        summary="Latest deliveries (50) to the deployment's webhook URL",
+        operation_id="deployments_deliveries_list",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        deployment = deployment_get(organization=self.organization, slug=slug)
+        messages = selectors.deployment_messages(deployment=deployment)
+        return Response({"deliveries": DeliveryOutputSerializer(messages, many=True).data})
+
+
+class DeploymentDeliveryResendApi(ContextApi):
+    permissions = {"POST": Perm.DEPLOYMENTS_MANAGE}
+    renderer_classes = [ExactJSONRenderer]
+
+    class DeploymentResendInputSerializer(serializers.Serializer):
+        pass
+
+    @extend_schema(
+        request=None,
+        responses={202: DeliveryOutputSerializer},
+        summary="Resend to the deployment's webhook URL",
+        operation_id="deployments_deliveries_resend",
+    )
+    def post(self, request: Request, slug: str, delivery_id: str) -> Response:
+        deployment = deployment_get(organization=self.organization, slug=slug)
+        message = selectors.message_get(deployment=deployment, event_id=delivery_id)
+        if request.data:
+            self.DeploymentResendInputSerializer(data=request.data).is_valid(raise_exception=True)
+        message = services.message_resend(message=message, actor=request.user)
+        message = selectors.message_get(deployment=deployment, event_id=message.event_id)
+        return Response(DeliveryOutputSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DeploymentWebhookTestApi(ContextApi):
+    permissions = {"POST": Perm.DEPLOYMENTS_MANAGE}
+    renderer_classes = [ExactJSONRenderer]
+
+    class DeploymentTestInputSerializer(serializers.Serializer):
+        pass
+
+    @extend_schema(
+        request=None,
+        responses={202: DeliveryOutputSerializer},
+        summary="Send a test event to the deployment's webhook URL",
+        operation_id="deployments_webhook_test",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        deployment = deployment_get(organization=self.organization, slug=slug)
+        if request.data:
+            self.DeploymentTestInputSerializer(data=request.data).is_valid(raise_exception=True)
+        message = services.deployment_send_test(deployment=deployment, actor=request.user)
+        message = selectors.message_get(deployment=deployment, event_id=message.event_id)
         return Response(DeliveryOutputSerializer(message).data, status=status.HTTP_202_ACCEPTED)

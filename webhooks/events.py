@@ -137,3 +137,11 @@ def test_data(endpoint) -> dict:
         "endpointId": endpoint.public_id,
         "message": "This is a test event from Hypereal Console.",
     }
+
+
+def deployment_test_data(deployment) -> dict:
+    return {
+        "deploymentId": deployment.public_id,
+        "deployment": deployment.slug,
+        "message": "This is a test event from Hypereal Console.",
+    }

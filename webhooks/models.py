@@ -107,6 +107,8 @@ class WebhookMessage(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["endpoint", "-created_at"]),
+            # A deployment's delivery log (webhooks.selectors.deployment_messages).
+            models.Index(fields=["deployment", "-created_at"], name="webhooks_msg_deployment_idx"),
         ]
 
     def __str__(self) -> str:

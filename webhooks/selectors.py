@@ -39,15 +39,31 @@ def endpoint_messages(
     )
 
 
-def message_get(*, endpoint: WebhookEndpoint, event_id: str) -> WebhookMessage:
+def deployment_messages(*, deployment, limit: int = DELIVERIES_PAGE) -> list[WebhookMessage]:
+    """The latest messages sent to a deployment's own ``webhook_url`` with their attempts
+    (newest first); the caller has looked the deployment up in its tenant."""
+    return list(
+        WebhookMessage.objects.filter(deployment=deployment, endpoint__isnull=True)
+        .prefetch_related("attempts")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def message_get(
+    *, event_id: str, endpoint: WebhookEndpoint | None = None, deployment=None
+) -> WebhookMessage:
+    """One message of ``endpoint``'s log, or of ``deployment``'s; 404 for any other."""
+    if (endpoint is None) == (deployment is None):
+        raise ValueError("name the endpoint or the deployment")
     event_id = str(event_id)
     if not (event_id.startswith("msg_") and event_id[4:].isascii() and event_id[4:].isalnum()):
         raise Http404("No such delivery.")
-    message = (
-        WebhookMessage.objects.filter(endpoint=endpoint, event_id=event_id[:40])
-        .prefetch_related("attempts")
-        .first()
-    )
+    found = WebhookMessage.objects.filter(event_id=event_id[:40])
+    if endpoint is not None:
+        found = found.filter(endpoint=endpoint)
+    else:
+        found = found.filter(deployment=deployment, endpoint__isnull=True)
+    message = found.prefetch_related("attempts").first()
     if message is None:
         raise Http404("No such delivery.")
     return message

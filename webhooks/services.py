@@ -313,14 +313,50 @@ def endpoint_send_test(*, endpoint: WebhookEndpoint, actor: User) -> WebhookMess
     return message
 
 
+def _deployment_webhook_check(deployment) -> None:
+    if not deployment.webhook_url or not deployment.webhook_secret_encrypted:
+        raise ApplicationError(
+            "no_webhook_url",
+            _("This deployment has no webhook URL. Set one in its settings first."),
+            status=409,
+        )
+
+
+@transaction.atomic
+def deployment_send_test(*, deployment, actor: User) -> WebhookMessage:
+    """A ``webhook.test`` event to a deployment's own ``webhook_url`` (nowhere else),
+    signed with the deployment's secret; it shows in the deployment's delivery log."""
+    _deployment_webhook_check(deployment)
+    now = timezone.now()
+    message = WebhookMessage.objects.create(
+        organization_id=deployment.organization_id,
+        deployment=deployment,
+        event_type=events.TEST_EVENT,
+        body=events.envelope(
+            event_type=events.TEST_EVENT, data=events.deployment_test_data(deployment), at=now
+        ),
+        is_test=True,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    _enqueue_on_commit([message.pk])
+    return message
+
+
 @transaction.atomic
 def message_resend(*, message: WebhookMessage, actor: User) -> WebhookMessage:
     """Deliver again now, with a new round of retries (same ``webhook-id``)."""
-    message = WebhookMessage.objects.select_for_update().get(pk=message.pk)
+    message = (
+        WebhookMessage.objects.select_for_update(of=("self",))
+        .select_related("endpoint", "deployment")
+        .get(pk=message.pk)
+    )
     if message.endpoint_id and not message.endpoint.enabled and not message.is_test:
         raise ApplicationError(
             "endpoint_disabled", _("Enable the endpoint before resending to it."), status=409
         )
+    if message.deployment_id:
+        _deployment_webhook_check(message.deployment)
     message.status = WebhookMessage.Status.PENDING
     message.round_start = message.attempt_count
     message.next_attempt_at = timezone.now()

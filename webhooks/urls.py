@@ -35,4 +35,20 @@ urlpatterns = [
         views.message_resend,
         name="webhooks_resend",
     ),
+    # A deployment's own webhook URL: its delivery log is a tab of the deployment's page.
+    path(
+        "infra/deployments/<slug:slug>/webhooks",
+        views.deployment_deliveries,
+        name="deployment_webhooks",
+    ),
+    path(
+        "infra/deployments/<slug:slug>/webhooks/test",
+        views.deployment_test,
+        name="deployment_webhook_test",
+    ),
+    path(
+        "infra/deployments/<slug:slug>/webhooks/<str:event_id>/resend",
+        views.deployment_resend,
+        name="deployment_webhook_resend",
+    ),
 ]

@@ -3,16 +3,19 @@ personal account, its user). They call the same services as ``/api/webhooks``.""
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.forms import apply_validation_error
+from infra.selectors import deployment_get
 from orgs.access import context_view
 from orgs.context import Context
 from orgs.permissions import Perm
@@ -82,15 +85,31 @@ def _edit_form(endpoint: WebhookEndpoint) -> EndpointForm:
     )
 
 
-def _deliveries(endpoint: WebhookEndpoint) -> list[dict]:
+def _rows(messages, resend_url) -> list[dict]:
+    """The delivery log's rows: each message, its attempts, its body pretty-printed and
+    where its Resend button posts (``templates/webhooks/_delivery_log.html``)."""
     rows = []
-    for message in selectors.endpoint_messages(endpoint=endpoint):
+    for message in messages:
         try:
             pretty = json.dumps(json.loads(message.body), indent=2, ensure_ascii=False)
         except ValueError:
             pretty = message.body
-        rows.append({"message": message, "attempts": list(message.attempts.all()), "body": pretty})
+        rows.append(
+            {
+                "message": message,
+                "attempts": list(message.attempts.all()),
+                "body": pretty,
+                "resend_url": resend_url(message),
+            }
+        )
     return rows
+
+
+def _deliveries(endpoint: WebhookEndpoint) -> list[dict]:
+    return _rows(
+        selectors.endpoint_messages(endpoint=endpoint),
+        lambda m: reverse("webhooks_resend", args=[endpoint.public_id, m.event_id]),
+    )
 
 
 def _detail(
@@ -192,3 +211,71 @@ def message_resend(
     else:
         messages.success(request, _("Delivery queued again."))
     return redirect("webhooks_detail", public_id=endpoint.public_id)
+
+
+# --- a deployment's own webhook URL ----------------------------------------------------------
+# The "Webhooks" tab of a deployment (``templates/infra/_deployment_tabs.html``): the log of
+# what was sent to its ``webhook_url``. Whoever may view the deployment sees it; whoever may
+# manage it may resend and send a test event.
+
+
+def _deployment_page(request: HttpRequest, context: Context, deployment) -> HttpResponse:
+    can_manage = context.allows(Perm.DEPLOYMENTS_MANAGE)
+    deliveries = _rows(
+        selectors.deployment_messages(deployment=deployment),
+        lambda m: reverse("deployment_webhook_resend", args=[deployment.slug, m.event_id]),
+    )
+    return render(
+        request,
+        "webhooks/deployment_deliveries.html",
+        {
+            "context": context,
+            "deployment": deployment,
+            "deliveries": deliveries,
+            "can_manage": can_manage,
+            "has_url": bool(deployment.webhook_url and deployment.webhook_secret_encrypted),
+            "limit": selectors.DELIVERIES_PAGE,
+            "retention_days": settings.WEBHOOK_RETENTION_DAYS,
+            "tab": "webhooks",
+            "nav": "deployments",
+        },
+    )
+
+
+@never_cache
+@context_view(Perm.DEPLOYMENTS_VIEW)
+@require_GET
+def deployment_deliveries(request: HttpRequest, slug: str, context: Context) -> HttpResponse:
+    deployment = deployment_get(organization=context.organization, slug=slug)
+    return _deployment_page(request, context, deployment)
+
+
+@context_view(Perm.DEPLOYMENTS_MANAGE)
+@require_POST
+def deployment_test(request: HttpRequest, slug: str, context: Context) -> HttpResponse:
+    deployment = deployment_get(organization=context.organization, slug=slug)
+    try:
+        services.deployment_send_test(deployment=deployment, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, _("Test event sent. Its delivery is at the top of the log below.")
+        )
+    return redirect("deployment_webhooks", slug=deployment.slug)
+
+
+@context_view(Perm.DEPLOYMENTS_MANAGE)
+@require_POST
+def deployment_resend(
+    request: HttpRequest, slug: str, event_id: str, context: Context
+) -> HttpResponse:
+    deployment = deployment_get(organization=context.organization, slug=slug)
+    message = selectors.message_get(deployment=deployment, event_id=event_id)
+    try:
+        services.message_resend(message=message, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Delivery queued again."))
+    return redirect("deployment_webhooks", slug=deployment.slug)

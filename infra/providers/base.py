@@ -88,7 +88,3 @@ class GpuProvider(Protocol):
     def cancel(self, endpoint_id: str, provider_job_id: str) -> JobState: ...
 
     def health(self, endpoint_id: str) -> EndpointHealth: ...
-
-    def worker_gpu(self, endpoint_id: str, worker_id: str) -> str | None:
-        """The provider's GPU type id of one of the endpoint's workers (a callback names
-        the worker, not the GPU), or None when it cannot be known; never raises."""

@@ -24,7 +24,7 @@ from tests.infra.gpuscene import finished_job, gpu_types
 from tests.site.pages import in_org, usage_event
 from tests.site.test_navigation import ALL_SECTIONS, may_open
 from tests.sso.metadata import certificate, idp_metadata
-from tests.webhooks.factories import endpoint_with_log
+from tests.webhooks.factories import deployment_with_log, endpoint_with_log
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -129,6 +129,8 @@ def seed() -> dict:
         finished_job(deployments[label], status="failed", error="E" * 1000)
     # Webhook endpoints at their longest URL, each with a delivery log.
     long_url = "https://" + "h" * 60 + ".example.com/" + "w" * 400
+    for deployment in deployments.values():  # and each GPU deployment's own URL
+        deployment_with_log(deployment, url=long_url)
     webhook = endpoint_with_log(org, owner, url=long_url)
     own_webhook = endpoint_with_log(personal(owner), owner, url=long_url)
     return {
@@ -179,6 +181,7 @@ def pages(name: str, world: dict) -> list[tuple[str, str]]:
         ("deployment-jobs", f"/infra/deployments/{deployment.slug}/jobs"),
         ("deployment-jobs-failed", f"/infra/deployments/{deployment.slug}/jobs?status=failed"),
         ("job-detail", f"/infra/jobs/{job.public_id}"),
+        ("deployment-webhooks", f"/infra/deployments/{deployment.slug}/webhooks"),
         ("gpu-recommend", "/gpu-recommend"),
         ("organization", "/settings/organization"),
         ("members", "/settings/organization#members"),

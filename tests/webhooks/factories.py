@@ -99,3 +99,49 @@ def endpoint_with_log(org, owner, *, url: str):
             error="HTTP status 503.",
         )
     return endpoint
+
+
+def deployment_with_log(deployment: Deployment, *, url: str) -> Deployment:
+    """Give a deployment a webhook URL and secret and a delivery log made by the ORM (no
+    DNS lookup, no sending): a delivered job event and a failing one with a long excerpt."""
+    from hypereal_site.crypto import encrypt  # noqa: PLC0415 - one helper
+    from webhooks.events import envelope  # noqa: PLC0415
+    from webhooks.models import WebhookAttempt, WebhookMessage  # noqa: PLC0415
+    from webhooks.signing import new_secret  # noqa: PLC0415
+
+    deployment.webhook_url = url
+    deployment.webhook_secret_encrypted = encrypt(new_secret())
+    deployment.save(update_fields=["webhook_url", "webhook_secret_encrypted"])
+    now = timezone.now()
+    org = deployment.organization
+    ok = WebhookMessage.objects.create(
+        organization=org,
+        deployment=deployment,
+        event_type="job.succeeded",
+        body=envelope(event_type="job.succeeded", data={"jobId": "J" * 100}, at=now),
+        status="succeeded",
+        attempt_count=1,
+        next_attempt_at=None,
+        last_status_code=200,
+    )
+    WebhookAttempt.objects.create(message=ok, number=1, url=url, succeeded=True, status_code=200)
+    failing = WebhookMessage.objects.create(
+        organization=org,
+        deployment=deployment,
+        event_type="job.failed",
+        body=envelope(event_type="job.failed", data={"error": "E" * 1000}, at=now),
+        attempt_count=2,
+        next_attempt_at=now + timedelta(minutes=5),
+        last_status_code=503,
+    )
+    for number in (1, 2):
+        WebhookAttempt.objects.create(
+            message=failing,
+            number=number,
+            url=url,
+            status_code=503,
+            response_excerpt="E" * 1000,
+            duration_ms=15_000,
+            error="HTTP status 503.",
+        )
+    return deployment
