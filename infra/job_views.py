@@ -132,7 +132,13 @@ def job_status(request: HttpRequest, job_id: str, context: Context) -> HttpRespo
     job = job_selectors.job_get(organization_id=context.organization.pk, public_id=job_id)
     job = jobs.job_refresh(job=job)
     job = job_selectors.job_get(organization_id=context.organization.pk, public_id=job_id)
-    return render(request, "infra/job_status.html", _job_context(job, context))
+    data = _job_context(job, context)
+    response = render(request, "infra/job_status.html", data)
+    if data["final"]:
+        # The card only polls while the job runs: this answer is the one that saw it end.
+        # The Jobs tab's balance, spend and table listen for it and reload themselves.
+        response["HX-Trigger"] = "job-finished"
+    return response
 
 
 @context_view(Perm.DEPLOYMENTS_MANAGE)

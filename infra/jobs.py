@@ -535,6 +535,12 @@ def job_settle(
         locked.error = (error or "")[:1000]
         if provider_job_id and not locked.provider_job_id:
             locked.provider_job_id = provider_job_id[:100]
+        if outcome == Status.SUCCEEDED:
+            # A transient provider error retried on the way is history once the provider
+            # reports success: shown on a succeeded job it would read as a fault. (A job that
+            # failed or timed out keeps it: it may be why.)
+            locked.provider_error = ""
+            locked.provider_failures = 0
         locked.finished_at = now
         locked.settled_at = now
         locked.next_check_at = None

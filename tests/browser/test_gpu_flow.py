@@ -126,10 +126,13 @@ def test_create_a_deployment_run_a_test_job_and_see_the_balance_move(
     )
     shoot(page, artifacts, "6-succeeded")
 
-    # The balance moved by exactly the charge, on the Jobs tab and on the billing page.
-    page.reload()
-    after = shown_credits(page.get_by_test_id("available-balance"))
+    # The balance moved by exactly the charge, on the Jobs tab (without a reload: the card's
+    # last poll tells the tab's figures and table to fetch themselves) and on the billing page.
     wallet = Wallet.objects.get(organization=org)
+    expect(page.get_by_test_id("available-balance")).to_contain_text(
+        format_credits(wallet.available_microcredits)
+    )
+    after = shown_credits(page.get_by_test_id("available-balance"))
     assert (wallet.held_microcredits, wallet.available_microcredits) == (0, 100_000_000 - charged)
     assert after * 1_000_000 == wallet.available_microcredits
     assert (before - after) * 1_000_000 == charged

@@ -292,7 +292,11 @@ def test_provider_errors_while_polling_back_off_and_never_lose_the_job(client, s
     sim.advance(sim.queue_delay + 1)
     final = poll_until_final(client, scene, body["job_id"])
     assert final["status"] == "succeeded"
-    assert GpuJob.objects.get(pk=job.pk).charged_microcredits == 1000 * 2 * 150 // 1000
+    # The retried errors are history once the provider reports success.
+    assert final["providerError"] is None
+    job = GpuJob.objects.get(pk=job.pk)
+    assert job.charged_microcredits == 1000 * 2 * 150 // 1000
+    assert (job.provider_error, job.provider_failures) == ("", 0)
 
 
 def test_the_beat_poller_settles_jobs_nobody_polls(client, scene, sim):

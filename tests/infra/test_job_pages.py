@@ -46,14 +46,23 @@ def test_a_test_job_runs_from_the_page_and_its_card_refreshes_until_final(client
         'data-testid="new-job"' in shown and f'hx-get="/infra/jobs/{job.public_id}/status"' in shown
     )
 
-    card = client.get(f"/infra/jobs/{job.public_id}/status").content.decode()
+    # The tab's figures and job table reload themselves when the card sees the job end.
+    for part in ("job-stats", "job-history"):
+        tag = shown.split(f'id="{part}"')[1].split(">")[0]
+        assert 'hx-trigger="job-finished from:body"' in tag and f'hx-select="#{part}"' in tag
+
+    response = client.get(f"/infra/jobs/{job.public_id}/status")
+    card = response.content.decode()
     assert 'data-status="queued"' in card and "hx-get" in card
+    assert "HX-Trigger" not in response.headers
     sim.advance(sim.queue_delay)
     card = client.get(f"/infra/jobs/{job.public_id}/status").content.decode()
     assert 'data-status="running"' in card and "hx-get" in card
     sim.advance(1)
-    final = client.get(f"/infra/jobs/{job.public_id}/status").content.decode()
+    response = client.get(f"/infra/jobs/{job.public_id}/status")
+    final = response.content.decode()
     assert 'data-status="succeeded"' in final
+    assert response.headers["HX-Trigger"] == "job-finished"
     assert "hx-get" not in final  # final: the card stops polling
     job.refresh_from_db()
     assert job.charged_microcredits == 1000 * 2 * 150 // 1000
