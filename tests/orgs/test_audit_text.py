@@ -98,7 +98,10 @@ PAYLOADS = {
     "key.rotated": (None, {"grace_seconds": 3600}),
     "key.revoked": ({"status": "active"}, {"status": "revoked"}),
     "key.enabled": ({"status": "disabled"}, {"status": "active"}),
-    "key.disabled": ({"status": "active"}, {"status": "disabled", "reason": "monthly cap"}),
+    "key.disabled": (
+        {"status": "active"},
+        {"status": "disabled", "reason": {"code": "spending_limit_reached"}},
+    ),
     "billing.grant": (
         None,
         {
@@ -238,7 +241,7 @@ PAYLOADS = {
     "webhook.secret_rotated": (None, {"grace_seconds": 86400}),
     "webhook.disabled": (
         {"enabled": True},
-        {"enabled": False, "reason": "The endpoint answered 410 Gone."},
+        {"enabled": False, "reason": {"code": "gone_410", "when": "2026-11-29 18:02 UTC"}},
     ),
 }
 
