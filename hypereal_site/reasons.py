@@ -37,6 +37,11 @@ REASONS = {
     ),
     # webhooks.services: a person disabled the endpoint (params: who, an email).
     "disabled_by": gettext_lazy("Disabled by %(who)s."),
+    # sso.services: a domain's TXT record check (params: name; error, in English).
+    "txt_other_value": gettext_lazy("The TXT record holds another value."),
+    "txt_missing": gettext_lazy("No TXT record at %(name)s."),
+    "domain_taken": gettext_lazy("Another organization has verified this domain."),
+    "dns_lookup_failed": gettext_lazy("The DNS look-up failed: %(error)s."),
     # apikeys.caps: the monthly cap was reached with auto-disable on (no params).
     "spending_limit_reached": gettext_lazy("Monthly spending limit reached (auto-disable is on)."),
 }
