@@ -255,6 +255,19 @@ def catalogue_todo(language: str) -> list[tuple[str, str, str]]:
     return todo
 
 
+def catalogue_plural_todo(language: str) -> list[str]:
+    """The plural messages with a form still empty: ``todo`` cannot list them (one column
+    for six forms), so it names them for the translator to fill in the .po."""
+    catalogue = catalogue_read(language)
+    return [
+        message.id[0]
+        for message in catalogue
+        if message.id
+        and isinstance(message.id, tuple)
+        and (message.fuzzy or not all(f.strip() for f in _forms(message, catalogue.num_plurals)))
+    ]
+
+
 def catalogue_fill(language: str, translations: dict[tuple[str, str], str]) -> int:
     """Set these translations ((msgid, context or "") → text) and clear their fuzzy flags;
     returns how many were set. Messages not in the catalogue are ignored (run ``make

@@ -206,3 +206,12 @@ def test_a_message_the_code_counts_but_the_catalogue_does_not_fails(tmp_path, mo
     problems = catalogue_problems("ar", base=base)
 
     assert problems.missing == ["'%(n)s key' (plural)"]
+
+
+def test_todo_names_the_plural_messages_it_cannot_list(tmp_path, monkeypatch):
+    plural_catalogue(tmp_path, monkeypatch, ["%(n)s مفتاح", ""])
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("catalogue", "todo", "--language", "ar", stdout=out, stderr=err)
+
+    assert "plural, fill its forms in the .po: '%(n)s key'" in err.getvalue()
