@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import events, services
@@ -14,7 +15,12 @@ class EndpointForm(forms.Form):
     description = forms.CharField(label=_("Description"), max_length=200, required=False)
     event_types = forms.MultipleChoiceField(
         label=_("Events"),
-        choices=[(name, f"{name} — {label}") for name, label in events.EVENT_TYPES.items()],
+        # Lazy: each label in the language of the page that shows it (the event type's
+        # name is an identifier, isolated left to right: LRI … PDI).
+        choices=[
+            (name, format_lazy("\u2066{}\u2069 — {}", name, label))
+            for name, label in events.EVENT_TYPES.items()
+        ],
         widget=forms.CheckboxSelectMultiple,
     )
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)

@@ -244,7 +244,12 @@ PRIMARY_ACTIONS: dict[str, tuple[Perm | None, str]] = {
     "gpu-recommend": (None, "main form .form__actions .btn--primary"),
     "webhooks": (Perm.WEBHOOKS_MANAGE, "main form .form__actions .btn--primary"),
     "webhook-detail": (Perm.WEBHOOKS_MANAGE, "main [data-testid='send-test']"),
-    "organization": (Perm.ORG_SETTINGS, "main form .form__actions .btn--primary"),
+    # The organization's settings (a personal account's page offers to create one).
+    "organization": (
+        Perm.ORG_SETTINGS,
+        "main form[action$='/organization/update'] .btn--primary, "
+        "main form[action$='/organization/create'] .btn--primary",
+    ),
     "account": (None, "main form .form__actions .btn--primary"),
     "sso": (
         Perm.SSO_MANAGE,

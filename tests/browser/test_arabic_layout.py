@@ -58,7 +58,7 @@ def check_arabic(visit: Visit) -> None:
         flip = page.locator(".chart__svg--bars").evaluate(MIRRORED)
         if not flip.startswith("matrix(-1"):
             visit.problems.append(f"{width} the daily chart is not mirrored: {flip}")
-    if label == "key-detail" and not page.locator("main .dir-icon").count():
+    if label == "key-detail" and visit.status == 200 and not page.locator("main .dir-icon").count():
         visit.problems.append(f"{visit.where}: no back arrow")
     for icon in page.locator("main .dir-icon").all()[:3]:
         if icon.is_visible() and not icon.evaluate(MIRRORED).startswith("matrix(-1"):
