@@ -34,6 +34,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ARABIC = re.compile(r"[\u0600-\u06FF]")
 MIRRORED = "e => getComputedStyle(e).transform"
+#: Arrows written as text outside a mirrored ``.dir-icon`` (they would point the English way).
+BARE_ARROWS = """() => { const found = [];
+  const walk = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) { const n = walk.currentNode;
+    if (/[←→]/.test(n.textContent) && !n.parentElement.closest('.dir-icon, code, pre'))
+      found.push(n.textContent.trim().slice(0, 40)); }
+  return found.slice(0, 3); }"""
 
 
 def arabic_user(user):
@@ -60,6 +67,9 @@ def check_arabic(visit: Visit) -> None:
             visit.problems.append(f"{width} the daily chart is not mirrored: {flip}")
     if label == "key-detail" and visit.status == 200 and not page.locator("main .dir-icon").count():
         visit.problems.append(f"{visit.where}: no back arrow")
+    bare = page.evaluate(BARE_ARROWS)
+    if bare:
+        visit.problems.append(f"{visit.where}: arrows outside .dir-icon: {bare}")
     for icon in page.locator("main .dir-icon").all()[:3]:
         if icon.is_visible() and not icon.evaluate(MIRRORED).startswith("matrix(-1"):
             visit.problems.append(f"{visit.where}: an arrow is not flipped")
