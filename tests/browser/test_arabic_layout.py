@@ -34,12 +34,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ARABIC = re.compile(r"[\u0600-\u06FF]")
 MIRRORED = "e => getComputedStyle(e).transform"
-#: Arrows written as text outside a mirrored ``.dir-icon`` (they would point the English way).
+#: Arrows written as text outside a mirrored ``.dir-icon``, which point the English way: a
+#: "→" (an Arabic translation writes "←" itself), or a back link starting with "←".
 BARE_ARROWS = """() => { const found = [];
   const walk = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
-  while (walk.nextNode()) { const n = walk.currentNode;
-    if (/[←→]/.test(n.textContent) && !n.parentElement.closest('.dir-icon, code, pre'))
-      found.push(n.textContent.trim().slice(0, 40)); }
+  while (walk.nextNode()) { const n = walk.currentNode, text = n.textContent.trim();
+    if ((text.includes('→') || text.startsWith('←'))
+        && !n.parentElement.closest('.dir-icon, code, pre'))
+      found.push(text.slice(0, 40)); }
   return found.slice(0, 3); }"""
 
 
