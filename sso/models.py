@@ -82,13 +82,13 @@ class SsoDomain(models.Model):
         ]
         indexes = [models.Index(fields=["verified_at", "last_checked_at"])]
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def last_check_detail(self) -> str:
         """What the last check found, in the active language ("" when nothing to say)."""
         return reason_text(self.last_check_code, self.last_check_params)
-
-    def __str__(self) -> str:
-        return self.name
 
     @property
     def is_verified(self) -> bool:

@@ -372,8 +372,16 @@ def test_the_check_detail_is_a_code_read_in_each_language(org, owner, nameserver
 @pytest.mark.parametrize(
     ("sentence", "result", "expected"),
     [
-        ("No TXT record at _h.example.com.", "missing", ("txt_missing", {"name": "_h.example.com"})),
-        ("لا يوجد سجل TXT في _h.example.com.", "missing", ("txt_missing", {"name": "_h.example.com"})),
+        (
+            "No TXT record at _h.example.com.",
+            "missing",
+            ("txt_missing", {"name": "_h.example.com"}),
+        ),
+        (
+            "لا يوجد سجل TXT في _h.example.com.",
+            "missing",
+            ("txt_missing", {"name": "_h.example.com"}),
+        ),
         ("يحمل سجل TXT قيمة أخرى.", "missing", ("txt_other_value", {})),
         ("Another organization has verified this domain.", "taken", ("domain_taken", {})),
         (

@@ -93,7 +93,9 @@ def test_a_person_disabling_it_is_named_in_each_language(as_member, team, receiv
     with translation.override("en"):
         assert endpoint.disabled_reason == f"Disabled by {team['owner'].email}."
 
-    as_member("owner").patch(f"/api/webhooks/{endpoint.public_id}", {"enabled": True}, format="json")
+    as_member("owner").patch(
+        f"/api/webhooks/{endpoint.public_id}", {"enabled": True}, format="json"
+    )
     endpoint.refresh_from_db()
     assert (endpoint.disabled_code, endpoint.disabled_params, endpoint.disabled_reason) == (
         "",
