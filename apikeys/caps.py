@@ -174,7 +174,7 @@ def _fire_alerts(changes: list[tuple[int, str, int, int]], keys: Mapping[int, di
         if level == KeyAlert.Level.CAP:
             invalidate_hashes([key["secret_hash"], key["previous_secret_hash"]])
             if key["auto_disable"] and apikey_auto_disable_in_transaction(
-                key_id=key_pk, reason="Monthly spending limit reached (auto-disable is on)."
+                key_id=key_pk, reason="spending_limit_reached"
             ):
                 KeyAlert.objects.filter(pk=alert_id).update(key_disabled=True)
                 disabled = True

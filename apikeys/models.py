@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from hypereal_site.ids import new_public_id
+from hypereal_site.reasons import reason_text
 from orgs.models import Organization
 
 
@@ -32,7 +33,10 @@ class ApiKey(models.Model):
     previous_secret_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     previous_valid_until = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    disabled_reason = models.CharField(max_length=255, blank=True)
+    # Why it is disabled: a code of hypereal_site.reasons and its parameters, translated
+    # when shown (``disabled_reason``). Empty unless disabled.
+    disabled_code = models.CharField(max_length=40, blank=True)
+    disabled_params = models.JSONField(default=dict, blank=True)
     spending_limit_microcredits = models.BigIntegerField(null=True, blank=True)
     auto_disable = models.BooleanField(default=False)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -63,6 +67,11 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.masked})"
+
+    @property
+    def disabled_reason(self) -> str:
+        """Why it is disabled, in the active language ("" unless disabled)."""
+        return reason_text(self.disabled_code, self.disabled_params)
 
 
 class KeyMonthSpend(models.Model):

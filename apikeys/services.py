@@ -13,6 +13,7 @@ from accounts.models import User
 from billing import catalog
 from billing.money import format_credits
 from hypereal_site.api.errors import ApplicationError
+from hypereal_site.reasons import REASONS, reason_payload
 from orgs.audit import Target, audit_record, target_of
 from orgs.models import Organization
 from orgs.permissions import Perm, role_allows
@@ -357,8 +358,8 @@ def apikey_enable(*, key: ApiKey, actor: User) -> ApiKey:
             status=409,
         )
     key.status = ApiKey.Status.ACTIVE
-    key.disabled_reason = ""
-    key.save(update_fields=["status", "disabled_reason"])
+    key.disabled_code, key.disabled_params = "", {}
+    key.save(update_fields=["status", "disabled_code", "disabled_params"])
     audit_record(
         organization=key.organization,
         actor=actor,
@@ -371,11 +372,17 @@ def apikey_enable(*, key: ApiKey, actor: User) -> ApiKey:
     return key
 
 
-def apikey_auto_disable_in_transaction(*, key_id: int, reason: str) -> bool:
-    """Disable an active key because its cap was reached (no person acted). Inside the
-    caller's transaction; True when this call disabled it."""
+def apikey_auto_disable_in_transaction(
+    *, key_id: int, reason: str, params: dict | None = None
+) -> bool:
+    """Disable an active key because its cap was reached (no person acted). ``reason`` is
+    a code of ``hypereal_site.reasons`` with its ``params``. Inside the caller's
+    transaction; True when this call disabled it."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown reason code {reason!r}")
+    params = params or {}
     disabled = ApiKey.objects.filter(pk=key_id, status=ApiKey.Status.ACTIVE).update(
-        status=ApiKey.Status.DISABLED, disabled_reason=reason[:255]
+        status=ApiKey.Status.DISABLED, disabled_code=reason, disabled_params=params
     )
     if disabled:
         key = ApiKey.objects.select_related("organization").get(pk=key_id)
@@ -385,10 +392,12 @@ def apikey_auto_disable_in_transaction(*, key_id: int, reason: str) -> bool:
             action="key.disabled",
             target=_target(key),
             before={"status": ApiKey.Status.ACTIVE},
-            after={"status": ApiKey.Status.DISABLED, "reason": reason},
+            after={"status": ApiKey.Status.DISABLED, "reason": reason_payload(reason, params)},
         )
         verification.invalidate_keys([key])
-        key_disabled.send(sender=ApiKey, key_id=key.pk, reason=reason, automatic=True)
+        key_disabled.send(
+            sender=ApiKey, key_id=key.pk, reason=reason, params=params, automatic=True
+        )
     return bool(disabled)
 
 

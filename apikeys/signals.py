@@ -6,8 +6,9 @@ row commits or rolls back with it.
   cap; sent once per (key, month, level). Keyword arguments: ``key_id``, ``level`` (80 or
   100), ``period`` ("YYYY-MM"), ``spend_microcredits``, ``limit_microcredits``,
   ``key_disabled`` (auto-disable turned the key off at 100%).
-* ``key_disabled`` — a key was disabled. Keyword arguments: ``key_id``, ``reason``,
-  ``automatic`` (True: no person did it, the cap was reached).
+* ``key_disabled`` — a key was disabled. Keyword arguments: ``key_id``, ``reason`` (a
+  code of ``hypereal_site.reasons``), ``params`` (its parameters), ``automatic`` (True: no
+  person did it, the cap was reached).
 """
 
 from django.dispatch import Signal

@@ -63,17 +63,23 @@ def parse_env(text: str) -> dict[str, str]:
     return env
 
 
+#: Identifiers, images, URLs and NAME=value lines are typed left to right in every language.
+LTR = {"dir": "ltr"}
+
+
 class DeploymentForm(forms.Form):
     slug = forms.CharField(
         label=_("Slug"),
         max_length=64,
         help_text=_("Lower-case letters, digits and hyphens; jobs go to /v1/gpu/run/<slug>."),
+        widget=forms.TextInput(attrs=LTR),
     )
     name = forms.CharField(label=_("Name"), max_length=100, required=False)
     docker_image = forms.CharField(
         label=_("Docker image"),
         max_length=255,
         help_text=_("e.g. runpod/worker-comfyui:5.1.0-base"),
+        widget=forms.TextInput(attrs=LTR),
     )
     gpu_type_1 = forms.ChoiceField(label=_("GPU tier"), choices=())
     gpu_type_2 = forms.ChoiceField(label=_("Fallback GPU tier (optional)"), required=False)
@@ -104,7 +110,7 @@ class DeploymentForm(forms.Form):
     env = forms.CharField(
         label=_("Environment variables"),
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", **LTR}),
         help_text=_("One NAME=value per line. Values are encrypted and never shown again."),
     )
     webhook_url = forms.CharField(
@@ -112,6 +118,7 @@ class DeploymentForm(forms.Form):
         required=False,
         max_length=500,
         help_text=_("https:// address that receives job events, signed with a secret."),
+        widget=forms.TextInput(attrs=LTR),
     )
 
     def __init__(self, *args, editing=None, **kwargs):

@@ -16,7 +16,9 @@ EXAMPLE_INPUT = '{\n  "prompt": "a cinematic portrait of an astronaut",\n  "seed
 class TestJobForm(forms.Form):
     input = forms.CharField(
         label=_("Input (JSON object)"),
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "code-input"}),
+        widget=forms.Textarea(
+            attrs={"rows": 6, "spellcheck": "false", "class": "code-input", "dir": "ltr"}
+        ),
         initial=EXAMPLE_INPUT,
         help_text=_('Sent to your worker as {"input": …}.'),
     )

@@ -13,6 +13,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from hypereal_site.reasons import reason_of
+
 from .permissions import Perm, Role
 
 #: Who sees where a change came from (IP address, user agent): those who manage people.
@@ -261,6 +263,8 @@ def field_value(field: str, value) -> str:
             return str(value)
     if field == "status":
         return str(STATUS_LABELS.get(value, value))
+    if field == "reason":
+        return reason_of(value)  # a reason code and its parameters, or an older sentence
     if field.endswith("_at") and isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from hypereal_site.crypto import EncryptedTextField
 from hypereal_site.ids import base62, new_public_id
+from hypereal_site.reasons import reason_text
 from orgs.models import Membership, Organization
 from orgs.permissions import Role
 
@@ -60,7 +61,10 @@ class SsoDomain(models.Model):
     missing_since = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_result = models.CharField(max_length=16, choices=CheckResult.choices, blank=True)
-    last_check_detail = models.CharField(max_length=300, blank=True)
+    #: What the last check found beyond its result, as a code of hypereal_site.reasons and
+    #: its parameters, translated when shown (``last_check_detail``).
+    last_check_code = models.CharField(max_length=40, blank=True)
+    last_check_params = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -80,6 +84,11 @@ class SsoDomain(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def last_check_detail(self) -> str:
+        """What the last check found, in the active language ("" when nothing to say)."""
+        return reason_text(self.last_check_code, self.last_check_params)
 
     @property
     def is_verified(self) -> bool:

@@ -174,19 +174,18 @@ def domain_remove(*, domain: SsoDomain, actor: User) -> None:
     domain.delete()
 
 
-def _look_up(domain: SsoDomain) -> tuple[str, str]:
-    """(result, detail) of looking for the domain's token right now."""
+def _look_up(domain: SsoDomain) -> tuple[str, tuple[str, dict]]:
+    """(result, (detail code, its params)) of looking for the domain's token right now
+    (the detail is a code of hypereal_site.reasons, translated when shown)."""
     try:
         values = dnscheck.txt_values(domain.record_name)
-    except dnscheck.DnsLookupError as exc:
-        return SsoDomain.CheckResult.LOOKUP_FAILED, str(exc)[:300]
+    except dnscheck.DnsLookupError as exc:  # a technical detail, in English
+        return SsoDomain.CheckResult.LOOKUP_FAILED, ("dns_lookup_failed", {"error": str(exc)[:200]})
     if domain.token in values:
-        return SsoDomain.CheckResult.FOUND, ""
+        return SsoDomain.CheckResult.FOUND, ("", {})
     if values:
-        return SsoDomain.CheckResult.MISSING, _("The TXT record holds another value.")
-    return SsoDomain.CheckResult.MISSING, _("No TXT record at %(name)s.") % {
-        "name": domain.record_name
-    }
+        return SsoDomain.CheckResult.MISSING, ("txt_other_value", {})
+    return SsoDomain.CheckResult.MISSING, ("txt_missing", {"name": domain.record_name})
 
 
 def domain_verify(*, domain: SsoDomain, actor: User) -> SsoDomain:
@@ -203,8 +202,9 @@ def domain_verify(*, domain: SsoDomain, actor: User) -> SsoDomain:
         _require_manager(organization=org, actor=actor)
         domain = SsoDomain.objects.select_for_update().get(pk=domain.pk)
         domain.last_checked_at = now
-        domain.last_check_result, domain.last_check_detail = result, detail
-        fields = ["last_checked_at", "last_check_result", "last_check_detail"]
+        domain.last_check_result = result
+        domain.last_check_code, domain.last_check_params = detail
+        fields = ["last_checked_at", "last_check_result", "last_check_code", "last_check_params"]
         if result == SsoDomain.CheckResult.FOUND:
             if domain.verified_at is None and selectors.domain_verified_elsewhere(domain=domain):
                 result = SsoDomain.CheckResult.TAKEN
@@ -239,7 +239,7 @@ def domain_verify(*, domain: SsoDomain, actor: User) -> SsoDomain:
                 )
         if result == SsoDomain.CheckResult.TAKEN:
             domain.last_check_result = result
-            domain.last_check_detail = _("Another organization has verified this domain.")
+            domain.last_check_code, domain.last_check_params = "domain_taken", {}
         domain.save(update_fields=fields)
     if result == SsoDomain.CheckResult.TAKEN:
         raise ApplicationError(
@@ -275,8 +275,9 @@ def domain_recheck(*, domain_id: int) -> str:
             return "not-verified"
         org = domain.organization
         domain.last_checked_at = now
-        domain.last_check_result, domain.last_check_detail = result, detail
-        fields = ["last_checked_at", "last_check_result", "last_check_detail"]
+        domain.last_check_result = result
+        domain.last_check_code, domain.last_check_params = detail
+        fields = ["last_checked_at", "last_check_result", "last_check_code", "last_check_params"]
         outcome = "ok"
         if result == SsoDomain.CheckResult.FOUND:
             if domain.missing_since is not None:

@@ -34,7 +34,14 @@ class EndpointOutputSerializer(serializers.Serializer):
     description = serializers.CharField()
     eventTypes = serializers.ListField(source="event_types", child=serializers.CharField())
     enabled = serializers.BooleanField()
-    disabledReason = serializers.CharField(source="disabled_reason")
+    disabledCode = serializers.CharField(
+        source="disabled_code",
+        help_text="Why it is disabled, as a code: gone_410, repeated_failures, disabled_by "
+        "(empty while enabled).",
+    )
+    disabledReason = serializers.CharField(
+        source="disabled_reason", help_text="The same reason as a sentence in your language."
+    )
     previousSecretValidUntil = serializers.DateTimeField(
         source="previous_secret_until", allow_null=True
     )

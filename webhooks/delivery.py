@@ -23,6 +23,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from hypereal_site.crypto import DecryptionError, decrypt
 from hypereal_site.outbound import USER_AGENT, OutboundError, fetch
+from hypereal_site.reasons import moment
 
 from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from .services import endpoint_disable_in_transaction
@@ -238,8 +239,8 @@ def _record_in_transaction(
         if endpoint is not None and not message.is_test:
             endpoint_disable_in_transaction(
                 endpoint=endpoint,
-                reason=_("The endpoint answered 410 Gone on %(when)s.")
-                % {"when": now.strftime("%Y-%m-%d %H:%M UTC")},
+                reason="gone_410",
+                params={"when": moment(now)},
             )
     elif url == "":
         message.status = WebhookMessage.Status.FAILED  # nowhere to send it
@@ -279,8 +280,8 @@ def _maybe_disable_failing(endpoint: WebhookEndpoint, message: WebhookMessage, *
         return
     endpoint_disable_in_transaction(
         endpoint=endpoint,
-        reason=_("No delivery succeeded since %(since)s; every retry of a message failed.")
-        % {"since": since.strftime("%Y-%m-%d %H:%M UTC")},
+        reason="repeated_failures",
+        params={"since": moment(since)},
     )
 
 

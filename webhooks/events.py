@@ -10,9 +10,11 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import credits_output
+from hypereal_site.reasons import reason_text
 
 EVENT_TYPES = {
     "job.succeeded": _("A GPU job succeeded"),
@@ -124,8 +126,12 @@ def key_limit_data(
     }
 
 
-def key_disabled_data(key, *, reason: str, automatic: bool) -> dict:
-    return {"key": key_ref(key), "reason": reason, "automatic": automatic}
+def key_disabled_data(key, *, reason: str, params: dict | None = None, automatic: bool) -> dict:
+    """``reasonCode`` for programs; ``reason`` the same in English words (a payload is
+    not in anyone's language)."""
+    with translation.override("en"):
+        sentence = reason_text(reason, params)
+    return {"key": key_ref(key), "reason": sentence, "reasonCode": reason, "automatic": automatic}
 
 
 def balance_low_data(*, balance: int, threshold: int) -> dict:

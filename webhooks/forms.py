@@ -15,9 +15,10 @@ class EndpointForm(forms.Form):
     description = forms.CharField(label=_("Description"), max_length=200, required=False)
     event_types = forms.MultipleChoiceField(
         label=_("Events"),
-        # format_lazy: an f-string here would fix the labels in English at import time.
+        # Lazy: each label in the language of the page that shows it (the event type's
+        # name is an identifier, isolated left to right: LRI … PDI).
         choices=[
-            (name, format_lazy("{} — {}", name, label))
+            (name, format_lazy("\u2066{}\u2069 — {}", name, label))
             for name, label in events.EVENT_TYPES.items()
         ],
         widget=forms.CheckboxSelectMultiple,

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from hypereal_site.crypto import EncryptedTextField
 from hypereal_site.ids import base62, new_public_id
+from hypereal_site.reasons import reason_text
 from orgs.models import Organization
 
 
@@ -32,7 +33,10 @@ class WebhookEndpoint(models.Model):
     # Event type names (webhooks.events.EVENT_TYPES) this endpoint receives.
     event_types = models.JSONField(default=list)
     enabled = models.BooleanField(default=True)
-    disabled_reason = models.CharField(max_length=300, blank=True)
+    # Why it is disabled: a code of hypereal_site.reasons and its parameters, translated
+    # when shown (``disabled_reason``). Empty while enabled.
+    disabled_code = models.CharField(max_length=40, blank=True)
+    disabled_params = models.JSONField(default=dict, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     # "whsec_" + base64 of 24 random bytes, encrypted (hypereal_site.crypto); shown once.
     secret_encrypted = EncryptedTextField()
@@ -51,6 +55,11 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    @property
+    def disabled_reason(self) -> str:
+        """Why it is disabled, in the active language ("" while enabled)."""
+        return reason_text(self.disabled_code, self.disabled_params)
 
 
 class WebhookMessage(models.Model):

@@ -62,14 +62,16 @@ def key_spending_alert(
     )
 
 
-def key_disabled(sender, *, key_id: int, reason: str, automatic: bool = False, **kwargs) -> None:
+def key_disabled(
+    sender, *, key_id: int, reason: str, params=None, automatic: bool = False, **kwargs
+) -> None:
     key = ApiKey.objects.select_related("organization").filter(pk=key_id).first()
     if key is None:
         return
     event_emit(
         organization=key.organization,
         event_type="key.disabled",
-        data=events.key_disabled_data(key, reason=reason, automatic=automatic),
+        data=events.key_disabled_data(key, reason=reason, params=params, automatic=automatic),
     )
 
 

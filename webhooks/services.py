@@ -13,6 +13,7 @@ from accounts.models import User
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.crypto import encrypt
 from hypereal_site.outbound import OutboundError, check_url
+from hypereal_site.reasons import REASONS, reason_payload
 from orgs.audit import Target, audit_record
 from orgs.models import Organization
 
@@ -133,10 +134,10 @@ def endpoint_update(
         endpoint.description = (description or "").strip()
     if enabled is not _UNSET:
         if enabled and not endpoint.enabled:
-            endpoint.disabled_reason = ""
+            endpoint.disabled_code, endpoint.disabled_params = "", {}
             endpoint.disabled_at = None
         elif not enabled and endpoint.enabled:
-            endpoint.disabled_reason = _("Disabled by %(who)s.") % {"who": actor.email}
+            endpoint.disabled_code, endpoint.disabled_params = "disabled_by", {"who": actor.email}
             endpoint.disabled_at = timezone.now()
         endpoint.enabled = bool(enabled)
     after = _snapshot(endpoint)
@@ -199,12 +200,22 @@ def endpoint_rotate_secret(
     return endpoint, secret
 
 
-def endpoint_disable_in_transaction(*, endpoint: WebhookEndpoint, reason: str) -> bool:
+def endpoint_disable_in_transaction(
+    *, endpoint: WebhookEndpoint, reason: str, params: dict | None = None
+) -> bool:
     """The sender disables an endpoint (410 Gone, or failing for days); emails the people
-    who manage webhooks after commit. True when this call disabled it."""
+    who manage webhooks after commit. ``reason`` is a code of ``hypereal_site.reasons``
+    with its ``params``. True when this call disabled it."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown reason code {reason!r}")
     now = timezone.now()
+    params = params or {}
     disabled = WebhookEndpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
-        enabled=False, disabled_reason=reason[:300], disabled_at=now, updated_at=now
+        enabled=False,
+        disabled_code=reason,
+        disabled_params=params,
+        disabled_at=now,
+        updated_at=now,
     )
     if not disabled:
         return False
@@ -214,7 +225,7 @@ def endpoint_disable_in_transaction(*, endpoint: WebhookEndpoint, reason: str) -
         action="webhook.disabled",
         target=_target(endpoint),
         before={"enabled": True},
-        after={"enabled": False, "reason": reason},
+        after={"enabled": False, "reason": reason_payload(reason, params)},
     )
     from .tasks import send_endpoint_disabled_email  # noqa: PLC0415 - tasks import services
 

@@ -55,7 +55,6 @@ def send_endpoint_disabled_email(self, endpoint_id: int, stamp: str) -> bool:
     context = {
         "endpoint": endpoint,
         "organization": endpoint.organization,
-        "reason": endpoint.disabled_reason,
         "url": f"{settings.SITE_URL}{reverse('webhooks_detail', args=[endpoint.public_id])}",
         "site_name": settings.SITE_NAME,
     }

@@ -23,6 +23,7 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_python
 from babel.messages.mofile import write_mo
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from django.conf import settings
 from django.utils.translation.template import templatize
@@ -166,9 +167,26 @@ def _placeholders(text: str) -> list[str]:
     return sorted(PLACEHOLDER.findall(text))
 
 
+def _forms(message, num_plurals: int) -> tuple[str, ...]:
+    """Every translation of ``message``: its one string, or one per plural form of the
+    language (a form the .po leaves out counts as empty; so does a whitespace-only one)."""
+    string = message.string
+    if not isinstance(message.id, tuple):
+        return (string if isinstance(string, str) else "",)
+    forms = tuple(string) if isinstance(string, list | tuple) else (string or "",)
+    return forms + ("",) * (num_plurals - len(forms)) if len(forms) < num_plurals else forms
+
+
 def catalogue_problems(language: str, base: Path | None = None) -> Problems:
     catalogue = catalogue_read(language)
     problems = Problems()
+    expected_forms = get_plural(language).num_plurals
+    if catalogue.num_plurals != expected_forms:
+        # A header with fewer forms than the language has silently drops the others.
+        problems.untranslated.append(
+            f"the Plural-Forms header: nplurals={catalogue.num_plurals}, "
+            f"{language} has {expected_forms}"
+        )
     marked = marked_messages(base)
     present = set()
     for message in catalogue:
@@ -180,8 +198,13 @@ def catalogue_problems(language: str, base: Path | None = None) -> Problems:
         label = repr(msgid) + (f" (context {message.context!r})" if message.context else "")
         if key not in marked:
             problems.stale.append(label)
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        if not all(strings):
+        strings = _forms(message, catalogue.num_plurals)
+        wants_plural = key in marked and marked[key].plural is not None
+        if key in marked and wants_plural != isinstance(message.id, tuple):
+            # The code says "one … / many …" and the catalogue has a single form (or the
+            # reverse): gettext would not find the translation. `make messages` fixes it.
+            problems.missing.append(label + (" (plural)" if wants_plural else " (singular)"))
+        if not all(form.strip() for form in strings):
             problems.untranslated.append(label)
         elif message.fuzzy:
             problems.fuzzy.append(label)
@@ -230,6 +253,19 @@ def catalogue_todo(language: str) -> list[tuple[str, str, str]]:
             current = message.string if message.fuzzy else ""
             todo.append((message.id, current, message.context or ""))
     return todo
+
+
+def catalogue_plural_todo(language: str) -> list[str]:
+    """The plural messages with a form still empty: ``todo`` cannot list them (one column
+    for six forms), so it names them for the translator to fill in the .po."""
+    catalogue = catalogue_read(language)
+    return [
+        message.id[0]
+        for message in catalogue
+        if message.id
+        and isinstance(message.id, tuple)
+        and (message.fuzzy or not all(f.strip() for f in _forms(message, catalogue.num_plurals)))
+    ]
 
 
 def catalogue_fill(language: str, translations: dict[tuple[str, str], str]) -> int:

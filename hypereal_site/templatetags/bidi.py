@@ -8,7 +8,8 @@ left-to-right (key strings, model ids, URLs, code): ``<bdi dir="ltr">``.
 """
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -21,3 +22,14 @@ def bdi(value: object) -> str:
 @register.filter
 def ltr(value: object) -> str:
     return format_html('<bdi dir="ltr">{}</bdi>', value)
+
+
+@register.filter
+def dir_arrows(value: object) -> str:
+    """Plain text whose "→" means "becomes" or "goes to" (an audit sentence: "Monthly cap
+    50,000 → 999,999 credits"), escaped, with each arrow in a ``.dir-icon`` so that it is
+    mirrored in right-to-left pages and still points from the old value to the new."""
+    escaped = str(conditional_escape(value))
+    return mark_safe(  # noqa: S308 - the text is escaped above; only our span is added
+        escaped.replace("→", '<span class="dir-icon">→</span>')
+    )

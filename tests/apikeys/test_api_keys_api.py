@@ -228,7 +228,7 @@ def test_enable_is_audited_when_done_from_the_page(owner):
     """(``key.enabled`` comes from the console; see test_pages and test_caps.)"""
     key, _ = key_make(org=personal(owner), actor=owner)
     with transaction.atomic():
-        services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="cap")
+        services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="spending_limit_reached")
     services.apikey_enable(key=key, actor=owner)
     assert [e.action for e in audit(key.organization)] == [
         "key.created",

@@ -1,12 +1,14 @@
 """Monthly caps: one email at 80%, one at 100% (to the right people), refusal from 100%,
 auto-disable, re-enable, and a fresh start when the month changes."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
 from django.core import mail
 from django.core.mail import send_mail as real_send_mail
+from django.utils import translation
 
 from apikeys.models import ApiKey, KeyAlert
 from apikeys.tasks import send_key_alert_email
@@ -14,6 +16,8 @@ from hypereal_site.models import SentEmail
 from orgs.models import AuditEvent
 
 from .factories import CREDIT, assert_envelope, event, fund, join, key_make, personal, team
+
+ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")
 
 pytestmark = pytest.mark.django_db
 
@@ -123,7 +127,10 @@ def test_auto_disable_disables_audits_and_says_so(internal, owner, capture, clie
     spend(internal, key, 10, capture)
 
     row = ApiKey.objects.get(pk=key.pk)
-    assert row.status == "disabled" and "auto-disable" in row.disabled_reason
+    assert row.status == "disabled" and row.disabled_code == "spending_limit_reached"
+    assert "auto-disable" in row.disabled_reason
+    with translation.override("ar"):
+        assert ARABIC_LETTER.search(row.disabled_reason)  # translated when shown
     assert_envelope(verify(internal, plaintext), 401, "key_disabled")
     (disabled,) = AuditEvent.objects.filter(action="key.disabled", target_id=key.public_id)
     assert disabled.actor is None and disabled.actor_label == "system"

@@ -222,10 +222,10 @@ def test_revoke_through_htmx_redirects_the_client(owner):
 def test_re_enable_a_disabled_key(owner):
     key, _ = key_make(org=personal(owner), actor=owner)
     with transaction.atomic():
-        services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="Limit reached")
+        services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="spending_limit_reached")
     client = browser(owner)
     html = text(client.get(f"/manage-api-keys/{key.public_id}"))
-    assert "Re-enable key" in html and "Limit reached" in html
+    assert "Re-enable key" in html and "Monthly spending limit reached" in html
     response = client.post(f"/manage-api-keys/{key.public_id}/enable", follow=True)
     assert "is active again" in text(response)
     assert ApiKey.objects.get(pk=key.pk).status == "active"

@@ -80,7 +80,7 @@ def test_an_expired_key_is_401_key_expired(owner, form):
 def test_a_disabled_key_is_401_key_disabled(owner, form):
     key, plaintext = key_make(org=personal(owner), actor=owner)
     with transaction.atomic():
-        services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="cap")
+        services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="spending_limit_reached")
     client, headers, path = customer(plaintext, form)
     assert_envelope(client.get(path, **headers), 401, "key_disabled")
 

@@ -139,7 +139,7 @@ def test_an_expired_key(internal, owner):
 def test_a_disabled_key(internal, owner, funded_key):
     key, plaintext = funded_key
     with transaction.atomic():
-        services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="test")
+        services.apikey_auto_disable_in_transaction(key_id=key.pk, reason="spending_limit_reached")
     assert_envelope(verify(internal, key=plaintext), 401, "key_disabled")
 
 

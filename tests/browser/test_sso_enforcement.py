@@ -18,7 +18,7 @@ from sso.models import SsoConnection
 from sso.services import connection_create, connection_update
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import join, team
-from tests.browser.test_console_layout import FITS, session_cookie
+from tests.browser.console_pages import FITS, session_cookie
 from tests.sso.metadata import certificate, idp_metadata
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from billing.templatetags.money import credits
 from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import key_make, personal
-from tests.browser.test_console_layout import FITS, session_cookie
+from tests.browser.console_pages import FITS, session_cookie
 from tests.usage.analytics import ev
 from usage.models import UsageEvent
 

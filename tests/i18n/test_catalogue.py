@@ -5,10 +5,12 @@ exactly which messages to translate or which command to run (docs/i18n.md).
 """
 
 import gettext
+import io
 from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from django.core.management import CommandError, call_command
 from django.utils import translation
 
 from hypereal_site.management import catalogue
@@ -123,3 +125,93 @@ def test_the_po_file_declares_its_language_and_arabic_plural_forms(language):
 
     assert catalog.num_plurals == 6
     assert "Language: ar" in po_path(language).read_text(encoding="utf-8")
+
+
+PLURAL_TEMPLATE = (
+    "{% load i18n %}{% blocktranslate count n=keys %}{{ n }} key"
+    "{% plural %}{{ n }} keys{% endblocktranslate %}"
+)
+HEADER = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n{plural}\n'
+ARABIC_PLURALS = (
+    '"Plural-Forms: nplurals=6; plural=n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : '
+    'n%100>=3 && n%100<=10 ? 3 : n%100>=11 && n%100<=99 ? 4 : 5;\\n"'
+)
+
+
+def plural_catalogue(tmp_path, monkeypatch, forms: list[str], plural_header=ARABIC_PLURALS):
+    """A source marking one plural message and a catalogue giving it ``forms``."""
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    (tmp_path / "templates" / "p.html").write_text(PLURAL_TEMPLATE)
+    po = tmp_path / "django.po"
+    entry = 'msgid "%(n)s key"\nmsgid_plural "%(n)s keys"\n' + "".join(
+        f'msgstr[{index}] "{form}"\n' for index, form in enumerate(forms)
+    )
+    po.write_text(HEADER.format(plural=plural_header) + "\n" + entry, encoding="utf-8")
+    monkeypatch.setattr(catalogue, "po_path", lambda lang, domain="django": po)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "forms",
+    [
+        pytest.param([""] * 6, id="all-six-empty"),
+        pytest.param([""], id="one-empty-form"),
+        pytest.param(["%(n)s مفتاح", "مفتاح واحد"], id="four-forms-left-out"),
+        pytest.param(["  "] * 6, id="blank-forms"),
+    ],
+)
+def test_a_plural_message_without_all_its_forms_fails_the_check(tmp_path, monkeypatch, forms):
+    base = plural_catalogue(tmp_path, monkeypatch, forms)
+
+    problems = catalogue_problems("ar", base=base)
+
+    assert problems, problems.report()
+    assert problems.untranslated == ["'%(n)s key'"]
+    assert "1 untranslated" in problems.report()
+
+
+def test_the_command_fails_on_a_plural_message_with_empty_forms(tmp_path, monkeypatch):
+    plural_catalogue(tmp_path, monkeypatch, [""] * 6)
+    monkeypatch.setattr(catalogue, "marked_messages", lambda base=None: {})
+    out = io.StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("catalogue", "check", "--language", "ar", stdout=out)
+
+    assert "untranslated" in out.getvalue() and "'%(n)s key'" in out.getvalue()
+
+
+def test_a_complete_plural_message_passes(tmp_path, monkeypatch):
+    forms = [f"%(n)s مفتاح {index}" for index in range(6)]
+    base = plural_catalogue(tmp_path, monkeypatch, forms)
+
+    assert not catalogue_problems("ar", base=base), catalogue_problems("ar", base=base).report()
+
+
+def test_a_header_with_fewer_plural_forms_than_arabic_fails(tmp_path, monkeypatch):
+    forms = [f"%(n)s مفتاح {index}" for index in range(6)]
+    header = '"Plural-Forms: nplurals=2; plural=(n != 1);\\n"'
+    base = plural_catalogue(tmp_path, monkeypatch, forms[:2], plural_header=header)
+
+    problems = catalogue_problems("ar", base=base)
+
+    assert problems.untranslated == ["the Plural-Forms header: nplurals=2, ar has 6"]
+
+
+def test_a_message_the_code_counts_but_the_catalogue_does_not_fails(tmp_path, monkeypatch):
+    base = plural_catalogue(tmp_path, monkeypatch, [])
+    po = tmp_path / "django.po"
+    po.write_text(HEADER.format(plural="") + '\nmsgid "%(n)s key"\nmsgstr "%(n)s مفتاح"\n')
+
+    problems = catalogue_problems("ar", base=base)
+
+    assert problems.missing == ["'%(n)s key' (plural)"]
+
+
+def test_todo_names_the_plural_messages_it_cannot_list(tmp_path, monkeypatch):
+    plural_catalogue(tmp_path, monkeypatch, ["%(n)s مفتاح", ""])
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("catalogue", "todo", "--language", "ar", stdout=out, stderr=err)
+
+    assert "plural, fill its forms in the .po: '%(n)s key'" in err.getvalue()

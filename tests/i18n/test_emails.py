@@ -11,9 +11,11 @@ from django.core import mail
 from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import translation
+from django.utils.functional import lazy
 
 from billing import ledger
 from billing.models import LedgerEntry
+from hypereal_site.reasons import reason_text
 from orgs.services import invitation_create
 from tests.accounts.factories import UserFactory
 from tests.billing.factories import CREDIT, fund, member_join, new_key, team_wallet
@@ -23,6 +25,10 @@ ARABIC = re.compile(r"[\u0600-\u06FF]")
 ORG = SimpleNamespace(name="Acme Inc", is_personal=False)
 PERSONAL = SimpleNamespace(name="", is_personal=True)
 KEY = SimpleNamespace(name="prod-eu", masked="ck_…a1b2")
+
+
+#: An endpoint's reason as its property gives it: translated when the template reads it.
+GONE_REASON = lazy(lambda: reason_text("gone_410", {"when": "2026-11-29 18:02 UTC"}), str)()
 
 
 def alert(level: int, disabled: bool = False):
@@ -85,9 +91,10 @@ EMAILS = [
         "webhook-disabled",
         "webhooks/email/disabled",
         {
-            "endpoint": SimpleNamespace(url="https://hooks.example.com/in"),
+            "endpoint": SimpleNamespace(
+                url="https://hooks.example.com/in", disabled_reason=GONE_REASON
+            ),
             "organization": ORG,
-            "reason": "410",
             "url": "https://console.example/settings/organization/webhooks/x",
             "site_name": "Hypereal Console",
         },
@@ -96,9 +103,10 @@ EMAILS = [
         "webhook-disabled-personal",
         "webhooks/email/disabled",
         {
-            "endpoint": SimpleNamespace(url="https://hooks.example.com/in"),
+            "endpoint": SimpleNamespace(
+                url="https://hooks.example.com/in", disabled_reason=GONE_REASON
+            ),
             "organization": PERSONAL,
-            "reason": "410",
             "url": "https://console.example/settings/webhooks/x",
             "site_name": "Hypereal Console",
         },

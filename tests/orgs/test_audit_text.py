@@ -98,7 +98,10 @@ PAYLOADS = {
     "key.rotated": (None, {"grace_seconds": 3600}),
     "key.revoked": ({"status": "active"}, {"status": "revoked"}),
     "key.enabled": ({"status": "disabled"}, {"status": "active"}),
-    "key.disabled": ({"status": "active"}, {"status": "disabled", "reason": "monthly cap"}),
+    "key.disabled": (
+        {"status": "active"},
+        {"status": "disabled", "reason": {"code": "spending_limit_reached"}},
+    ),
     "billing.grant": (
         None,
         {
@@ -238,7 +241,7 @@ PAYLOADS = {
     "webhook.secret_rotated": (None, {"grace_seconds": 86400}),
     "webhook.disabled": (
         {"enabled": True},
-        {"enabled": False, "reason": "The endpoint answered 410 Gone."},
+        {"enabled": False, "reason": {"code": "gone_410", "when": "2026-11-29 18:02 UTC"}},
     ),
 }
 
@@ -324,7 +327,8 @@ def test_the_page_shows_sentences_and_origin_only_to_owners_and_admins(acme, web
         assert response.status_code == 403
         return
     html = response.content.decode()
-    assert "Monthly cap 50,000 → 999,999 credits" in html
+    # The arrow is mirrored in right-to-left pages (it points from the old value to the new).
+    assert 'Monthly cap 50,000 <span class="dir-icon">→</span> 999,999 credits' in html
     assert "spending_limit" not in html and "microcredits" not in html
     assert "api_key" not in html and "API key" in html
     sees_origin = role in (Role.OWNER, Role.ADMIN)

@@ -2,6 +2,7 @@
 verified owner per domain, the daily re-check with its grace period, and the sign-in side's
 selector that only verified domains feed."""
 
+import importlib
 import threading
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from hypereal_site.api.errors import ApplicationError
 from orgs.models import AuditEvent
@@ -355,3 +356,42 @@ def test_a_bad_dns_resolver_setting_is_refused(spec, settings):
     settings.DNS_RESOLVER = spec
     with pytest.raises(ImproperlyConfigured, match="DNS_RESOLVER must be"):
         dnscheck.txt_values("_hypereal-challenge.example.com")
+
+
+def test_the_check_detail_is_a_code_read_in_each_language(org, owner, nameserver):
+    domain = services.domain_verify(domain=claim(org, owner), actor=owner)
+
+    assert domain.last_check_code == "txt_missing"
+    assert domain.last_check_params == {"name": domain.record_name}
+    with translation.override("ar"):
+        assert domain.last_check_detail == f"لا يوجد سجل TXT في {domain.record_name}."
+    with translation.override("en"):
+        assert domain.last_check_detail == f"No TXT record at {domain.record_name}."
+
+
+@pytest.mark.parametrize(
+    ("sentence", "result", "expected"),
+    [
+        (
+            "No TXT record at _h.example.com.",
+            "missing",
+            ("txt_missing", {"name": "_h.example.com"}),
+        ),
+        (
+            "لا يوجد سجل TXT في _h.example.com.",
+            "missing",
+            ("txt_missing", {"name": "_h.example.com"}),
+        ),
+        ("يحمل سجل TXT قيمة أخرى.", "missing", ("txt_other_value", {})),
+        ("Another organization has verified this domain.", "taken", ("domain_taken", {})),
+        (
+            "the DNS server did not answer in time",
+            "lookup_failed",
+            ("dns_lookup_failed", {"error": "the DNS server did not answer in time"}),
+        ),
+        ("Something else.", "missing", ("legacy", {"text": "Something else."})),
+    ],
+)
+def test_the_data_migration_recognises_the_details_stored_before(sentence, result, expected):
+    migration = importlib.import_module("sso.migrations.0003_last_check_code")
+    assert migration.detail_code(sentence, result) == expected

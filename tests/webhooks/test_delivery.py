@@ -181,7 +181,8 @@ def test_410_gone_disables_the_endpoint_and_emails_its_managers(
     message.refresh_from_db()
     endpoint.refresh_from_db()
     assert message.status == "failed" and message.next_attempt_at is None  # no retries
-    assert not endpoint.enabled and "410" in endpoint.disabled_reason
+    assert not endpoint.enabled and endpoint.disabled_code == "gone_410"
+    assert "410" in endpoint.disabled_reason and endpoint.disabled_params["when"].endswith("UTC")
     (email,) = mail.outbox
     assert sorted(email.to) == sorted([team["owner"].email, team["admin"].email])
     assert endpoint.url in email.subject and "410" in email.body
@@ -215,7 +216,8 @@ def test_failing_for_three_days_disables_the_endpoint_and_emails_once(
         assert base <= wait <= base * 1.2 + 1
     assert sum(waits) >= 3 * 86400  # about three days
     endpoint.refresh_from_db()
-    assert not endpoint.enabled and "No delivery succeeded" in endpoint.disabled_reason
+    assert not endpoint.enabled and endpoint.disabled_code == "repeated_failures"
+    assert "No delivery succeeded" in endpoint.disabled_reason
     assert len(mail.outbox) == 1 and "disabled" in mail.outbox[0].subject
 
 

@@ -146,7 +146,8 @@ def test_key_limit_events_come_from_real_usage_ingestion(
     assert by_type["key.spending_limit.reached"]["keyDisabled"] is True
     assert by_type["key.disabled"]["key"]["id"] == key.public_id
     assert by_type["key.disabled"]["automatic"] is True
-    assert "auto-disable" in by_type["key.disabled"]["reason"]
+    assert "auto-disable" in by_type["key.disabled"]["reason"]  # English, whoever caused it
+    assert by_type["key.disabled"]["reasonCode"] == "spending_limit_reached"
 
     spend(internal, key, 1, django_capture_on_commit_callbacks)  # over: nothing new
     assert len(receiver.received) == 3

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from hypereal_site.management.catalogue import (
     catalogue_compile,
     catalogue_fill,
+    catalogue_plural_todo,
     catalogue_problems,
     catalogue_todo,
     languages,
@@ -52,6 +53,8 @@ class Command(BaseCommand):
                 )
                 for msgid, current, context in catalogue_todo(code):
                     out.writerow([msgid, current, context] if context else [msgid, current])
+                for msgid in catalogue_plural_todo(code):
+                    self.stderr.write(f"{code}: plural, fill its forms in the .po: {msgid!r}")
             else:
                 problems = catalogue_problems(code)
                 self.stdout.write(f"{code}: {problems.report()}")
