@@ -244,6 +244,7 @@ PRIMARY_ACTIONS: dict[str, tuple[Perm | None, str]] = {
     "deployment-new": (Perm.DEPLOYMENTS_MANAGE, "main form button.btn--primary[type='submit']"),
     "deployment-detail": (Perm.DEPLOYMENTS_MANAGE, "main form .form__actions .btn--primary"),
     "deployment-jobs": (Perm.DEPLOYMENTS_MANAGE, "main form .form__actions .btn--primary"),
+    "deployment-webhooks": (Perm.DEPLOYMENTS_MANAGE, "main [data-testid='send-test']"),
     "gpu-recommend": (None, "main form .form__actions .btn--primary"),
     "webhooks": (Perm.WEBHOOKS_MANAGE, "main form .form__actions .btn--primary"),
     "webhook-detail": (Perm.WEBHOOKS_MANAGE, "main [data-testid='send-test']"),

@@ -44,6 +44,20 @@ BARE_ARROWS = """() => { const found = [];
       found.push(text.slice(0, 40)); }
   return found.slice(0, 3); }"""
 
+#: Signed figures in numeric cells ("-12.00", "+5,000.00") whose sign is drawn to the
+#: right of the digits: in a right-to-left paragraph a leading sign is a neutral and
+#: follows the Arabic direction unless the cell takes its direction from its content.
+SIGNS_ON_THE_RIGHT = r"""() => { const bad = []; let seen = 0;
+  for (const cell of document.querySelectorAll('main .num')) {
+    for (const n of cell.childNodes) {
+      if (n.nodeType !== 3 || !/^\s*[-+]\d/.test(n.textContent)) continue;
+      seen += 1;
+      const i = n.textContent.search(/[-+]/), r = document.createRange();
+      r.setStart(n, i); r.setEnd(n, i + 1); const sign = r.getBoundingClientRect().x;
+      r.setStart(n, i + 1); r.setEnd(n, i + 2); const digit = r.getBoundingClientRect().x;
+      if (sign > digit) bad.push(n.textContent.trim().slice(0, 20)); } }
+  return [seen, bad.slice(0, 3)]; }"""
+
 
 def arabic_user(user):
     user.language = "ar"
@@ -69,6 +83,12 @@ def check_arabic(visit: Visit) -> None:
             visit.problems.append(f"{width} the daily chart is not mirrored: {flip}")
     if label == "key-detail" and visit.status == 200 and not page.locator("main .dir-icon").count():
         visit.problems.append(f"{visit.where}: no back arrow")
+    seen, misplaced = page.evaluate(SIGNS_ON_THE_RIGHT)
+    if misplaced:
+        visit.problems.append(f"{visit.where}: a sign drawn right of its figure: {misplaced}")
+    if label == "billing" and visit.status == 200 and not seen:
+        # The ledger lists the seeded grants as "+…": the check above must have had work.
+        visit.problems.append(f"{visit.where}: no signed figure in the ledger to check")
     bare = page.evaluate(BARE_ARROWS)
     if bare:
         visit.problems.append(f"{visit.where}: arrows outside .dir-icon: {bare}")
