@@ -10,20 +10,12 @@ from playwright.sync_api import expect
 from billing.templatetags.money import credits
 from infra import providers, services
 from infra.models import Deployment, GpuType
-from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
+from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, personal
+from tests.browser.signin import sign_in
 from tests.gpusim import endpoint_with_template
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Sign In", exact=True).click()
-    page.get_by_role("heading", name="Welcome", exact=False).wait_for()
 
 
 @pytest.mark.parametrize("width", [1280, 390])

@@ -19,21 +19,13 @@ from billing.money import format_credits
 from billing.templatetags.money import credits
 from infra.models import Deployment, GpuJob, GpuType
 from infra.tasks import refresh_deployments
-from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
+from tests.accounts.factories import UserFactory
 from tests.apikeys.factories import fund, personal
+from tests.browser.signin import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = (1280, 390)
-
-
-def sign_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Sign In", exact=True).click()
-    page.get_by_role("heading", name="Welcome", exact=False).wait_for()
 
 
 def shoot(page, artifacts, name: str) -> None:

@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 from billing.models import LedgerEntry, Payment, StripeEvent
 from billing.selectors import wallet_for
 from orgs.services import personal_org_get_or_create
-from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
+from tests.accounts.factories import UserFactory
+from tests.browser.signin import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,15 +24,6 @@ def local_checkout(settings):
     settings.LOCAL_CHECKOUT = True
     settings.STRIPE_SECRET_KEY = ""
     settings.STRIPE_WEBHOOK_SECRET = ""
-
-
-def sign_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Sign In", exact=True).click()
-    page.get_by_role("heading", name="Welcome", exact=False).wait_for()
 
 
 def test_a_top_up_through_the_local_checkout(page, live_server, local_checkout, artifacts):

@@ -55,8 +55,7 @@ def endpoint_with_log(org, owner, *, url: str):
     """An endpoint and a delivery log made by the ORM (no DNS lookup, no sending): a
     delivered message and a failing one with a long response excerpt."""
     from hypereal_site.crypto import encrypt  # noqa: PLC0415 - one helper
-    from webhooks.events import envelope  # noqa: PLC0415
-    from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage  # noqa: PLC0415
+    from webhooks.models import WebhookEndpoint  # noqa: PLC0415
     from webhooks.signing import new_secret  # noqa: PLC0415
 
     endpoint = WebhookEndpoint.objects.create(
@@ -67,37 +66,12 @@ def endpoint_with_log(org, owner, *, url: str):
         secret_encrypted=encrypt(new_secret()),
         created_by=owner,
     )
-    now = timezone.now()
-    ok = WebhookMessage.objects.create(
-        organization=org,
+    _delivery_log(
+        org,
+        url,
+        failing=("key.spending_limit.warning", {"k": "v" * 300}),
         endpoint=endpoint,
-        event_type="job.succeeded",
-        body=envelope(event_type="job.succeeded", data={"jobId": "J" * 100}, at=now),
-        status="succeeded",
-        attempt_count=1,
-        next_attempt_at=None,
-        last_status_code=200,
     )
-    WebhookAttempt.objects.create(message=ok, number=1, url=url, succeeded=True, status_code=200)
-    failing = WebhookMessage.objects.create(
-        organization=org,
-        endpoint=endpoint,
-        event_type="key.spending_limit.warning",
-        body=envelope(event_type="key.spending_limit.warning", data={"k": "v" * 300}, at=now),
-        attempt_count=2,
-        next_attempt_at=now + timedelta(minutes=5),
-        last_status_code=503,
-    )
-    for number in (1, 2):
-        WebhookAttempt.objects.create(
-            message=failing,
-            number=number,
-            url=url,
-            status_code=503,
-            response_excerpt="E" * 1000,
-            duration_ms=15_000,
-            error="HTTP status 503.",
-        )
     return endpoint
 
 
@@ -105,38 +79,51 @@ def deployment_with_log(deployment: Deployment, *, url: str) -> Deployment:
     """Give a deployment a webhook URL and secret and a delivery log made by the ORM (no
     DNS lookup, no sending): a delivered job event and a failing one with a long excerpt."""
     from hypereal_site.crypto import encrypt  # noqa: PLC0415 - one helper
-    from webhooks.events import envelope  # noqa: PLC0415
-    from webhooks.models import WebhookAttempt, WebhookMessage  # noqa: PLC0415
     from webhooks.signing import new_secret  # noqa: PLC0415
 
     deployment.webhook_url = url
     deployment.webhook_secret_encrypted = encrypt(new_secret())
     deployment.save(update_fields=["webhook_url", "webhook_secret_encrypted"])
+    _delivery_log(
+        deployment.organization,
+        url,
+        failing=("job.failed", {"error": "E" * 1000}),
+        deployment=deployment,
+    )
+    return deployment
+
+
+def _delivery_log(org, url: str, *, failing: tuple[str, dict], **target) -> None:
+    """A delivered ``job.succeeded`` and a failing ``failing`` event (two attempts, a 1,000
+    character excerpt) for ``target``: ``endpoint=`` or ``deployment=``."""
+    from webhooks.events import envelope  # noqa: PLC0415
+    from webhooks.models import WebhookAttempt, WebhookMessage  # noqa: PLC0415
+
     now = timezone.now()
-    org = deployment.organization
     ok = WebhookMessage.objects.create(
         organization=org,
-        deployment=deployment,
         event_type="job.succeeded",
         body=envelope(event_type="job.succeeded", data={"jobId": "J" * 100}, at=now),
         status="succeeded",
         attempt_count=1,
         next_attempt_at=None,
         last_status_code=200,
+        **target,
     )
     WebhookAttempt.objects.create(message=ok, number=1, url=url, succeeded=True, status_code=200)
-    failing = WebhookMessage.objects.create(
+    event_type, data = failing
+    message = WebhookMessage.objects.create(
         organization=org,
-        deployment=deployment,
-        event_type="job.failed",
-        body=envelope(event_type="job.failed", data={"error": "E" * 1000}, at=now),
+        event_type=event_type,
+        body=envelope(event_type=event_type, data=data, at=now),
         attempt_count=2,
         next_attempt_at=now + timedelta(minutes=5),
         last_status_code=503,
+        **target,
     )
     for number in (1, 2):
         WebhookAttempt.objects.create(
-            message=failing,
+            message=message,
             number=number,
             url=url,
             status_code=503,
@@ -144,4 +131,3 @@ def deployment_with_log(deployment: Deployment, *, url: str) -> Deployment:
             duration_ms=15_000,
             error="HTTP status 503.",
         )
-    return deployment
