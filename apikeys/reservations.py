@@ -664,10 +664,36 @@ def new_id() -> str:
     return "rsv_" + secrets.token_urlsafe(12)
 
 
+class _RandomPool:
+    """Bytes from the system's random source, read 4 KiB at a time: a lease's ids cost a
+    slice, not a system call (~25 µs on a VM). A forked child never uses its parent's bytes
+    (two gunicorn workers would hand out the same ids): the pool belongs to one pid."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pid = 0
+        self.buffer = b""
+        self.offset = 0
+
+    def take(self, size: int) -> bytes:
+        if size > self.SIZE:
+            return secrets.token_bytes(size)
+        with self.lock:
+            if self.pid != os.getpid() or self.offset + size > len(self.buffer):
+                self.pid, self.buffer, self.offset = os.getpid(), secrets.token_bytes(self.SIZE), 0
+            start = self.offset
+            self.offset += size
+            return self.buffer[start : start + size]
+
+
+_random = _RandomPool()
+
+
 def new_ids(count: int) -> list[str]:
-    """``count`` ids like ``new_id``'s, from one read of the system's random source (a
-    lease's ids cost one system call, not one each)."""
-    raw = secrets.token_bytes(12 * count)
+    """``count`` ids like ``new_id``'s (12 random bytes each, never reused)."""
+    raw = _random.take(12 * count)
     return ["rsv_" + urlsafe_b64encode(raw[i : i + 12]).decode() for i in range(0, 12 * count, 12)]
 
 

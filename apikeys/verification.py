@@ -263,6 +263,20 @@ def reservation_estimate(
     default for the model's endpoint family (docs/inference-plane.md, "Reservations")."""
     if row is None:
         return settings.RESERVATION_DEFAULT_MICROCREDITS
+    if estimate is not None:
+        memo_key = (row["model_id"], n, tier, *estimate.items())
+    else:
+        memo_key = (
+            row["model_id"],
+            n,
+            tier,
+            settings.RESERVATION_DEFAULT_INPUT_TOKENS,
+            settings.RESERVATION_DEFAULT_OUTPUT_TOKENS,
+        )
+    return _priced.get(memo_key, row, lambda: _price_estimate(row, estimate, n, tier))
+
+
+def _price_estimate(row: dict, estimate: dict | None, n: int, tier: str) -> int:
     model = catalog.as_model(row)
     if estimate is not None:
         usage = Usage(
@@ -444,6 +458,38 @@ def _alert_if_crossed(entry: dict, outcome: "reservations.Outcome", amount: int)
         reservation_alert.delay(entry["key_pk"], entry["period"], after)
 
 
+def _min_balance(row: dict, endpoint: str, n: int, tier: str) -> int:
+    try:
+        return min_balance_microcredits(catalog.as_model(row), endpoint, n=n, tier=tier)
+    except ValueError as exc:  # an unknown size tier or n outside 1..10
+        raise _error("invalid_request", str(exc), 400) from None
+
+
+class _Priced:
+    """This process's memo of what the pricing function answered for a call's shape (model,
+    endpoint or estimate, n, tier), valid while the catalog row it was computed from is the
+    one the call resolved to: a new catalog version brings new row objects, so a changed
+    price is never served from here. A refusal (400) is not remembered."""
+
+    MAX_ITEMS = 4_096
+
+    def __init__(self) -> None:
+        self.items: dict[tuple, tuple[dict, int]] = {}
+
+    def get(self, memo_key: tuple, row: dict, compute) -> int:
+        hit = self.items.get(memo_key)
+        if hit is not None and hit[0] is row:
+            return hit[1]
+        value = compute()
+        if len(self.items) >= self.MAX_ITEMS:
+            self.items.clear()
+        self.items[memo_key] = (row, value)
+        return value
+
+
+_priced = _Priced()
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~0.5 µs per call
 class _Call:
     """What a verification resolved about the call: the canonical model (None when no
@@ -508,12 +554,11 @@ def _resolve_call(
             endpoints=row["endpoints"],
         )
     rules.refuse_model(model=canonical, allowed=entry["allowed_models"])
-    try:
-        needed = min_balance_microcredits(
-            catalog.as_model(row), endpoint or row["endpoints"][0], n=n, tier=tier
-        )
-    except ValueError as exc:  # an unknown size tier or n outside 1..10
-        raise _error("invalid_request", str(exc), 400) from None
+    needed = _priced.get(
+        (canonical, endpoint, n, tier),
+        row,
+        lambda: _min_balance(row, endpoint or row["endpoints"][0], n, tier),
+    )
     return _Call(model=canonical, data=data, needed_microcredits=needed, row=row)
 
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, permissions
 from rest_framework.views import APIView
 
+from hypereal_site.api.machine import MACHINE_RENDERERS, JsonOnly
 from hypereal_site.api.strict import StrictInputApi
 
 from . import selectors
@@ -84,6 +85,8 @@ class InternalApi(APIView):
     authentication_classes: list = []
     permission_classes = [permissions.IsAuthenticated]  # nobody, until composed
     throttle_classes: list = []  # the gateway is trusted and hot; it has its own limits
+    renderer_classes = MACHINE_RENDERERS
+    content_negotiation_class = JsonOnly  # JSON, always: no Accept parsing per call
 
 
 class AccountApi(StrictInputApi):

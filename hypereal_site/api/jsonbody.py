@@ -45,10 +45,17 @@ def _depth_exceeds(value, limit: int) -> bool:
     return False
 
 
+#: One decoder for every body: ``json.loads`` with an option builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def parse_json(data: bytes | str):
     """The decoded body, or ``JSONBodyError``."""
     try:
-        value = json.loads(data, parse_constant=_refuse_constant)
+        if not isinstance(data, str):
+            # As ``json.loads`` does: UTF-8 (with or without a BOM), UTF-16 or UTF-32.
+            data = data.decode(json.detect_encoding(data), "surrogatepass")
+        value = _DECODER.decode(data)
     except RecursionError:
         raise JSONBodyError(_("JSON parse error - nested too deeply.")) from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -56,10 +63,7 @@ def parse_json(data: bytes | str):
     if isinstance(value, dict | list):
         # Every opening bracket could be one more level: counting them (C speed) proves
         # most bodies shallow without walking them; the walk settles the rest.
-        if isinstance(data, str):
-            openers = data.count("[") + data.count("{")
-        else:
-            openers = data.count(b"[") + data.count(b"{")
+        openers = data.count("[") + data.count("{")
         if openers > MAX_DEPTH and _depth_exceeds(value, MAX_DEPTH):
             raise JSONBodyError(
                 _("JSON parse error - nested deeper than %(depth)d levels.") % {"depth": MAX_DEPTH}

@@ -424,7 +424,7 @@ RESERVATION_DEFAULT_MICROCREDITS = env.int("RESERVATION_DEFAULT_MICROCREDITS", d
 # up to this many calls of the same shape (never more than half of what still fits) and
 # the worker hands them out without a round trip for this long, then releases the rest.
 # 1 turns leases off.
-RESERVATION_LEASE_CALLS = env.int("RESERVATION_LEASE_CALLS", default=8)
+RESERVATION_LEASE_CALLS = env.int("RESERVATION_LEASE_CALLS", default=16)
 RESERVATION_LEASE_SECONDS = env.float("RESERVATION_LEASE_SECONDS", default=1.0)
 # How long the gateway may reuse an answer locally (returned as cache_ttl_seconds).
 VERIFY_GATEWAY_CACHE_SECONDS = env.int("VERIFY_GATEWAY_CACHE_SECONDS", default=1)

@@ -107,6 +107,13 @@ def test_parse_json_refuses_depth_nan_and_bad_bytes():
             parse_json(bad)
 
 
+def test_parse_json_reads_bytes_as_json_loads_does():
+    body = '{"name": "é", "n": [1, 2]}'
+    for raw in (body.encode(), b"\xef\xbb\xbf" + body.encode(), body.encode("utf-16")):
+        assert parse_json(raw) == json.loads(raw) == {"name": "é", "n": [1, 2]}
+    assert parse_json(b'"\\ud800"') == json.loads(b'"\\ud800"')  # as the text checks expect
+
+
 @pytest.fixture
 def credentialed(api_client_for, user):
     return envelope_walker.credentialed.__wrapped__(api_client_for, user)

@@ -70,8 +70,9 @@ def _charged(key: ApiKey) -> int:
     return sum(UsageEvent.objects.filter(key=key).values_list("cost_microcredits", flat=True))
 
 
-# 1: a script per call; 8: per-worker leases of up to 8 calls (docs/inference-plane.md).
-LEASES = pytest.mark.parametrize("lease_calls", [1, 8], ids=["one-by-one", "leases"])
+# 1: a script per call; 16: per-worker leases of up to 16 calls, the default
+# (docs/inference-plane.md, "Leases").
+LEASES = pytest.mark.parametrize("lease_calls", [1, 16], ids=["one-by-one", "leases"])
 
 
 @LEASES
