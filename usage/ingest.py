@@ -162,12 +162,25 @@ def _claim_request_ids(request_ids: list[str]) -> set[str]:
     """Insert the ids into the de-duplication table; return those that were new.
 
     ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL, SQLite ≥ 3.35). Sorted, so
-    two batches sharing ids take the unique-index locks in the same order.
+    two batches sharing ids take the unique-index locks in the same order. On PostgreSQL
+    the ids go as one array parameter (``unnest … WITH ORDINALITY``, inserted in the
+    array's order): a statement with a placeholder per value cost ~5 ms of client-side
+    query building per 500-event batch.
     """
     new: set[str] = set()
     if not request_ids:
         return new
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO usage_usagerequest (request_id, accepted_at) "
+                "SELECT r.id, %s FROM unnest(%s::text[]) WITH ORDINALITY AS r(id, n) "
+                "ORDER BY r.n ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+                [now, request_ids],
+            )
+            new.update(row[0] for row in cursor.fetchall())
+        return new
     with connection.cursor() as cursor:
         for start in range(0, len(request_ids), 500):
             chunk = request_ids[start : start + 500]
