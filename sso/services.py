@@ -552,6 +552,7 @@ def _run_check(values: dict):
 def _apply_check(connection: SsoConnection, result) -> None:
     if result is None:
         connection.check_status, connection.check_reason, connection.checked_at = "", "", None
+        connection.check_detail_code, connection.check_detail_params = "", {}
         return
     outcome = result
     if isinstance(result, checks.SamlMetadata):
@@ -561,7 +562,11 @@ def _apply_check(connection: SsoConnection, result) -> None:
         connection.saml_certificate_next = result.certificate_next
         outcome = result.outcome
     connection.check_status = outcome.status
-    connection.check_reason = outcome.stored_reason
+    connection.check_reason = outcome.code[:40]
+    connection.check_detail_code, connection.check_detail_params = (
+        outcome.detail,
+        dict(outcome.params or {}),
+    )
     connection.checked_at = timezone.now()
 
 
