@@ -22,6 +22,7 @@ from accounts.models import User
 from hypereal_site import crypto
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.notify import send_once
+from hypereal_site.reasons import reason_payload
 from orgs.audit import Target, audit_record
 from orgs.models import Membership, Organization
 from orgs.permissions import Perm, Role, role_allows
@@ -313,7 +314,8 @@ def domain_recheck(*, domain_id: int) -> str:
                 action="sso.domain_unverified",
                 target=_domain_target(domain),
                 before={"domain": display_domain(domain.name), "verified": True},
-                after={"verified": False, "reason": detail or result},
+                # The reason as the audit log reads it: {"code": …, …params}.
+                after={"verified": False, "reason": reason_payload(*detail) if detail[0] else result},
             )
         else:
             outcome = "in-grace"
