@@ -2,11 +2,11 @@
 
 OIDC: the issuer's discovery document is fetched and checked (``sso.oidc.discover``); the
 outcome — passed, or the exact reason it failed — is stored on the connection: the failure's
-code and, for its sentence, a code of ``hypereal_site.reasons`` and its parameters (translated
-when shown, never frozen in the language of whoever saved). SAML: the
-metadata (pasted, or fetched from its URL through ``hypereal_site.outbound``) is parsed and
-its entity id, sign-in URL and certificates are stored; metadata that cannot be read is a
-field error, so nothing is saved. These functions only fetch and parse: they run before the
+code and, for its sentence, a code of ``hypereal_site.reasons`` and its parameters
+(translated when shown, never frozen in the language of whoever saved). SAML: the metadata
+(pasted, or fetched from its URL through ``hypereal_site.outbound``) is parsed and its
+entity id, sign-in URL and certificates are stored; metadata that cannot be read is a field
+error, so nothing is saved. These functions only fetch and parse: they run before the
 service's transaction, so no row is locked while a remote server answers.
 """
 
