@@ -79,9 +79,7 @@ REASONS = {
     "https_only": gettext_lazy("Only https:// URLs can be fetched."),
     "url_credentials": gettext_lazy("A URL with a user name or password is not accepted."),
     "unresolvable": gettext_lazy("%(host)s could not be resolved."),
-    "private_address": gettext_lazy(
-        "%(host)s points to an address that is not public (%(why)s)."
-    ),
+    "private_address": gettext_lazy("%(host)s points to an address that is not public (%(why)s)."),
     "unreachable": gettext_lazy("%(host)s could not be reached."),
     "tls_failed": gettext_lazy("The TLS connection to %(host)s failed."),
     "connection_broken": gettext_lazy("The connection to %(host)s broke off."),
@@ -93,9 +91,7 @@ REASONS = {
     # sso.oidc discovery and sso.checks: a connection's save-time check (params: theirs,
     # the issuer the document names; fields, the missing field names).
     "discovery_not_object": gettext_lazy("The discovery document is not a JSON object."),
-    "issuer_mismatch": gettext_lazy(
-        "The discovery document is for another issuer (%(theirs)s)."
-    ),
+    "issuer_mismatch": gettext_lazy("The discovery document is for another issuer (%(theirs)s)."),
     "discovery_incomplete": gettext_lazy("The discovery document lacks %(fields)s."),
     "no_supported_algorithm": gettext_lazy(
         "The provider signs ID tokens with neither RS256 nor ES256."
@@ -126,7 +122,9 @@ def reason_text(code: str, params: dict | None = None) -> str:
     if template is None:
         # ``legacy``: the sentence stored before codes existed; an unknown code: itself.
         return str(params.get("text") or code)
-    values = {name: isolate(value) if name in _ISOLATED else value for name, value in params.items()}
+    values = {
+        name: isolate(value) if name in _ISOLATED else value for name, value in params.items()
+    }
     try:
         return str(template) % values
     except (KeyError, TypeError, ValueError):  # parameters missing: the sentence's frame

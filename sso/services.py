@@ -315,7 +315,10 @@ def domain_recheck(*, domain_id: int) -> str:
                 target=_domain_target(domain),
                 before={"domain": display_domain(domain.name), "verified": True},
                 # The reason as the audit log reads it: {"code": …, …params}.
-                after={"verified": False, "reason": reason_payload(*detail) if detail[0] else result},
+                after={
+                    "verified": False,
+                    "reason": reason_payload(*detail) if detail[0] else result,
+                },
             )
         else:
             outcome = "in-grace"

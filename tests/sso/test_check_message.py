@@ -49,9 +49,7 @@ def saved_under(api, org, owner, language: str) -> str:
 
 
 @pytest.mark.parametrize("writer", ["en", "ar"])
-def test_the_row_keeps_codes_and_the_api_answers_in_the_readers_language(
-    api, org, owner, writer
-):
+def test_the_row_keeps_codes_and_the_api_answers_in_the_readers_language(api, org, owner, writer):
     provider_id = saved_under(api, org, owner, writer)
 
     stored = SsoConnection.objects.get()

@@ -127,7 +127,7 @@ def test_a_deployments_log_says_it_in_the_readers_language(team, as_member, writ
 
 
 def test_a_redirect_and_a_success_are_told_apart(team, receiver):
-    endpoint, secret = endpoint_make(team["org"], team["owner"], receiver.url())
+    _endpoint, secret = endpoint_make(team["org"], team["owner"], receiver.url())
     receiver.secrets = [secret]
     receiver.script(Answer(307, b"", {"Location": receiver.url("/elsewhere")}), Answer(200))
     with transaction.atomic():
@@ -163,8 +163,14 @@ def test_a_redirect_and_a_success_are_told_apart(team, receiver):
             "رمز حالة HTTP 307. لا تُتّبع عمليات إعادة التوجيه.",
             ("http_redirect", {"status": 307}),
         ),
-        ("hooks.example.com took too long to answer.", ("timed_out", {"host": "hooks.example.com"})),
-        ("استغرق hooks.example.com وقتًا طويلًا للإجابة.", ("timed_out", {"host": "hooks.example.com"})),
+        (
+            "hooks.example.com took too long to answer.",
+            ("timed_out", {"host": "hooks.example.com"}),
+        ),
+        (
+            "استغرق hooks.example.com وقتًا طويلًا للإجابة.",
+            ("timed_out", {"host": "hooks.example.com"}),
+        ),
         ("The TLS connection to a.example failed.", ("tls_failed", {"host": "a.example"})),
         ("تعذّر الوصول إلى 10.0.0.7.", ("unreachable", {"host": "10.0.0.7"})),
         ("a.example could not be resolved.", ("unresolvable", {"host": "a.example"})),
