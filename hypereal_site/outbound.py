@@ -16,7 +16,9 @@ reach the console's own network, so every request:
   so a slow-drip server cannot hold a worker.
 
 Every failure is an :class:`OutboundError` whose ``reason`` is one of :data:`REASONS` and whose
-message a person can read (it names the host, never the response body).
+message a person can read (it names the host, never the response body). The message is also
+there as ``detail`` and ``params``, a code of ``hypereal_site.reasons`` and its parameters, for
+callers that store it: a stored sentence would stay in the language of whoever fetched.
 
 ``ALLOW_PRIVATE_OUTBOUND`` (off by default, refused in production) also lets loopback and
 private (RFC 1918, IPv6 ULA) addresses through, so an IdP on ``127.0.0.1`` or in a local
@@ -36,7 +38,6 @@ from urllib.parse import urljoin, urlsplit
 import certifi
 import urllib3
 from django.conf import settings
-from django.utils.translation import gettext as _
 from urllib3.exceptions import (
     ConnectTimeoutError,
     NewConnectionError,
@@ -44,6 +45,8 @@ from urllib3.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
+
+from hypereal_site.reasons import reason_text
 
 REASONS = (
     "dns",
@@ -71,13 +74,19 @@ _RFC1918_AND_ULA = tuple(
 
 
 class OutboundError(Exception):
-    """A fetch that did not give a usable answer; ``reason`` says which step failed."""
+    """A fetch that did not give a usable answer; ``reason`` says which step failed,
+    ``detail`` and ``params`` which sentence says so (``hypereal_site.reasons``), and
+    ``message`` is that sentence in the active language."""
 
-    def __init__(self, reason: str, message: str, *, status: int | None = None):
+    def __init__(
+        self, reason: str, detail: str, params: dict | None = None, *, status: int | None = None
+    ):
         assert reason in REASONS, reason
-        super().__init__(message)
         self.reason = reason
-        self.message = message
+        self.detail = detail
+        self.params = dict(params or {})
+        self.message = reason_text(detail, self.params)
+        super().__init__(self.message)
         self.status = status
 
     def __str__(self) -> str:
@@ -95,10 +104,7 @@ class OutboundResponse:
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise OutboundError(
-                "json",
-                _("%(host)s did not answer with valid JSON.") % {"host": _host_of(self.url)},
-            ) from exc
+            raise OutboundError("json", "invalid_json", {"host": _host_of(self.url)}) from exc
 
 
 def _host_of(url: str) -> str:
@@ -149,14 +155,14 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError) as exc:
-        raise OutboundError("dns", _("%(host)s could not be resolved.") % {"host": host}) from exc
+        raise OutboundError("dns", "unresolvable", {"host": host}) from exc
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if ip not in addresses:
             addresses.append(ip)
     if not addresses:
-        raise OutboundError("dns", _("%(host)s could not be resolved.") % {"host": host})
+        raise OutboundError("dns", "unresolvable", {"host": host})
     return addresses
 
 
@@ -172,30 +178,26 @@ class _Target:
 def check_url(url: str) -> _Target:
     """Refuse ``url`` unless it may be fetched; return the address to connect to."""
     if not isinstance(url, str) or "\x00" in url or any(c in url for c in "\r\n\t "):
-        raise OutboundError("scheme", _("This is not a valid URL."))
+        raise OutboundError("scheme", "invalid_url")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise OutboundError("scheme", _("This is not a valid URL.")) from exc
+        raise OutboundError("scheme", "invalid_url") from exc
     allowed = ("https", "http") if _allow_private() else ("https",)
     if parts.scheme not in allowed:
-        raise OutboundError("scheme", _("Only https:// URLs can be fetched."))
+        raise OutboundError("scheme", "https_only")
     if parts.username is not None or parts.password is not None:
-        raise OutboundError("scheme", _("A URL with a user name or password is not accepted."))
+        raise OutboundError("scheme", "url_credentials")
     host = parts.hostname
     if not host:
-        raise OutboundError("scheme", _("This is not a valid URL."))
+        raise OutboundError("scheme", "invalid_url")
     port = port or (443 if parts.scheme == "https" else 80)
     addresses = _resolve(host, port)
     for ip in addresses:
         why = address_refusal(ip)
         if why is not None:
-            raise OutboundError(
-                "private_address",
-                _("%(host)s points to an address that is not public (%(why)s).")
-                % {"host": host, "why": why},
-            )
+            raise OutboundError("private_address", "private_address", {"host": host, "why": why})
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
@@ -261,14 +263,12 @@ def fetch(
             continue
         break
     else:
-        raise OutboundError(
-            "status", _("%(host)s redirected too many times.") % {"host": target.host}
-        )
+        raise OutboundError("status", "too_many_redirects", {"host": target.host})
     if response.status not in expect_status:
         raise OutboundError(
             "status",
-            _("%(host)s answered with HTTP status %(status)s.")
-            % {"host": target.host, "status": response.status},
+            "unexpected_status",
+            {"host": target.host, "status": response.status},
             status=response.status,
         )
     return response
@@ -309,22 +309,16 @@ def _send(target, *, method, headers, body, max_bytes, deadline) -> OutboundResp
             pool.close()
             if not last:
                 continue
-            raise OutboundError(
-                "connect", _("%(host)s could not be reached.") % {"host": target.host}
-            ) from exc
+            raise OutboundError("connect", "unreachable", {"host": target.host}) from exc
         except SSLError as exc:
             pool.close()
-            raise OutboundError(
-                "tls", _("The TLS connection to %(host)s failed.") % {"host": target.host}
-            ) from exc
+            raise OutboundError("tls", "tls_failed", {"host": target.host}) from exc
         except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
             pool.close()
             raise _timeout(target) from exc
         except (ProtocolError, urllib3.exceptions.HTTPError, OSError) as exc:
             pool.close()
-            raise OutboundError(
-                "connect", _("%(host)s could not be reached.") % {"host": target.host}
-            ) from exc
+            raise OutboundError("connect", "unreachable", {"host": target.host}) from exc
     try:
         declared = raw.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
@@ -349,9 +343,7 @@ def _send(target, *, method, headers, body, max_bytes, deadline) -> OutboundResp
     except (ReadTimeoutError, TimeoutError) as exc:
         raise _timeout(target) from exc
     except (ProtocolError, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise OutboundError(
-            "connect", _("The connection to %(host)s broke off.") % {"host": target.host}
-        ) from exc
+        raise OutboundError("connect", "connection_broken", {"host": target.host}) from exc
     finally:
         raw.release_conn()
         pool.close()
@@ -364,11 +356,8 @@ def _send(target, *, method, headers, body, max_bytes, deadline) -> OutboundResp
 
 
 def _timeout(target: _Target) -> OutboundError:
-    return OutboundError("timeout", _("%(host)s took too long to answer.") % {"host": target.host})
+    return OutboundError("timeout", "timed_out", {"host": target.host})
 
 
 def _too_large(target: _Target, max_bytes: int) -> OutboundError:
-    return OutboundError(
-        "too_large",
-        _("%(host)s sent more than %(limit)s bytes.") % {"host": target.host, "limit": max_bytes},
-    )
+    return OutboundError("too_large", "too_large", {"host": target.host, "limit": max_bytes})

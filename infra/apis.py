@@ -120,7 +120,21 @@ class DeploymentOutputSerializer(serializers.Serializer):
     )
     webhookUrl = serializers.CharField(source="webhook_url")
     status = serializers.CharField()
-    statusDetail = serializers.CharField(source="status_detail")
+    statusDetail = serializers.CharField(
+        source="status_detail",
+        help_text=gettext_lazy("What the status does not say, as a sentence in your language."),
+    )
+    statusDetailCode = serializers.CharField(
+        source="status_detail_code",
+        help_text=gettext_lazy(
+            "The same as a stable code (endpoint_create_failed, no_worker_in_time…; empty "
+            "when there is nothing to add)."
+        ),
+    )
+    statusDetailParams = serializers.DictField(
+        source="status_detail_params",
+        help_text=gettext_lazy("The code's parameters (error: the provider's own words)."),
+    )
     creditsPerSecond = serializers.SerializerMethodField(
         help_text=gettext_lazy(
             "The dearest allowed GPU type's rate × GPU count (what a second may cost)."

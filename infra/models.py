@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from hypereal_site.crypto import EncryptedTextField
 from hypereal_site.ids import new_public_id
+from hypereal_site.reasons import reason_text
 from orgs.models import Organization
 
 
@@ -73,7 +74,10 @@ class Deployment(models.Model):
     webhook_secret_encrypted = EncryptedTextField()
     provider_endpoint_id = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DEPLOYING)
-    status_detail = models.CharField(max_length=500, blank=True)
+    # What the status does not say (a provider failure being retried, why it failed): a code
+    # of hypereal_site.reasons and its parameters, translated when shown (``status_detail``).
+    status_detail_code = models.CharField(max_length=40, blank=True)
+    status_detail_params = models.JSONField(default=dict, blank=True)
     # Saved settings the provider has not taken yet (its update failed; the beat task retries).
     provider_sync_pending = models.BooleanField(default=False)
     # When the status last changed: "deploying" for too long turns "failed".
@@ -101,6 +105,11 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def status_detail(self) -> str:
+        """The status detail in the active language ("" for none)."""
+        return reason_text(self.status_detail_code, self.status_detail_params)
 
 
 class ServerlessGpuModel(models.Model):

@@ -299,14 +299,26 @@ def _spec(deployment: Deployment) -> EndpointSpec:
     )
 
 
-def _set_status(deployment: Deployment, status: str, detail: str = "") -> None:
-    """Change the status (inside the caller's transaction) and tell the apps above."""
+#: The fields of a status detail (a code of hypereal_site.reasons and its parameters).
+DETAIL_FIELDS = ["status_detail_code", "status_detail_params"]
+
+
+def _provider_error(exc: ProviderError) -> dict:
+    """A provider failure's parameters: its own (English) words, kept as given."""
+    return {"error": str(exc)[:300]}
+
+
+def _set_status(
+    deployment: Deployment, status: str, detail: str = "", params: dict | None = None
+) -> None:
+    """Change the status (inside the caller's transaction) and tell the apps above;
+    ``detail`` is a code of hypereal_site.reasons, translated when shown."""
     previous = deployment.status
     deployment.status = status
-    deployment.status_detail = detail[:500]
+    deployment.status_detail_code, deployment.status_detail_params = detail, params or {}
     if previous != status:
         deployment.status_changed_at = timezone.now()
-    deployment.save(update_fields=["status", "status_detail", "status_changed_at", "updated_at"])
+    deployment.save(update_fields=["status", *DETAIL_FIELDS, "status_changed_at", "updated_at"])
     if previous != status and status in (Deployment.Status.READY, Deployment.Status.FAILED):
         deployment_status_changed.send(sender=Deployment, deployment=deployment, previous=previous)
 
@@ -398,7 +410,7 @@ def _provider_create(deployment: Deployment) -> None:
         try:
             endpoint_id = providers.get_provider().create_endpoint(_spec(deployment))
         except ProviderError as exc:
-            _provider_failed(deployment, exc, _("Creating the GPU endpoint"))
+            _provider_failed(deployment, exc, "create")
             return
         _endpoint_created(deployment, endpoint_id)
     finally:
@@ -409,27 +421,24 @@ def _endpoint_created(deployment: Deployment, endpoint_id: str) -> None:
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         locked.provider_endpoint_id = endpoint_id[:100]
-        locked.status_detail = ""
-        locked.save(update_fields=["provider_endpoint_id", "status_detail", "updated_at"])
+        locked.status_detail_code, locked.status_detail_params = "", {}
+        locked.save(update_fields=["provider_endpoint_id", *DETAIL_FIELDS, "updated_at"])
     deployment.refresh_from_db()
 
 
 def _provider_failed(deployment: Deployment, exc: ProviderError, step: str) -> None:
+    """``step`` is "create" or "update": the status detail's code names it
+    (``endpoint_create_failed``, ``endpoint_update_refused``…)."""
     logger.warning("provider: %s for deployment %s: %s", step, deployment.public_id, exc)
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         if exc.retryable:
-            locked.status_detail = _("%(step)s failed (%(error)s); retrying.") % {
-                "step": step,
-                "error": str(exc)[:300],
-            }
-            locked.save(update_fields=["status_detail", "updated_at"])
+            locked.status_detail_code = f"endpoint_{step}_failed"
+            locked.status_detail_params = _provider_error(exc)
+            locked.save(update_fields=[*DETAIL_FIELDS, "updated_at"])
         else:
             _set_status(
-                locked,
-                Deployment.Status.FAILED,
-                _("%(step)s was refused by the provider: %(error)s")
-                % {"step": step, "error": str(exc)[:300]},
+                locked, Deployment.Status.FAILED, f"endpoint_{step}_refused", _provider_error(exc)
             )
     deployment.refresh_from_db()
 
@@ -507,7 +516,7 @@ def _provider_update(deployment: Deployment) -> None:
     try:
         providers.get_provider().update_endpoint(deployment.provider_endpoint_id, _spec(deployment))
     except ProviderError as exc:
-        _provider_failed(deployment, exc, _("Updating the GPU endpoint"))
+        _provider_failed(deployment, exc, "update")
         return
     Deployment.objects.filter(pk=deployment.pk, updated_at=deployment.updated_at).update(
         provider_sync_pending=False
@@ -545,14 +554,12 @@ def _provider_delete(deployment: Deployment) -> None:
             if exc.status != 404:  # already gone at the provider: done
                 logger.warning("provider: delete %s: %s", deployment.public_id, exc)
                 Deployment.objects.filter(pk=deployment.pk).update(
-                    status_detail=(
-                        _("Deleting the GPU endpoint failed (%(error)s); retrying.")
-                        % {"error": str(exc)[:300]}
-                    )[:500]
+                    status_detail_code="endpoint_delete_failed",
+                    status_detail_params=_provider_error(exc),
                 )
                 return
     Deployment.objects.filter(pk=deployment.pk, deleted_at__isnull=True).update(
-        deleted_at=timezone.now(), status_detail=""
+        deleted_at=timezone.now(), status_detail_code="", status_detail_params={}
     )
 
 
@@ -605,23 +612,19 @@ def _refresh_deploying(deployment: Deployment) -> None:
             _set_status(locked, Deployment.Status.READY)
         elif error is not None and not error.retryable:
             _set_status(
-                locked,
-                Deployment.Status.FAILED,
-                _("The provider refused the endpoint: %(error)s") % {"error": str(error)[:300]},
+                locked, Deployment.Status.FAILED, "endpoint_refused", _provider_error(error)
             )
         elif timezone.now() - locked.status_changed_at > deploy_timeout():
             _set_status(
                 locked,
                 Deployment.Status.FAILED,
-                _("No worker came up within %(minutes)d minutes.")
-                % {"minutes": deploy_timeout().total_seconds() // 60},
+                "no_worker_in_time",
+                {"minutes": int(deploy_timeout().total_seconds() // 60)},
             )
         elif error is not None:
-            locked.status_detail = (
-                _("The provider did not answer (%(error)s); retrying.")
-                % {"error": str(error)[:300]}
-            )[:500]
-            locked.save(update_fields=["status_detail", "updated_at"])
+            locked.status_detail_code = "provider_no_answer"
+            locked.status_detail_params = _provider_error(error)
+            locked.save(update_fields=[*DETAIL_FIELDS, "updated_at"])
 
 
 def deployments_refresh() -> int:

@@ -98,12 +98,15 @@ def domain_payload(domain: SsoDomain, provider_id: str | None = None) -> dict:
 def check_payload(connection: SsoConnection) -> dict:
     """The save-time check: ``status`` "ok", "failed" or null (not run: nothing to check
     yet, or what it looked at changed since); ``reason`` the failure's code (``dns``,
-    ``tls``, ``status``, ``json``, ``issuer_mismatch``, ``sha1_only``…) and ``message``."""
-    code, message = checks.split_reason(connection.check_reason)
+    ``tls``, ``status``, ``json``, ``issuer_mismatch``, ``sha1_only``…), ``message`` the
+    sentence in the request's language, ``messageCode`` the sentence's own code (finer than
+    ``reason``: ``unresolvable``, ``timed_out``…) and ``messageParams`` its parameters."""
     return {
         "status": connection.check_status or None,
-        "reason": code,
-        "message": message,
+        "reason": connection.check_reason,
+        "message": connection.check_message,
+        "messageCode": connection.check_detail_code,
+        "messageParams": connection.check_detail_params,
         "checkedAt": connection.checked_at,
     }
 

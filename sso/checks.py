@@ -1,10 +1,12 @@
 """The save-time check of a connection (docs/sso.md "Save-time checks").
 
 OIDC: the issuer's discovery document is fetched and checked (``sso.oidc.discover``); the
-outcome — passed, or the exact reason it failed — is stored on the connection. SAML: the
-metadata (pasted, or fetched from its URL through ``hypereal_site.outbound``) is parsed and
-its entity id, sign-in URL and certificates are stored; metadata that cannot be read is a
-field error, so nothing is saved. These functions only fetch and parse: they run before the
+outcome — passed, or the exact reason it failed — is stored on the connection: the failure's
+code and, for its sentence, a code of ``hypereal_site.reasons`` and its parameters
+(translated when shown, never frozen in the language of whoever saved). SAML: the metadata
+(pasted, or fetched from its URL through ``hypereal_site.outbound``) is parsed and its
+entity id, sign-in URL and certificates are stored; metadata that cannot be read is a field
+error, so nothing is saved. These functions only fetch and parse: they run before the
 service's transaction, so no row is locked while a remote server answers.
 """
 
@@ -16,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from hypereal_site import outbound
+from hypereal_site.reasons import reason_text
 
 from . import oidc, saml
 
@@ -31,18 +34,13 @@ _SHA1_ALGORITHMS = {
 class CheckOutcome:
     status: str  # "ok" or "failed"
     code: str = ""  # why it failed: an outbound/oidc reason, or "sha1_only"
-    message: str = ""
+    detail: str = ""  # the sentence, as a code of hypereal_site.reasons
+    params: dict | None = None
 
     @property
-    def stored_reason(self) -> str:
-        """``check_reason`` as stored: "<code>: <message>" ("" when passed)."""
-        return f"{self.code}: {self.message}"[:500] if self.code else ""
-
-
-def split_reason(stored: str) -> tuple[str, str]:
-    """(code, message) of a stored ``check_reason``."""
-    code, sep, message = stored.partition(": ")
-    return (code, message) if sep else ("", stored)
+    def message(self) -> str:
+        """The sentence in the active language ("" when passed)."""
+        return reason_text(self.detail, self.params)
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ def oidc_check(issuer: str) -> CheckOutcome:
     try:
         oidc.discover(issuer, use_cache=False)
     except oidc.OidcError as exc:
-        return CheckOutcome("failed", exc.reason, exc.message)
+        return CheckOutcome("failed", exc.reason, exc.detail, exc.params)
     return CheckOutcome("ok")
 
 
@@ -98,18 +96,9 @@ def saml_check(*, xml: str = "", url: str = "") -> SamlMetadata:
     certs = [certificate_facts(c.pem) for c in parsed.certificates]
     outcome = CheckOutcome("ok")
     if (algorithms and algorithms <= _SHA1_ALGORITHMS) or all(c["sha1Signed"] for c in certs):
-        outcome = CheckOutcome(
-            "failed",
-            "sha1_only",
-            _(
-                "The identity provider offers only SHA-1, which sign-in refuses. Switch its "
-                "signing algorithm (and certificate) to SHA-256."
-            ),
-        )
+        outcome = CheckOutcome("failed", "sha1_only", "sha1_only")
     elif all(c["expired"] for c in certs):
-        outcome = CheckOutcome(
-            "failed", "certificate_expired", _("Every signing certificate has expired.")
-        )
+        outcome = CheckOutcome("failed", "certificate_expired", "certificate_expired")
     return SamlMetadata(
         entity_id=parsed.entity_id,
         sso_url=parsed.sso_url,

@@ -151,7 +151,12 @@ class SsoConnection(models.Model):
 
     # The save-time check (discovery / metadata fetch). Empty status: not checked yet.
     check_status = models.CharField(max_length=8, choices=CheckStatus.choices, blank=True)
-    check_reason = models.CharField(max_length=500, blank=True)
+    #: Why it failed, as the API's code (``dns``, ``tls``, ``issuer_mismatch``, ``sha1_only``…).
+    check_reason = models.CharField(max_length=40, blank=True)
+    #: The same as a sentence: a code of hypereal_site.reasons and its parameters,
+    #: translated when shown (``check_message``).
+    check_detail_code = models.CharField(max_length=40, blank=True)
+    check_detail_params = models.JSONField(default=dict, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -180,6 +185,11 @@ class SsoConnection(models.Model):
     @property
     def has_client_secret(self) -> bool:
         return bool(self.oidc_client_secret)
+
+    @property
+    def check_message(self) -> str:
+        """Why the save-time check failed, in the active language ("" otherwise)."""
+        return reason_text(self.check_detail_code, self.check_detail_params)
 
 
 # --- Signing in (docs/sso.md, "Signing in") -------------------------------------------------

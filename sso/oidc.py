@@ -10,7 +10,9 @@ mozilla-django-oidc we use its PKCE helper; signatures are checked with PyJWT.
 Every network call goes through :mod:`hypereal_site.outbound` (https, public addresses only,
 size and time limits). Every refusal is an :class:`OidcError` whose ``reason`` is one of
 :data:`REASONS`; an outbound failure keeps the outbound reason (``dns``, ``tls``,
-``status``, ``json``…).
+``status``, ``json``…). The refusals a connection's save-time check stores (discovery's)
+also carry ``detail`` and ``params``, a code of ``hypereal_site.reasons`` and its parameters,
+so that the stored check is shown in the reader's language.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from django.utils.translation import gettext as _
 from mozilla_django_oidc.utils import generate_code_challenge
 
 from hypereal_site import outbound
+from hypereal_site.reasons import LEGACY, reason_text
 
 ALGORITHMS = ("RS256", "ES256")  # never "none", never HS256 (the client secret is no key)
 _KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
@@ -60,11 +63,22 @@ REASONS = (
 
 
 class OidcError(Exception):
-    def __init__(self, reason: str, message: str):
+    """``message`` in the active language; ``detail`` and ``params`` the same as a code of
+    ``hypereal_site.reasons`` (``legacy`` with the sentence when the refusal has none)."""
+
+    def __init__(
+        self, reason: str, message: str = "", *, detail: str = "", params: dict | None = None
+    ):
         assert reason in REASONS, reason
+        if detail:
+            message = reason_text(detail, params)
+        else:
+            detail, params = LEGACY, {"text": message}
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.detail = detail
+        self.params = dict(params or {})
 
     def __str__(self) -> str:
         return self.message
@@ -117,7 +131,7 @@ def _outbound(call, *args, **kwargs):
     try:
         return call(*args, **kwargs)
     except outbound.OutboundError as exc:
-        raise OidcError(exc.reason, exc.message) from exc
+        raise OidcError(exc.reason, detail=exc.detail, params=exc.params) from exc
 
 
 def _cache_key(kind: str, url: str) -> str:
@@ -137,25 +151,22 @@ def discover(issuer: str, *, use_cache: bool = True) -> ProviderMetadata:
     if document is None:
         document = _outbound(outbound.fetch_json, url, max_bytes=MAX_DOCUMENT_BYTES)
     if not isinstance(document, dict):
-        raise OidcError("json", _("The discovery document is not a JSON object."))
+        raise OidcError("json", detail="discovery_not_object")
     if str(document.get("issuer", "")).rstrip("/") != issuer:
         raise OidcError(
             "issuer_mismatch",
-            _("The discovery document is for another issuer (%(theirs)s).")
-            % {"theirs": str(document.get("issuer"))[:200]},
+            detail="issuer_mismatch",
+            params={"theirs": str(document.get("issuer"))[:200]},
         )
     fields = ("authorization_endpoint", "token_endpoint", "jwks_uri")
     missing = [f for f in fields if not isinstance(document.get(f), str) or not document[f]]
     if missing:
         raise OidcError(
-            "discovery",
-            _("The discovery document lacks %(fields)s.") % {"fields": ", ".join(missing)},
+            "discovery", detail="discovery_incomplete", params={"fields": ", ".join(missing)}
         )
     algs = document.get("id_token_signing_alg_values_supported") or ["RS256"]
     if not isinstance(algs, list) or not set(algs) & set(ALGORITHMS):
-        raise OidcError(
-            "algorithm", _("The provider signs ID tokens with neither RS256 nor ES256.")
-        )
+        raise OidcError("algorithm", detail="no_supported_algorithm")
     methods = document.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
     if use_cache:
         cache.set(key, document, DISCOVERY_CACHE_SECONDS)

@@ -22,6 +22,7 @@ from accounts.models import User
 from hypereal_site import crypto
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.notify import send_once
+from hypereal_site.reasons import reason_payload
 from orgs.audit import Target, audit_record
 from orgs.models import Membership, Organization
 from orgs.permissions import Perm, Role, role_allows
@@ -313,7 +314,11 @@ def domain_recheck(*, domain_id: int) -> str:
                 action="sso.domain_unverified",
                 target=_domain_target(domain),
                 before={"domain": display_domain(domain.name), "verified": True},
-                after={"verified": False, "reason": detail or result},
+                # The reason as the audit log reads it: {"code": …, …params}.
+                after={
+                    "verified": False,
+                    "reason": reason_payload(*detail) if detail[0] else result,
+                },
             )
         else:
             outcome = "in-grace"
@@ -552,6 +557,7 @@ def _run_check(values: dict):
 def _apply_check(connection: SsoConnection, result) -> None:
     if result is None:
         connection.check_status, connection.check_reason, connection.checked_at = "", "", None
+        connection.check_detail_code, connection.check_detail_params = "", {}
         return
     outcome = result
     if isinstance(result, checks.SamlMetadata):
@@ -561,7 +567,11 @@ def _apply_check(connection: SsoConnection, result) -> None:
         connection.saml_certificate_next = result.certificate_next
         outcome = result.outcome
     connection.check_status = outcome.status
-    connection.check_reason = outcome.stored_reason
+    connection.check_reason = outcome.code[:40]
+    connection.check_detail_code, connection.check_detail_params = (
+        outcome.detail,
+        dict(outcome.params or {}),
+    )
     connection.checked_at = timezone.now()
 
 

@@ -34,8 +34,11 @@ def _sp_values(connection: SsoConnection) -> list[tuple[str, str, str]]:
 
 
 def _check_view(connection: SsoConnection) -> dict:
-    code, message = checks.split_reason(connection.check_reason)
-    return {"status": connection.check_status, "code": code, "message": message}
+    return {
+        "status": connection.check_status,
+        "code": connection.check_reason,
+        "message": connection.check_message,
+    }
 
 
 def _certificates(connection: SsoConnection) -> list[dict]:

@@ -59,7 +59,17 @@ class AttemptOutputSerializer(serializers.Serializer):
     statusCode = serializers.IntegerField(source="status_code", allow_null=True)
     responseExcerpt = serializers.CharField(source="response_excerpt")
     durationMs = serializers.IntegerField(source="duration_ms")
-    error = serializers.CharField()
+    error = serializers.CharField(
+        help_text="Why the attempt failed, as a sentence in your language (empty if it did not)."
+    )
+    errorCode = serializers.CharField(
+        source="error_code",
+        help_text="The same as a stable code: timed_out, unreachable, unresolvable, tls_failed, "
+        "http_status, private_address… (empty if it did not fail).",
+    )
+    errorParams = serializers.DictField(
+        source="error_params", help_text="The code's parameters (host, status…)."
+    )
     createdAt = serializers.DateTimeField(source="created_at")
 
 
@@ -71,6 +81,12 @@ class DeliveryOutputSerializer(serializers.Serializer):
     attemptCount = serializers.IntegerField(source="attempt_count")
     nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", allow_null=True)
     lastStatusCode = serializers.IntegerField(source="last_status_code", allow_null=True)
+    lastError = serializers.CharField(
+        source="last_error", help_text="Why the last attempt failed, in your language."
+    )
+    lastErrorCode = serializers.CharField(
+        source="last_error_code", help_text="The same as a stable code (see errorCode)."
+    )
     createdAt = serializers.DateTimeField(source="created_at")
     payload = serializers.SerializerMethodField()
     attempts = AttemptOutputSerializer(many=True, source="attempts.all")

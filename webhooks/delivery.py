@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from hypereal_site.crypto import DecryptionError, decrypt
@@ -79,11 +78,12 @@ class Destination:
 
 
 def _destination(message: WebhookMessage, *, now: datetime) -> Destination | str:
-    """Where and with which secrets to send, or why the message cannot be sent."""
+    """Where and with which secrets to send, or why the message cannot be sent (a code of
+    hypereal_site.reasons)."""
     if message.endpoint_id:
         endpoint = message.endpoint
         if not endpoint.enabled and not message.is_test:
-            return _("The endpoint is disabled.")
+            return "endpoint_disabled"
         try:
             keys = [decrypt(endpoint.secret_encrypted)]
             if (
@@ -93,17 +93,17 @@ def _destination(message: WebhookMessage, *, now: datetime) -> Destination | str
             ):
                 keys.append(decrypt(endpoint.previous_secret_encrypted))
         except DecryptionError:
-            return _("The signing secret cannot be decrypted.")
+            return "secret_undecryptable"
         return Destination(url=endpoint.url, secrets=keys)
     deployment = message.deployment
     if not deployment.webhook_url or not deployment.webhook_secret_encrypted:
-        return _("The deployment has no webhook URL any more.")
+        return "no_webhook_url"
     try:
         return Destination(
             url=deployment.webhook_url, secrets=[decrypt(deployment.webhook_secret_encrypted)]
         )
     except DecryptionError:
-        return _("The signing secret cannot be decrypted.")
+        return "secret_undecryptable"
 
 
 def _claim(message_id: int, *, now: datetime) -> bool:
@@ -152,7 +152,7 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> WebhookA
             number=number,
             url="",
             outcome=None,
-            error=_("The signing secret is not a whsec_ secret."),
+            error="secret_not_whsec",
             now=now,
         )
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **signature}
@@ -174,7 +174,8 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> WebhookA
             number=number,
             url=destination.url,
             outcome=None,
-            error=exc.message,
+            error=exc.detail,
+            error_params=exc.params,
             now=now,
             duration_ms=duration,
         )
@@ -199,14 +200,16 @@ def _record(message, **kwargs) -> WebhookAttempt | None:
 
 @transaction.atomic
 def _record_in_transaction(
-    message, *, number, url, outcome, error, now, duration_ms=0
+    message, *, number, url, outcome, error, now, duration_ms=0, error_params=None
 ) -> WebhookAttempt:
+    """``error`` is why the attempt failed, a code of hypereal_site.reasons ("" when it did
+    not), with ``error_params``: stored so, it is shown in the reader's language."""
     status_code = outcome.status if outcome is not None else None
     succeeded = status_code is not None and 200 <= status_code < 300
+    error_params = dict(error_params or {})
     if status_code is not None and not succeeded:
-        error = _("HTTP status %(status)s.") % {"status": status_code}
-        if 300 <= status_code < 400:
-            error += " " + _("Redirects are not followed.")
+        error = "http_redirect" if 300 <= status_code < 400 else "http_status"
+        error_params = {"status": status_code}
     attempt = WebhookAttempt.objects.create(
         message=message,
         number=number,
@@ -215,12 +218,13 @@ def _record_in_transaction(
         status_code=status_code,
         response_excerpt=_excerpt(outcome.body) if outcome is not None else "",
         duration_ms=max(0, duration_ms),
-        error=error[:500],
+        error_code=error,
+        error_params=error_params,
         created_at=now,
     )
     message = WebhookMessage.objects.select_for_update().get(pk=message.pk)
     message.last_status_code = status_code
-    message.last_error = error[:500]
+    message.last_error_code, message.last_error_params = error, error_params
     endpoint = None
     if message.endpoint_id:
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=message.endpoint_id)
@@ -265,7 +269,8 @@ def _record_in_transaction(
             "next_attempt_at",
             "finished_at",
             "last_status_code",
-            "last_error",
+            "last_error_code",
+            "last_error_params",
         ]
     )
     return attempt

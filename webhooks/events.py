@@ -96,13 +96,19 @@ def job_data(job) -> dict:
 
 
 def deployment_data(deployment, *, previous: str | None) -> dict:
+    """``statusDetailCode`` (and its parameters) for programs; ``statusDetail`` the same in
+    English words (a payload is not in anyone's language)."""
+    with translation.override("en"):
+        sentence = deployment.status_detail
     return {
         "deployment": {
             "id": deployment.public_id,
             "slug": deployment.slug,
             "name": deployment.name,
             "status": deployment.status,
-            "statusDetail": deployment.status_detail or None,
+            "statusDetail": sentence or None,
+            "statusDetailCode": deployment.status_detail_code or None,
+            "statusDetailParams": dict(deployment.status_detail_params or {}),
             "gpuTypes": list(deployment.gpu_types or []),
         },
         "previousStatus": previous,

@@ -91,7 +91,10 @@ class WebhookMessage(models.Model):
     # in flight it is pushed past the attempt's timeout: a lease the sweeper respects.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
+    # Why the last attempt failed: a code of hypereal_site.reasons and its parameters,
+    # translated when shown (``last_error``). Empty after a success.
+    last_error_code = models.CharField(max_length=40, blank=True)
+    last_error_params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -123,6 +126,11 @@ class WebhookMessage(models.Model):
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
 
+    @property
+    def last_error(self) -> str:
+        """Why the last attempt failed, in the active language ("" for none)."""
+        return reason_text(self.last_error_code, self.last_error_params)
+
 
 class WebhookAttempt(models.Model):
     RESPONSE_EXCERPT_CHARS = 1000
@@ -134,7 +142,10 @@ class WebhookAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     response_excerpt = models.TextField(blank=True)  # at most RESPONSE_EXCERPT_CHARS
     duration_ms = models.PositiveIntegerField(default=0)
-    error = models.CharField(max_length=500, blank=True)
+    # Why it failed: a code of hypereal_site.reasons (``timed_out``, ``http_status``…) and
+    # its parameters, translated when shown (``error``). Empty for a success.
+    error_code = models.CharField(max_length=40, blank=True)
+    error_params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -145,3 +156,8 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id}"
+
+    @property
+    def error(self) -> str:
+        """Why it failed, in the active language ("" for a success)."""
+        return reason_text(self.error_code, self.error_params)

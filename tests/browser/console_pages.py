@@ -102,7 +102,8 @@ def seed() -> dict:
             gpu_count=8,
             max_workers=20,
             status="failed",
-            status_detail="S" * 500,
+            status_detail_code="legacy",
+            status_detail_params={"text": "S" * 500},
             env_encrypted=encrypt(json.dumps({"E" * 128: "v", "F" * 128: "w"})),
             webhook_url="https://" + "w" * 200 + ".example.com/" + "p" * 250,
         )

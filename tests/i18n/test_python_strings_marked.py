@@ -48,7 +48,7 @@ MESSAGE_ARGUMENT = {
     "error_response": (1, "message"),
     "envelope": (1, "message"),
     "message_user": (1, "message"),  # the admin's flash message
-    "OutboundError": (1, "message"),
+    # OutboundError takes a code of hypereal_site.reasons, not a sentence: test_reason_codes.
     "OidcError": (1, "message"),
     "SamlError": (1, "message"),
     # ``messages.<level>(request, message)``: only when called on ``messages``.

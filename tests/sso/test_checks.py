@@ -79,7 +79,8 @@ def test_oidc_failures_are_stored_with_their_reason(org, owner, api, stub, answe
     assert check["status"] == "failed" and check["reason"] == reason, check
     assert "127.0.0.1" in check["message"] or reason == "issuer_mismatch"
     stored = SsoConnection.objects.get()
-    assert stored.check_status == "failed" and stored.check_reason.startswith(f"{reason}: ")
+    assert stored.check_status == "failed" and stored.check_reason == reason
+    assert stored.check_detail_code and stored.check_message == check["message"]
 
 
 def test_oidc_a_dead_port_is_a_connect_failure(org, owner, api):

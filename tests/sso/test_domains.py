@@ -216,6 +216,8 @@ def test_a_missing_record_starts_a_grace_period_then_unverifies(org, owner, name
         .values_list("action", flat=True)
     )
     assert actions[-2:] == ["sso.domain_record_missing", "sso.domain_unverified"]
+    unverified = AuditEvent.objects.get(organization=org, action="sso.domain_unverified")
+    assert unverified.after["reason"] == {"code": "txt_missing", "name": domain.record_name}
     assert services.domain_recheck(domain_id=domain.pk) == "not-verified"
 
 

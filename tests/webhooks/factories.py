@@ -129,5 +129,6 @@ def _delivery_log(org, url: str, *, failing: tuple[str, dict], **target) -> None
             status_code=503,
             response_excerpt="E" * 1000,
             duration_ms=15_000,
-            error="HTTP status 503.",
+            error_code="http_status",
+            error_params={"status": 503},
         )

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.utils import translation
 
 from billing import ledger
 from billing.models import LedgerEntry
@@ -80,16 +81,30 @@ def test_a_deployment_that_becomes_ready_or_fails_sends_its_event(
 ):
     org, _endpoint, secret = hooked
     deployment = deployment_make(org)
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        Deployment.objects.filter(pk=deployment.pk).update(status=status, status_detail="boot ok")
+    # Caused under Arabic (a person's request): the payload is in English all the same,
+    # with the detail's stable code and parameters.
+    with (
+        translation.override("ar"),
+        django_capture_on_commit_callbacks(execute=True),
+        transaction.atomic(),
+    ):
+        Deployment.objects.filter(pk=deployment.pk).update(
+            status=status,
+            status_detail_code="no_worker_in_time",
+            status_detail_params={"minutes": 15},
+        )
         deployment.refresh_from_db()
         deployment_status_changed.send(
             sender=Deployment, deployment=deployment, previous="deploying"
         )
     (payload,) = delivered(receiver, secret)
     assert payload["type"] == f"deployment.{status}"
-    assert payload["data"]["deployment"]["slug"] == "comfy"
-    assert payload["data"]["deployment"]["status"] == status
+    data = payload["data"]["deployment"]
+    assert data["slug"] == "comfy"
+    assert data["status"] == status
+    assert data["statusDetail"] == "No worker came up within 15 minutes."
+    assert data["statusDetailCode"] == "no_worker_in_time"
+    assert data["statusDetailParams"] == {"minutes": 15}
     assert payload["data"]["previousStatus"] == "deploying"
 
 

@@ -414,7 +414,8 @@ def demo_webhooks(*, organization: Organization, actor: User) -> WebhookEndpoint
                 status_code=status,
                 response_excerpt="ok" if status < 300 else "Service Unavailable",
                 duration_ms=120 + 40 * number,
-                error="" if status < 300 else f"HTTP status {status}.",
+                error_code="" if status < 300 else "http_status",
+                error_params={} if status < 300 else {"status": status},
                 created_at=at + timedelta(seconds=5 * (number - 1)),
             )
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(last_success_at=now - timedelta(days=1))
