@@ -103,6 +103,17 @@ REASONS = {
     "certificate_expired": gettext_lazy("Every signing certificate has expired."),
 }
 
+
+def register(codes: dict) -> None:
+    """Add an app's own reason sentences (codes stay unique across the project). The apps
+    above the plumbing keep the sentences of their domain and register them when Django
+    starts (their ``AppConfig.ready``), so every process can show their stored codes."""
+    for code, template in codes.items():
+        if REASONS.get(code, template) is not template:
+            raise ValueError(f"reason code {code!r} is already taken")
+        REASONS[code] = template
+
+
 #: Parameters that are people's or remote servers' values (isolated in right-to-left text).
 _ISOLATED = {"who", "host", "error", "why", "theirs", "fields"}
 _PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]")

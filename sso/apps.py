@@ -34,7 +34,9 @@ class SsoConfig(AppConfig):
             )
         from orgs.signals import organization_closing  # noqa: PLC0415 - needs the app registry
 
-        from . import receivers  # noqa: PLC0415 - needs the app registry (Django's ready())
+        from . import receivers, signin  # noqa: PLC0415 - needs the app registry (Django's ready())
+
+        signin.register_refusal_reasons()
 
         organization_closing.connect(
             receivers.close_sso_of_closing_organization,

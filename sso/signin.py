@@ -34,7 +34,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from accounts.models import User, normalize_email
-from hypereal_site import crypto
+from hypereal_site import crypto, reasons
 from orgs.audit import Target, audit_record, target_of
 from orgs.models import Membership, Organization
 from orgs.permissions import ROLE_RANK, Role
@@ -89,6 +89,14 @@ REFUSALS = {
 }
 
 
+def register_refusal_reasons() -> None:
+    """The refusals as reason codes (``sso_<reason>``, ``saml_<reason>``), so that the audit
+    log shows a stored refusal in its reader's language (hypereal_site.reasons)."""
+    codes = {f"sso_{reason}": text for reason, text in REFUSALS.items()}
+    codes.update({f"saml_{reason}": text for reason, text in saml._MESSAGES.items()})
+    reasons.register(codes)
+
+
 class SignInRefused(Exception):
     """A refused sign-in: ``reason`` (a REFUSALS key, or ``saml_<reason>`` /
     ``oidc_<reason>`` from the protocol layer) and a message for the person."""
@@ -100,6 +108,8 @@ class SignInRefused(Exception):
         *,
         connection: SsoConnection | None = None,
         attempt: SsoLoginAttempt | None = None,
+        detail: str = "",
+        params: dict | None = None,
     ):
         self.reason = reason
         self.message = str(message or REFUSALS.get(reason, reason))
@@ -107,12 +117,26 @@ class SignInRefused(Exception):
         self.attempt = attempt
         self.email = ""  # the address the IdP sent, once known
         self._message = message
+        self.detail, self.params = detail, dict(params or {})  # an OIDC refusal's reason code
         super().__init__(self.message)
 
     @property
     def english(self) -> str:
         """The message in the active language (the audit log renders it under "en")."""
         return str(self._message or REFUSALS.get(self.reason, self.reason))
+
+    def reason_payload(self) -> dict:
+        """The refusal as a reason code and its parameters (``reasons.reason_payload``):
+        translated when shown. A refusal with a sentence of its own and no code keeps the
+        sentence, in English (``legacy``)."""
+        if self.reason in REFUSALS and self._message is None:
+            return reasons.reason_payload(f"sso_{self.reason}")
+        if self.reason.startswith("saml_") and self.reason[5:] in saml._MESSAGES:
+            return reasons.reason_payload(self.reason)
+        if self.reason.startswith("oidc_") and self.detail and self.detail != reasons.LEGACY:
+            return reasons.reason_payload(self.detail, self.params)
+        with translation.override("en"):
+            return reasons.reason_payload(reasons.LEGACY, {"text": self.english})
 
 
 @dataclass
@@ -402,7 +426,12 @@ def oidc_complete(
         )
     except oidc.OidcError as exc:
         raise SignInRefused(
-            f"oidc_{exc.reason}", exc.message, connection=connection, attempt=attempt
+            f"oidc_{exc.reason}",
+            exc.message,
+            connection=connection,
+            attempt=attempt,
+            detail=exc.detail,
+            params=exc.params,
         ) from exc
     except crypto.DecryptionError as exc:
         raise SignInRefused("provider_unavailable", connection=connection) from exc
@@ -652,17 +681,22 @@ def _refuser(connection, attempt):
 
 def record_refusal(refusal: SignInRefused) -> None:
     """The audit event of a refused sign-in, in its own transaction (the refused work was
-    rolled back). The reason is stored as the sentence people read, in English like the
-    rest of the log. A connection test's refusal is also kept on its attempt for the tester."""
+    rolled back). The reason is stored as a code and its parameters, shown in the reader's
+    language (a refusal without a code: its English sentence). A connection test's refusal
+    is also kept on its attempt for the tester."""
     connection = refusal.connection
     if connection is None:
         return
-    with translation.override("en"):
-        reason = refusal.english
+    reason = refusal.reason_payload()
     with transaction.atomic():
         attempt = refusal.attempt
         if attempt is not None and attempt.purpose == Purpose.TEST:
-            result = {"ok": False, "reason": refusal.reason, "message": refusal.message}
+            result = {
+                "ok": False,
+                "reason": refusal.reason,
+                "message": refusal.message,
+                "detail": reason,  # the message again, as a code: shown in the reader's language
+            }
             # A second answer to a finished test does not overwrite its result.
             SsoLoginAttempt.objects.filter(pk=attempt.pk, result__isnull=True).update(result=result)
             audit_record(

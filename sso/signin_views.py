@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
+from hypereal_site import reasons
 from hypereal_site.api.errors import ApplicationError
 from hypereal_site.api.strict import StrictInputApi
 from orgs.access import Access, account_view, context_view, public_view
@@ -226,6 +227,11 @@ def connection_test_result(
     )
     if attempt is None:
         raise Http404("No such test.")
+    result = attempt.result
+    if result and result.get("detail"):
+        # The refusal in the reader's language (stored as a code), not the one of the
+        # request that received the identity provider's answer.
+        result = {**result, "message": reasons.reason_of(result["detail"])}
     return render(
         request,
         "sso/test_result.html",
@@ -233,7 +239,7 @@ def connection_test_result(
             "context": context,
             "connection": connection,
             "attempt": attempt,
-            "result": attempt.result,
+            "result": result,
         },
     )
 
