@@ -6,13 +6,16 @@ nano-credits per token (1 credit per million tokens = 1 µcr per token = 1,000 n
 token) so that catalog prices down to 0.001 credits per million tokens stay exact.
 """
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from hypereal_site.ids import new_public_id
+from hypereal_site.text import isolate
 from orgs.models import Organization
 
 MICROCREDITS_PER_CREDIT = 1_000_000
@@ -55,6 +58,52 @@ class Wallet(models.Model):
     @property
     def available_microcredits(self) -> int:
         return self.balance_microcredits - self.held_microcredits
+
+
+#: The descriptions the console writes on ledger entries (billing.payments, the usage
+#: ingestion, hold captures, GPU jobs), by kind: their English form and the sentence shown.
+#: Amounts and ids are isolated (they keep their left-to-right form inside Arabic).
+_MACHINE_DESCRIPTIONS = (
+    (
+        "usage",
+        re.compile(r"Usage: (?P<n>\d+) request\(s\)"),
+        lambda m: (
+            ngettext("Usage: %(n)s request", "Usage: %(n)s requests", int(m["n"])) % {"n": m["n"]}
+        ),
+    ),
+    (
+        "topup",
+        re.compile(r"Top-up (?P<amount>\$[\d,]+\.\d\d)"),
+        lambda m: gettext("Top-up %(amount)s") % {"amount": isolate(m["amount"])},
+    ),
+    (
+        "refund",
+        re.compile(r"Refund (?P<amount>\$[\d,]+\.\d\d)"),
+        lambda m: gettext("Refund %(amount)s") % {"amount": isolate(m["amount"])},
+    ),
+    (
+        "dispute",
+        re.compile(r"Dispute opened, (?P<amount>\$[\d,]+\.\d\d) withdrawn"),
+        lambda m: (
+            gettext("Dispute opened, %(amount)s withdrawn") % {"amount": isolate(m["amount"])}
+        ),
+    ),
+    (
+        "dispute_reversal",
+        re.compile(r"Dispute won, (?P<amount>\$[\d,]+\.\d\d) reinstated"),
+        lambda m: gettext("Dispute won, %(amount)s reinstated") % {"amount": isolate(m["amount"])},
+    ),
+    (
+        "hold_capture",
+        re.compile(r"Hold (?P<hold>\S+) captured"),
+        lambda m: gettext("Hold %(hold)s captured") % {"hold": isolate(m["hold"])},
+    ),
+    (
+        "hold_capture",
+        re.compile(r"GPU job (?P<job>\S+)"),
+        lambda m: gettext("GPU job %(job)s") % {"job": isolate(m["job"])},
+    ),
+)
 
 
 class LedgerEntry(models.Model):
@@ -104,6 +153,16 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_microcredits:+d} µcr"
+
+    def description_text(self) -> str:
+        """The description in the reader's language. What the console itself wrote (a
+        top-up, a refund, a usage batch, a hold's capture) was stored as an English
+        sentence, like the statement's CSV; it is recognised here and shown translated.
+        What a person wrote (a staff adjustment's reason) is shown as they wrote it."""
+        for kind, pattern, text in _MACHINE_DESCRIPTIONS:
+            if self.kind == kind and (match := pattern.fullmatch(self.description)):
+                return text(match)
+        return self.description
 
 
 class Hold(models.Model):
