@@ -64,7 +64,17 @@ from usage.ingest import UNIT_FIELDS, UNIT_LIMITS, Event, Priced, usage_record_i
 from usage.partitions import partitions_ensure_for
 
 from . import providers
-from .models import Deployment, GpuJob, GpuType, ServerlessGpuModel
+from .models import (
+    JOB_CANCELLED,
+    JOB_CANCELLED_EARLY,
+    JOB_HOLD_EXPIRED,
+    JOB_TIMED_OUT,
+    PROVIDER_REFUSED,
+    Deployment,
+    GpuJob,
+    GpuType,
+    ServerlessGpuModel,
+)
 from .providers.base import JOB_STATES, GpuProvider, JobState, ProviderError
 from .signals import gpu_job_finished
 
@@ -353,7 +363,7 @@ def _provider_submit(job: GpuJob) -> GpuJob:
     except ProviderError as exc:
         if exc.retryable:
             return _record_provider_error(job, exc)
-        return job_settle(job=job, outcome=Status.FAILED, error=f"The provider refused it: {exc}")
+        return job_settle(job=job, outcome=Status.FAILED, error=f"{PROVIDER_REFUSED}{exc}")
     if not state.provider_job_id:
         return _record_provider_error(
             job, ProviderError("The provider answered without a job id.", retryable=True)
@@ -464,7 +474,7 @@ def _charge(
     return gpu_charge(execution_ms=execution_ms, gpu_count=job.gpu_count, rate=rate), code
 
 
-HOLD_EXPIRED_ERROR = "The job's credit hold expired before it finished; nothing was charged."
+HOLD_EXPIRED_ERROR = JOB_HOLD_EXPIRED
 
 
 def job_settle(
@@ -676,7 +686,7 @@ def _time_out(job: GpuJob) -> GpuJob:
     return job_settle(
         job=job,
         outcome=Status.TIMED_OUT,
-        error="The job did not finish within its execution timeout; nothing was charged.",
+        error=JOB_TIMED_OUT,
     )
 
 
@@ -690,7 +700,7 @@ def job_cancel(*, job: GpuJob, actor=None) -> GpuJob:
             status=409,
         )
     if not job.provider_job_id:
-        return job_settle(job=job, outcome=Status.CANCELED, error="Cancelled before it started.")
+        return job_settle(job=job, outcome=Status.CANCELED, error=JOB_CANCELLED_EARLY)
     endpoint = _endpoint_id(job)
     try:
         state = provider().cancel(endpoint, job.provider_job_id)
@@ -717,7 +727,7 @@ def job_cancel(*, job: GpuJob, actor=None) -> GpuJob:
         outcome=Status.CANCELED,
         execution_ms=state.execution_ms,
         gpu_type_id=state.gpu_type_id,
-        error="Cancelled.",
+        error=JOB_CANCELLED,
     )
 
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from hypereal_site.crypto import EncryptedTextField
 from hypereal_site.ids import new_public_id
 from hypereal_site.reasons import reason_text
+from hypereal_site.text import isolate
 from orgs.models import Organization
 
 
@@ -204,3 +205,31 @@ class GpuJob(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.public_id} ({self.status})"
+
+    def error_text(self) -> str:
+        """The error in the reader's language. The sentences the console writes (a
+        timeout, a cancellation, an expired hold, a refusal by the provider) are stored in
+        English, as the API and the webhooks give them, and translated here for the pages;
+        the provider's or the worker's own words are shown as they are."""
+        known = JOB_ERRORS.get(self.error)
+        if known is not None:
+            return str(known)
+        if self.error.startswith(PROVIDER_REFUSED):
+            detail = self.error[len(PROVIDER_REFUSED) :]
+            return _("The provider refused it: %(error)s") % {"error": isolate(detail)}
+        return self.error
+
+
+#: The sentences the console stores on a failed or cancelled job (infra.jobs), in English,
+#: and what the pages show.
+JOB_HOLD_EXPIRED = "The job's credit hold expired before it finished; nothing was charged."
+JOB_TIMED_OUT = "The job did not finish within its execution timeout; nothing was charged."
+JOB_CANCELLED_EARLY = "Cancelled before it started."
+JOB_CANCELLED = "Cancelled."
+PROVIDER_REFUSED = "The provider refused it: "
+JOB_ERRORS = {
+    JOB_HOLD_EXPIRED: _("The job's credit hold expired before it finished; nothing was charged."),
+    JOB_TIMED_OUT: _("The job did not finish within its execution timeout; nothing was charged."),
+    JOB_CANCELLED_EARLY: _("Cancelled before it started."),
+    JOB_CANCELLED: _("Cancelled."),
+}
