@@ -379,3 +379,16 @@ def test_another_orgs_events_never_show(owner, org, api, web, outsider):
     assert b"secret.thing" not in web(owner, org=org).get("/settings/organization/audit").content
     api_body = api(owner).get(f"/api/orgs/{org.public_id}/audit").content
     assert b"secret.thing" not in api_body
+
+
+def test_an_event_without_a_person_names_the_console_in_the_readers_language(owner, org, web):
+    seed(org, action="apikey.disabled", actor_label="system")
+    client = web(owner, org=org)
+    english = client.get("/settings/organization/audit", HTTP_ACCEPT_LANGUAGE="en")
+    assert '<td class="break">the console</td>' in english.content.decode()
+    owner.language = "ar"
+    owner.save(update_fields=["language"])
+    arabic = client.get("/settings/organization/audit").content.decode()
+    assert '<td class="break">system</td>' not in arabic
+    assert '<td class="break">the console</td>' not in arabic
+    assert re.search(r'<td class="break">[\u0600-\u06ff ]+</td>', arabic)
