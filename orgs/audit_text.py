@@ -60,6 +60,8 @@ ACTION_LABELS = {
     "webhook.deleted": gettext_lazy("Webhook endpoint deleted"),
     "webhook.secret_rotated": gettext_lazy("Webhook signing secret rotated"),
     "webhook.disabled": gettext_lazy("Webhook endpoint disabled after failed deliveries"),
+    "webhook.test_sent": gettext_lazy("Webhook test event sent"),
+    "webhook.delivery_resent": gettext_lazy("Webhook delivery resent"),
     "sso.domain_claimed": gettext_lazy("Domain claimed"),
     "sso.domain_removed": gettext_lazy("Domain claim removed"),
     "sso.domain_verified": gettext_lazy("Domain verified"),
@@ -85,6 +87,8 @@ ACTION_LABELS = {
     "deployment.created": gettext_lazy("Deployment created"),
     "deployment.updated": gettext_lazy("Deployment changed"),
     "deployment.deleted": gettext_lazy("Deployment deleted"),
+    "deployment.webhook_test_sent": gettext_lazy("Deployment's webhook test event sent"),
+    "deployment.webhook_resent": gettext_lazy("Deployment's webhook delivery resent"),
 }
 
 FIELD_LABELS = {
@@ -130,6 +134,8 @@ FIELD_LABELS = {
     "timezone": gettext_lazy("Timezone"),
     "url": gettext_lazy("URL"),
     "event_types": gettext_lazy("Events"),
+    "event_type": gettext_lazy("Event"),
+    "delivery": gettext_lazy("Delivery"),
     "description": gettext_lazy("Description"),
     "domain": gettext_lazy("Domain"),
     "domains": gettext_lazy("Domains"),

@@ -243,6 +243,16 @@ PAYLOADS = {
         {"enabled": True},
         {"enabled": False, "reason": {"code": "gone_410", "when": "2026-11-29 18:02 UTC"}},
     ),
+    "webhook.test_sent": (None, {"delivery": "msg_2Vx8QmLr0pTzYb4KcW7nHd1s"}),
+    "webhook.delivery_resent": (
+        None,
+        {"delivery": "msg_2Vx8QmLr0pTzYb4KcW7nHd1s", "event_type": "job.failed"},
+    ),
+    "deployment.webhook_test_sent": (None, {"delivery": "msg_9Qp3ZkW2mLp0xYbT5rNcV8aE"}),
+    "deployment.webhook_resent": (
+        None,
+        {"delivery": "msg_9Qp3ZkW2mLp0xYbT5rNcV8aE", "event_type": "job.succeeded"},
+    ),
 }
 
 RAW = re.compile(r"[a-z]+_[a-z_]+|microcredit|µcr|\bcents\b")
