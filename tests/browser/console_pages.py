@@ -14,6 +14,8 @@ from pathlib import Path
 from django.test import Client
 
 from apikeys.services import apikey_update
+from billing.ledger import ledger_post
+from billing.models import LedgerEntry
 from hypereal_site.crypto import encrypt
 from infra.models import Deployment
 from orgs.permissions import PERMISSION_ROLES, Perm, Role
@@ -21,7 +23,7 @@ from orgs.services import invitation_create
 from sso.models import SsoLoginAttempt
 from sso.services import connection_create
 from tests.accounts.factories import UserFactory
-from tests.apikeys.factories import fund, join, key_make, personal, team
+from tests.apikeys.factories import fund, join, key_make, personal, team, wallet_of
 from tests.infra.gpuscene import finished_job, gpu_types
 from tests.site.pages import in_org, usage_event
 from tests.site.test_navigation import may_open
@@ -133,6 +135,15 @@ def seed() -> dict:
         deployment_with_log(deployment, url=long_url)
     webhook = endpoint_with_log(org, owner, url=long_url)
     own_webhook = endpoint_with_log(personal(owner), owner, url=long_url)
+    # The personal balance below zero (a correction larger than its grant): signed figures
+    # outside the ledger's cells, on the dashboard, billing, statement and GPU pages.
+    ledger_post(
+        wallet=wallet_of(personal(owner)),
+        amount_microcredits=-312_500_000,
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        idempotency_key="layout:below-zero",
+        description="correction",
+    )
     return {
         "deployment": deployments["org"],
         "own_deployment": deployments["own"],
