@@ -2,7 +2,8 @@
 English, tests/browser/test_arabic_layout.py in Arabic): the data at its longest, the
 pages each role opens, the page's primary action per role, and the loop that opens every
 page at every width, screenshots it and checks what both tests check (nothing widens the
-page; menus and dialogs open inside the viewport). Each test adds its own checks per page.
+page; a table that scrolls sideways in its box shows that it does; menus and dialogs open
+inside the viewport). Each test adds its own checks per page.
 """
 
 import json
@@ -235,6 +236,15 @@ CULPRITS = """() => { const out = e => { const r = e.getBoundingClientRect();
   return [...document.querySelectorAll('body *')].filter(out)
     .filter(e => ![...e.children].some(out)).slice(0, 4)
     .map(e => e.tagName.toLowerCase() + '.' + [...e.classList].join('.')); }"""
+#: Tables wider than their box (they scroll sideways inside it) without the cue that says
+#: so: the shadows on the sides where columns are out of view (``.table-wrap`` in
+#: console.css).
+UNCUED_TABLES = """() => [...document.querySelectorAll('main table')].filter(t => {
+  const box = t.parentElement;
+  if (box.scrollWidth <= box.clientWidth + 1) return false;
+  const style = getComputedStyle(box);
+  return !(box.classList.contains('table-wrap') && style.backgroundImage.includes('radial-gradient')
+           && style.backgroundAttachment.includes('local')); }).length"""
 RECT = """el => { const r = el.getBoundingClientRect();
   return {left: r.left, right: r.right, top: r.top, bottom: r.bottom,
           w: innerWidth, h: innerHeight}; }"""
@@ -385,6 +395,9 @@ def visit_every_page(
             if not page.evaluate(FITS):
                 wide = page.evaluate("document.documentElement.scrollWidth")
                 problems.append(f"{visit.where}: page is {wide}px wide: {page.evaluate(CULPRITS)}")
+            uncued = page.evaluate(UNCUED_TABLES)
+            if uncued:
+                problems.append(f"{visit.where}: {uncued} table(s) scroll sideways with no cue")
             check(visit)
         context.close()
     return problems
