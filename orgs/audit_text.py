@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from hypereal_site.reasons import reason_of
+from hypereal_site.text import isolate
 
 from .permissions import Perm, Role
 
@@ -230,7 +231,15 @@ def _credits_number(microcredits: int) -> str:
 
 
 def _number_and_unit(field: str, value) -> tuple[str, str] | None:
-    """(number, unit) for a field with a unit, or None."""
+    """(number, unit) for a field with a unit, or None. A negative number is isolated: in a
+    right-to-left sentence its minus sign would otherwise be drawn right of the digits."""
+    found = _unsigned_number_and_unit(field, value)
+    if found is None or not found[0].startswith("-"):
+        return found
+    return isolate(found[0]), found[1]
+
+
+def _unsigned_number_and_unit(field: str, value) -> tuple[str, str] | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
