@@ -18,13 +18,20 @@ class ApiKey(models.Model):
         DISABLED = "disabled", gettext_lazy("Disabled")
         REVOKED = "revoked", gettext_lazy("Revoked")
 
-    public_id = models.CharField(gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="api_keys",
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="api_keys",
         verbose_name=gettext_lazy("organization"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=gettext_lazy("created by"),
     )
     name = models.CharField(gettext_lazy("name"), max_length=100)
@@ -32,17 +39,29 @@ class ApiKey(models.Model):
     masked = models.CharField(gettext_lazy("masked key"), max_length=16)
     secret_hash = models.CharField(gettext_lazy("secret hash"), max_length=64, unique=True)
     # After a rotation the previous secret keeps working until previous_valid_until.
-    previous_secret_hash = models.CharField(gettext_lazy("previous secret hash"), max_length=64, unique=True, null=True, blank=True)
-    previous_valid_until = models.DateTimeField(gettext_lazy("previous secret valid until"), null=True, blank=True)
-    status = models.CharField(gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    previous_secret_hash = models.CharField(
+        gettext_lazy("previous secret hash"), max_length=64, unique=True, null=True, blank=True
+    )
+    previous_valid_until = models.DateTimeField(
+        gettext_lazy("previous secret valid until"), null=True, blank=True
+    )
+    status = models.CharField(
+        gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
     # Why it is disabled: a code of hypereal_site.reasons and its parameters, translated
     # when shown (``disabled_reason``). Empty unless disabled.
-    disabled_code = models.CharField(gettext_lazy("reason disabled (code)"), max_length=40, blank=True)
+    disabled_code = models.CharField(
+        gettext_lazy("reason disabled (code)"), max_length=40, blank=True
+    )
     disabled_params = models.JSONField(gettext_lazy("reason parameters"), default=dict, blank=True)
-    spending_limit_microcredits = models.BigIntegerField(gettext_lazy("monthly cap (µcr)"), null=True, blank=True)
+    spending_limit_microcredits = models.BigIntegerField(
+        gettext_lazy("monthly cap (µcr)"), null=True, blank=True
+    )
     auto_disable = models.BooleanField(gettext_lazy("disable at the cap"), default=False)
     expires_at = models.DateTimeField(gettext_lazy("expires at"), null=True, blank=True)
-    allowed_models = models.JSONField(gettext_lazy("allowed models"), default=list, blank=True)  # empty: every model
+    allowed_models = models.JSONField(
+        gettext_lazy("allowed models"), default=list, blank=True
+    )  # empty: every model
     created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
     revoked_at = models.DateTimeField(gettext_lazy("revoked at"), null=True, blank=True)
     last_used_at = models.DateTimeField(gettext_lazy("last used at"), null=True, blank=True)
@@ -107,7 +126,12 @@ class KeyAlert(models.Model):
         # xgettext:no-python-format
         CAP = 100, gettext_lazy("100% cap reached")
 
-    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="alerts", verbose_name=gettext_lazy("API key"))
+    key = models.ForeignKey(
+        ApiKey,
+        on_delete=models.CASCADE,
+        related_name="alerts",
+        verbose_name=gettext_lazy("API key"),
+    )
     period = models.CharField(gettext_lazy("month"), max_length=7)
     level = models.PositiveSmallIntegerField(gettext_lazy("level"), choices=Level.choices)
     spend_microcredits = models.BigIntegerField(gettext_lazy("spend (µcr)"))
@@ -154,7 +178,9 @@ class OwnerRateLimit(models.Model):
     """Per-owner override of the default rate-limit tier (settings.RATE_LIMIT_DEFAULT)."""
 
     organization = models.OneToOneField(
-        Organization, on_delete=models.CASCADE, related_name="rate_limit",
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="rate_limit",
         verbose_name=gettext_lazy("organization"),
     )
     requests_per_minute = models.PositiveIntegerField(gettext_lazy("requests per minute"))

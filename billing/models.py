@@ -29,18 +29,26 @@ class Wallet(models.Model):
     ``billing.ledger`` in the same transaction as the rows that justify them.
     """
 
-    public_id = models.CharField(gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
     organization = models.OneToOneField(
-        Organization, on_delete=models.PROTECT, related_name="wallet",
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="wallet",
         verbose_name=gettext_lazy("organization"),
     )
     balance_microcredits = models.BigIntegerField(gettext_lazy("balance (µcr)"), default=0)
     held_microcredits = models.BigIntegerField(gettext_lazy("held (µcr)"), default=0)
-    low_balance_threshold_microcredits = models.BigIntegerField(gettext_lazy("low-balance alert below (µcr)"), null=True, blank=True)
+    low_balance_threshold_microcredits = models.BigIntegerField(
+        gettext_lazy("low-balance alert below (µcr)"), null=True, blank=True
+    )
     # True once the low-balance email went out; cleared when the balance recovers above
     # the threshold, so each downward crossing sends exactly one email.
     low_balance_alerted = models.BooleanField(gettext_lazy("low-balance email sent"), default=False)
-    low_balance_alert_count = models.PositiveIntegerField(gettext_lazy("low-balance emails sent"), default=0)
+    low_balance_alert_count = models.PositiveIntegerField(
+        gettext_lazy("low-balance emails sent"), default=0
+    )
     created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
 
     class Meta:
@@ -77,7 +85,10 @@ class LedgerEntry(models.Model):
     # No single-column index on wallet: (wallet, created_at, id) below serves those
     # lookups, and every index is paid for on each hot-wallet debit.
     wallet = models.ForeignKey(
-        Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False,
+        Wallet,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
         verbose_name=gettext_lazy("wallet"),
     )
     amount_microcredits = models.BigIntegerField(gettext_lazy("amount (µcr)"))
@@ -122,17 +133,29 @@ class Hold(models.Model):
         RELEASED = "released", gettext_lazy("Released")
         EXPIRED = "expired", gettext_lazy("Expired")
 
-    public_id = models.CharField(gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds", verbose_name=gettext_lazy("wallet"))
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="holds", verbose_name=gettext_lazy("wallet")
+    )
     amount_microcredits = models.BigIntegerField(gettext_lazy("amount (µcr)"))
-    captured_microcredits = models.BigIntegerField(gettext_lazy("captured (µcr)"), null=True, blank=True)
+    captured_microcredits = models.BigIntegerField(
+        gettext_lazy("captured (µcr)"), null=True, blank=True
+    )
     reference = models.CharField(gettext_lazy("reference"), max_length=200)
     # The key the reservation was made for (its month spend grows on capture), if any.
     key = models.ForeignKey(
-        "apikeys.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="holds",
+        "apikeys.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="holds",
         verbose_name=gettext_lazy("API key"),
     )
-    status = models.CharField(gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(
+        gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.OPEN
+    )
     created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
     expires_at = models.DateTimeField(gettext_lazy("expires at"))
     resolved_at = models.DateTimeField(gettext_lazy("resolved at"), null=True, blank=True)
@@ -169,19 +192,37 @@ class Payment(models.Model):
         FAILED = "failed", gettext_lazy("Failed")
         EXPIRED = "expired", gettext_lazy("Expired")
 
-    public_id = models.CharField(gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="payments", verbose_name=gettext_lazy("wallet"))
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
+    wallet = models.ForeignKey(
+        Wallet,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=gettext_lazy("wallet"),
+    )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=gettext_lazy("created by"),
     )
     amount_cents = models.PositiveIntegerField(gettext_lazy("amount (cents)"))
     credits = models.PositiveBigIntegerField(gettext_lazy("credits"))
     currency = models.CharField(gettext_lazy("currency"), max_length=3, default="usd")
-    status = models.CharField(gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
-    checkout_session_id = models.CharField(gettext_lazy("Stripe Checkout session"), max_length=255, unique=True, null=True, blank=True)
-    payment_intent_id = models.CharField(gettext_lazy("Stripe PaymentIntent"), max_length=255, blank=True, db_index=True)
-    charge_id = models.CharField(gettext_lazy("Stripe charge"), max_length=255, blank=True, db_index=True)
+    status = models.CharField(
+        gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    checkout_session_id = models.CharField(
+        gettext_lazy("Stripe Checkout session"), max_length=255, unique=True, null=True, blank=True
+    )
+    payment_intent_id = models.CharField(
+        gettext_lazy("Stripe PaymentIntent"), max_length=255, blank=True, db_index=True
+    )
+    charge_id = models.CharField(
+        gettext_lazy("Stripe charge"), max_length=255, blank=True, db_index=True
+    )
     refunded_cents = models.PositiveIntegerField(gettext_lazy("refunded (cents)"), default=0)
     disputed_cents = models.PositiveIntegerField(gettext_lazy("disputed (cents)"), default=0)
     created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
@@ -213,7 +254,9 @@ class StripeEvent(models.Model):
     event_id = models.CharField(gettext_lazy("Stripe event id"), max_length=255, unique=True)
     type = models.CharField(gettext_lazy("type"), max_length=100)
     payload = models.JSONField(gettext_lazy("payload"))
-    status = models.CharField(gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    status = models.CharField(
+        gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED
+    )
     error = models.TextField(gettext_lazy("error"), blank=True)
     attempts = models.PositiveIntegerField(gettext_lazy("attempts"), default=0)
     received_at = models.DateTimeField(gettext_lazy("received at"), default=timezone.now)
@@ -262,22 +305,30 @@ class CatalogModel(models.Model):
     model_id = models.CharField(gettext_lazy("model id"), max_length=100, unique=True)
     display_name = models.CharField(gettext_lazy("display name"), max_length=150)
     family = models.CharField(gettext_lazy("family"), max_length=16, choices=Family.choices)
-    endpoints = models.JSONField(gettext_lazy("endpoints"), 
+    endpoints = models.JSONField(
+        gettext_lazy("endpoints"),
         default=list,
         help_text=gettext_lazy('Endpoints the model may be called on, e.g. ["chat.completions"].'),
     )
     active = models.BooleanField(gettext_lazy("active"), default=True)
     pricing = models.CharField(gettext_lazy("pricing"), max_length=16, choices=Pricing.choices)
     # per_token: nano-credits per token (credits per million tokens × 1,000).
-    input_nanocredits_per_token = models.BigIntegerField(gettext_lazy("input price (ncr per token)"), default=0)
-    output_nanocredits_per_token = models.BigIntegerField(gettext_lazy("output price (ncr per token)"), default=0)
+    input_nanocredits_per_token = models.BigIntegerField(
+        gettext_lazy("input price (ncr per token)"), default=0
+    )
+    output_nanocredits_per_token = models.BigIntegerField(
+        gettext_lazy("output price (ncr per token)"), default=0
+    )
     # per_image / per_clip / per_request: µcr per unit; per_second: µcr per second.
     unit_microcredits = models.BigIntegerField(gettext_lazy("unit price (µcr)"), default=0)
     # per_image with size tiers, e.g. {"1K": 4000000, "2K": 8000000, "4K": 16000000} (µcr).
     tier_microcredits = models.JSONField(gettext_lazy("size tiers (µcr)"), default=dict, blank=True)
     # per_second: the most seconds one call may be billed for.
-    max_seconds = models.PositiveIntegerField(gettext_lazy("maximum seconds"), null=True, blank=True)
-    default_price = models.BooleanField(gettext_lazy("example price"), 
+    max_seconds = models.PositiveIntegerField(
+        gettext_lazy("maximum seconds"), null=True, blank=True
+    )
+    default_price = models.BooleanField(
+        gettext_lazy("example price"),
         default=True,
         help_text=gettext_lazy(
             "Seeded example price, not reviewed yet. Untick after setting the real price."
@@ -306,7 +357,12 @@ class ModelAlias(models.Model):
     """A legacy or alternative id that resolves to a current model."""
 
     alias = models.CharField(gettext_lazy("alias"), max_length=100, unique=True)
-    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="aliases", verbose_name=gettext_lazy("model"))
+    model = models.ForeignKey(
+        CatalogModel,
+        on_delete=models.CASCADE,
+        related_name="aliases",
+        verbose_name=gettext_lazy("model"),
+    )
 
     class Meta:
         verbose_name_plural = gettext_lazy("model aliases")
@@ -319,7 +375,12 @@ class ModelAlias(models.Model):
 class FallbackTarget(models.Model):
     """One provider target in a model's ordered fallback chain."""
 
-    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="fallbacks", verbose_name=gettext_lazy("model"))
+    model = models.ForeignKey(
+        CatalogModel,
+        on_delete=models.CASCADE,
+        related_name="fallbacks",
+        verbose_name=gettext_lazy("model"),
+    )
     position = models.PositiveSmallIntegerField(gettext_lazy("position"))
     provider = models.CharField(gettext_lazy("provider"), max_length=64)
     region = models.CharField(gettext_lazy("region"), max_length=32, blank=True)
@@ -342,7 +403,12 @@ class Intent(models.Model):
 
     name = models.SlugField(gettext_lazy("name"), max_length=64, unique=True)
     description = models.CharField(gettext_lazy("description"), max_length=255, blank=True)
-    candidates = models.ManyToManyField(CatalogModel, related_name="intents", blank=True, verbose_name=gettext_lazy("candidate models"))
+    candidates = models.ManyToManyField(
+        CatalogModel,
+        related_name="intents",
+        blank=True,
+        verbose_name=gettext_lazy("candidate models"),
+    )
 
     class Meta:
         verbose_name = gettext_lazy("intent")

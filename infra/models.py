@@ -51,13 +51,20 @@ class Deployment(models.Model):
         FAILED = "failed", _("Failed")
         DELETING = "deleting", _("Deleting")
 
-    public_id = models.CharField(_("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
+    public_id = models.CharField(
+        _("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="deployments",
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="deployments",
         verbose_name=_("organization"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("created by"),
     )
     slug = models.SlugField(_("address name"), max_length=64)
@@ -69,14 +76,18 @@ class Deployment(models.Model):
     min_workers = models.PositiveSmallIntegerField(_("minimum workers"), default=0)
     max_workers = models.PositiveSmallIntegerField(_("maximum workers"), default=1)
     idle_timeout_seconds = models.PositiveIntegerField(_("idle timeout (seconds)"), default=5)
-    execution_timeout_seconds = models.PositiveIntegerField(_("execution timeout (seconds)"), default=600)
+    execution_timeout_seconds = models.PositiveIntegerField(
+        _("execution timeout (seconds)"), default=600
+    )
     # JSON object of environment variables, encrypted (hypereal_site.crypto); never shown back.
     env_encrypted = EncryptedTextField(_("environment variables (encrypted)"))
     webhook_url = models.URLField(_("webhook URL"), max_length=500, blank=True)
     # "whsec_…" signing secret for webhook_url, encrypted; shown once at creation.
     webhook_secret_encrypted = EncryptedTextField(_("webhook signing secret (encrypted)"))
     provider_endpoint_id = models.CharField(_("provider endpoint id"), max_length=100, blank=True)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DEPLOYING)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.DEPLOYING
+    )
     status_detail = models.CharField(max_length=500, blank=True)
     # Saved settings the provider has not taken yet (its update failed; the beat task retries).
     provider_sync_pending = models.BooleanField(_("provider update pending"), default=False)
@@ -114,7 +125,9 @@ class ServerlessGpuModel(models.Model):
     (family ``gpu``: per request, or per second capped at ``max_seconds``)."""
 
     catalog_model = models.OneToOneField(
-        "billing.CatalogModel", on_delete=models.PROTECT, related_name="serverless_gpu",
+        "billing.CatalogModel",
+        on_delete=models.PROTECT,
+        related_name="serverless_gpu",
         verbose_name=_("catalog model"),
     )
     slug = models.SlugField(_("address name"), max_length=100, unique=True)
@@ -147,30 +160,55 @@ class GpuJob(models.Model):
 
     FINAL = frozenset({"succeeded", "failed", "canceled", "timed_out"})
 
-    public_id = models.CharField(_("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", verbose_name=_("organization"))
+    public_id = models.CharField(
+        _("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", verbose_name=_("organization")
+    )
     deployment = models.ForeignKey(
-        Deployment, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs",
+        Deployment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jobs",
         verbose_name=_("deployment"),
     )
     serverless_model = models.ForeignKey(
-        ServerlessGpuModel, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs",
+        ServerlessGpuModel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jobs",
         verbose_name=_("serverless model"),
     )
     api_key = models.ForeignKey(
-        "apikeys.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        "apikeys.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         verbose_name=_("API key"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("created by"),
     )
     hold = models.OneToOneField(
-        "billing.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="gpu_job",
+        "billing.Hold",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="gpu_job",
         verbose_name=_("hold"),
     )
     provider_job_id = models.CharField(_("provider job id"), max_length=100, blank=True)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
     input = models.JSONField(_("input"), default=dict)
     output = models.JSONField(_("output"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=1000, blank=True)

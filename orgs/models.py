@@ -22,10 +22,16 @@ class Organization(models.Model):
         PERSONAL = "personal", gettext_lazy("Personal account")
         TEAM = "team", gettext_lazy("Organization")
 
-    public_id = models.CharField(gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
-    kind = models.CharField(gettext_lazy("kind"), max_length=16, choices=Kind.choices, default=Kind.TEAM)
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
+    kind = models.CharField(
+        gettext_lazy("kind"), max_length=16, choices=Kind.choices, default=Kind.TEAM
+    )
     name = models.CharField(gettext_lazy("name"), max_length=100)
-    slug = models.SlugField(gettext_lazy("address name"), max_length=48, unique=True, null=True, blank=True)
+    slug = models.SlugField(
+        gettext_lazy("address name"), max_length=48, unique=True, null=True, blank=True
+    )
     personal_for = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -37,7 +43,9 @@ class Organization(models.Model):
     created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
     deleted_at = models.DateTimeField(gettext_lazy("deleted at"), null=True, blank=True)
     # The monthly cap new keys start at (µcr); NULL: no default. Set by Perm.KEYS_DEFAULT_CAP.
-    default_key_spending_limit_microcredits = models.BigIntegerField(gettext_lazy("default cap for new keys (µcr)"), null=True, blank=True)
+    default_key_spending_limit_microcredits = models.BigIntegerField(
+        gettext_lazy("default cap for new keys (µcr)"), null=True, blank=True
+    )
 
     class Meta:
         constraints = [
@@ -68,13 +76,19 @@ class Organization(models.Model):
 
 
 class Membership(models.Model):
-    public_id = models.CharField(gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="memberships",
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="memberships",
         verbose_name=gettext_lazy("organization"),
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
         verbose_name=gettext_lazy("user"),
     )
     role = models.CharField(gettext_lazy("role"), max_length=16, choices=Role.choices)
@@ -95,16 +109,23 @@ class Membership(models.Model):
 class Invitation(models.Model):
     """An emailed invitation. Only the SHA-256 of its token is stored."""
 
-    public_id = models.CharField(gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="invitations",
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="invitations",
         verbose_name=gettext_lazy("organization"),
     )
     email = models.EmailField(gettext_lazy("email address"), max_length=254)
     role = models.CharField(gettext_lazy("role"), max_length=16, choices=Role.choices)
     token_hash = models.CharField(gettext_lazy("token hash"), max_length=64, unique=True)
     invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=gettext_lazy("invited by"),
     )
     created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
@@ -157,15 +178,24 @@ class AuditEvent(models.Model):
     trigger lets through); ``actor_label`` keeps who it was.
     """
 
-    public_id = models.CharField(gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
     # NULL only for platform events that belong to no tenant (service tokens): staff see
     # them in the admin; every tenant's log filters by its organization.
     organization = models.ForeignKey(
-        Organization, null=True, on_delete=models.PROTECT, related_name="audit_events",
+        Organization,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
         verbose_name=gettext_lazy("organization"),
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=gettext_lazy("actor"),
     )
     actor_label = models.CharField(gettext_lazy("recorded actor"), max_length=254, blank=True)
@@ -178,7 +208,9 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(gettext_lazy("IP address"), null=True, blank=True)
     user_agent = models.CharField(gettext_lazy("user agent"), max_length=512, blank=True)
     request_id = models.CharField(gettext_lazy("request id"), max_length=128, blank=True)
-    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(
+        gettext_lazy("created at"), default=timezone.now, db_index=True
+    )
 
     class Meta:
         indexes = [

@@ -24,9 +24,13 @@ def new_message_id() -> str:
 
 
 class WebhookEndpoint(models.Model):
-    public_id = models.CharField(_("public id"), max_length=16, unique=True, default=new_public_id, editable=False)
+    public_id = models.CharField(
+        _("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="webhook_endpoints",
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="webhook_endpoints",
         verbose_name=_("organization"),
     )
     url = models.URLField(_("URL"), max_length=500)
@@ -43,10 +47,15 @@ class WebhookEndpoint(models.Model):
     secret_encrypted = EncryptedTextField(_("signing secret (encrypted)"))
     # The secret before the last rotation: still signs (second signature) until then.
     previous_secret_encrypted = EncryptedTextField(_("previous signing secret (encrypted)"))
-    previous_secret_until = models.DateTimeField(_("previous secret valid until"), null=True, blank=True)
+    previous_secret_until = models.DateTimeField(
+        _("previous secret valid until"), null=True, blank=True
+    )
     last_success_at = models.DateTimeField(_("last success at"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -72,10 +81,18 @@ class WebhookMessage(models.Model):
         SUCCEEDED = "succeeded", _("Delivered")
         FAILED = "failed", _("Failed")
 
-    event_id = models.CharField(_("message id"), max_length=40, default=new_message_id, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization"))
+    event_id = models.CharField(
+        _("message id"), max_length=40, default=new_message_id, editable=False
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
     endpoint = models.ForeignKey(
-        WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE, related_name="messages",
+        WebhookEndpoint,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
         verbose_name=_("endpoint"),
     )
     deployment = models.ForeignKey(
@@ -89,14 +106,18 @@ class WebhookMessage(models.Model):
     event_type = models.CharField(_("event type"), max_length=64)
     body = models.TextField(_("body"))  # the exact JSON signed and sent
     is_test = models.BooleanField(_("test event"), default=False)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
     attempt_count = models.PositiveIntegerField(_("attempts"), default=0)
     # Attempts made before the current round of retries ("Resend" starts a new round).
     round_start = models.PositiveIntegerField(_("attempts before this round"), default=0)
     # When the next attempt is due (NULL once delivered or given up). While an attempt is
     # in flight it is pushed past the attempt's timeout: a lease the sweeper respects.
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(
+        _("last HTTP status"), null=True, blank=True
+    )
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
@@ -135,12 +156,16 @@ class WebhookMessage(models.Model):
 class WebhookAttempt(models.Model):
     RESPONSE_EXCERPT_CHARS = 1000
 
-    message = models.ForeignKey(WebhookMessage, on_delete=models.CASCADE, related_name="attempts", verbose_name=_("message"))
+    message = models.ForeignKey(
+        WebhookMessage, on_delete=models.CASCADE, related_name="attempts", verbose_name=_("message")
+    )
     number = models.PositiveIntegerField(_("attempt"))
     url = models.CharField(_("URL"), max_length=500)
     succeeded = models.BooleanField(_("succeeded"), default=False)
     status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
-    response_excerpt = models.TextField(_("response excerpt"), blank=True)  # at most RESPONSE_EXCERPT_CHARS
+    response_excerpt = models.TextField(
+        _("response excerpt"), blank=True
+    )  # at most RESPONSE_EXCERPT_CHARS
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
     error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
