@@ -41,20 +41,26 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """A person. The email address is the identity; there are no usernames."""
 
-    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
-    email = models.EmailField(gettext_lazy("email address"), max_length=254, unique=True)
-    name = models.CharField(max_length=150, blank=True)
-    is_active = models.BooleanField(default=True)
-    is_staff = models.BooleanField(
-        default=False, help_text=gettext_lazy("May sign in to the Django admin.")
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
     )
-    date_joined = models.DateTimeField(default=timezone.now)
+    email = models.EmailField(gettext_lazy("email address"), max_length=254, unique=True)
+    name = models.CharField(gettext_lazy("name"), max_length=150, blank=True)
+    is_active = models.BooleanField(gettext_lazy("active"), default=True)
+    is_staff = models.BooleanField(
+        gettext_lazy("staff status"),
+        default=False,
+        help_text=gettext_lazy("May sign in to the Django admin."),
+    )
+    date_joined = models.DateTimeField(gettext_lazy("date joined"), default=timezone.now)
     #: An IANA zone name (checked against zoneinfo by the account form): the viewer's days
     #: on the usage page and in ``/api/api-usage``'s ``daily``.
-    timezone = models.CharField(max_length=64, default="UTC")
+    timezone = models.CharField(gettext_lazy("time zone"), max_length=64, default="UTC")
     #: The console's language for this person ("en", "ar"), ahead of the switcher's cookie
     #: and the browser's Accept-Language; blank follows them. Emails go out in it too.
-    language = models.CharField(max_length=8, blank=True, default="", choices=settings.LANGUAGES)
+    language = models.CharField(
+        gettext_lazy("language"), max_length=8, blank=True, default="", choices=settings.LANGUAGES
+    )
 
     objects = UserManager()
 
@@ -67,6 +73,8 @@ class User(AbstractBaseUser, PermissionsMixin):
             # The case-insensitive guarantee, enforced by the database itself.
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
         ]
+        verbose_name = gettext_lazy("user")
+        verbose_name_plural = gettext_lazy("users")
 
     def __str__(self) -> str:
         return self.email

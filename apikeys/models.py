@@ -18,35 +18,56 @@ class ApiKey(models.Model):
         DISABLED = "disabled", gettext_lazy("Disabled")
         REVOKED = "revoked", gettext_lazy("Revoked")
 
-    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="api_keys"
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="api_keys",
+        verbose_name=gettext_lazy("organization"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=gettext_lazy("created by"),
     )
-    name = models.CharField(max_length=100)
+    name = models.CharField(gettext_lazy("name"), max_length=100)
     # "ck_" + first 4 + "…" + last 4: all the console ever shows after creation.
-    masked = models.CharField(max_length=16)
-    secret_hash = models.CharField(max_length=64, unique=True)
+    masked = models.CharField(gettext_lazy("masked key"), max_length=16)
+    secret_hash = models.CharField(gettext_lazy("secret hash"), max_length=64, unique=True)
     # After a rotation the previous secret keeps working until previous_valid_until.
-    previous_secret_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    previous_valid_until = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    previous_secret_hash = models.CharField(
+        gettext_lazy("previous secret hash"), max_length=64, unique=True, null=True, blank=True
+    )
+    previous_valid_until = models.DateTimeField(
+        gettext_lazy("previous secret valid until"), null=True, blank=True
+    )
+    status = models.CharField(
+        gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
     # Why it is disabled: a code of hypereal_site.reasons and its parameters, translated
     # when shown (``disabled_reason``). Empty unless disabled.
-    disabled_code = models.CharField(max_length=40, blank=True)
-    disabled_params = models.JSONField(default=dict, blank=True)
-    spending_limit_microcredits = models.BigIntegerField(null=True, blank=True)
-    auto_disable = models.BooleanField(default=False)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    allowed_models = models.JSONField(default=list, blank=True)  # empty: every model
-    created_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    disabled_code = models.CharField(
+        gettext_lazy("reason disabled (code)"), max_length=40, blank=True
+    )
+    disabled_params = models.JSONField(gettext_lazy("reason parameters"), default=dict, blank=True)
+    spending_limit_microcredits = models.BigIntegerField(
+        gettext_lazy("monthly cap (µcr)"), null=True, blank=True
+    )
+    auto_disable = models.BooleanField(gettext_lazy("disable at the cap"), default=False)
+    expires_at = models.DateTimeField(gettext_lazy("expires at"), null=True, blank=True)
+    allowed_models = models.JSONField(
+        gettext_lazy("allowed models"), default=list, blank=True
+    )  # empty: every model
+    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
+    revoked_at = models.DateTimeField(gettext_lazy("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(gettext_lazy("last used at"), null=True, blank=True)
     # Written by verification at most once a minute: after Redis lost its data, a capped key
     # verified within the reservation TTL may have calls in flight (apikeys.reservations).
-    last_verified_at = models.DateTimeField(null=True, blank=True)
+    last_verified_at = models.DateTimeField(gettext_lazy("last verified at"), null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -64,6 +85,8 @@ class ApiKey(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["organization", "status"])]
+        verbose_name = gettext_lazy("API key")
+        verbose_name_plural = gettext_lazy("API keys")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.masked})"
@@ -103,13 +126,18 @@ class KeyAlert(models.Model):
         # xgettext:no-python-format
         CAP = 100, gettext_lazy("100% cap reached")
 
-    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="alerts")
-    period = models.CharField(max_length=7)
-    level = models.PositiveSmallIntegerField(choices=Level.choices)
-    spend_microcredits = models.BigIntegerField()
-    limit_microcredits = models.BigIntegerField()
-    key_disabled = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
+    key = models.ForeignKey(
+        ApiKey,
+        on_delete=models.CASCADE,
+        related_name="alerts",
+        verbose_name=gettext_lazy("API key"),
+    )
+    period = models.CharField(gettext_lazy("month"), max_length=7)
+    level = models.PositiveSmallIntegerField(gettext_lazy("level"), choices=Level.choices)
+    spend_microcredits = models.BigIntegerField(gettext_lazy("spend (µcr)"))
+    limit_microcredits = models.BigIntegerField(gettext_lazy("cap (µcr)"))
+    key_disabled = models.BooleanField(gettext_lazy("key disabled"), default=False)
+    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
 
     class Meta:
         constraints = [
@@ -117,6 +145,8 @@ class KeyAlert(models.Model):
                 fields=["key", "period", "level"], name="apikeys_alert_once_per_month"
             ),
         ]
+        verbose_name = gettext_lazy("key alert")
+        verbose_name_plural = gettext_lazy("key alerts")
 
     def __str__(self) -> str:
         return f"{self.key} {self.period} {self.level}%"
@@ -125,12 +155,16 @@ class KeyAlert(models.Model):
 class ServiceToken(models.Model):
     """A ``svc_`` token of the inference plane for ``/internal/v1/``."""
 
-    name = models.CharField(max_length=100, unique=True)
-    token_hash = models.CharField(max_length=64, unique=True)
-    prefix = models.CharField(max_length=12)
-    created_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    name = models.CharField(gettext_lazy("name"), max_length=100, unique=True)
+    token_hash = models.CharField(gettext_lazy("token hash"), max_length=64, unique=True)
+    prefix = models.CharField(gettext_lazy("prefix"), max_length=12)
+    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
+    revoked_at = models.DateTimeField(gettext_lazy("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(gettext_lazy("last used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = gettext_lazy("service token")
+        verbose_name_plural = gettext_lazy("service tokens")
 
     def __str__(self) -> str:
         return self.name
@@ -144,11 +178,18 @@ class OwnerRateLimit(models.Model):
     """Per-owner override of the default rate-limit tier (settings.RATE_LIMIT_DEFAULT)."""
 
     organization = models.OneToOneField(
-        Organization, on_delete=models.CASCADE, related_name="rate_limit"
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="rate_limit",
+        verbose_name=gettext_lazy("organization"),
     )
-    requests_per_minute = models.PositiveIntegerField()
-    tokens_per_minute = models.PositiveIntegerField()
-    note = models.CharField(max_length=255, blank=True)
+    requests_per_minute = models.PositiveIntegerField(gettext_lazy("requests per minute"))
+    tokens_per_minute = models.PositiveIntegerField(gettext_lazy("tokens per minute"))
+    note = models.CharField(gettext_lazy("note"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = gettext_lazy("rate limit")
+        verbose_name_plural = gettext_lazy("rate limits")
 
     def __str__(self) -> str:
         return f"{self.organization}: {self.requests_per_minute} rpm, {self.tokens_per_minute} tpm"

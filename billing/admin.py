@@ -65,7 +65,7 @@ class WalletAdmin(ReadOnlyAdmin):
     @admin.display(description="")
     def adjust_link(self, wallet: Wallet) -> str:
         url = reverse("admin:billing_wallet_adjust", args=[wallet.pk])
-        return format_html('<a href="{}">Grant or correct…</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("Grant or correct…"))
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_staff

@@ -32,18 +32,27 @@ class Wallet(models.Model):
     ``billing.ledger`` in the same transaction as the rows that justify them.
     """
 
-    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
-    organization = models.OneToOneField(
-        Organization, on_delete=models.PROTECT, related_name="wallet"
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
     )
-    balance_microcredits = models.BigIntegerField(default=0)
-    held_microcredits = models.BigIntegerField(default=0)
-    low_balance_threshold_microcredits = models.BigIntegerField(null=True, blank=True)
+    organization = models.OneToOneField(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="wallet",
+        verbose_name=gettext_lazy("organization"),
+    )
+    balance_microcredits = models.BigIntegerField(gettext_lazy("balance (µcr)"), default=0)
+    held_microcredits = models.BigIntegerField(gettext_lazy("held (µcr)"), default=0)
+    low_balance_threshold_microcredits = models.BigIntegerField(
+        gettext_lazy("low-balance alert below (µcr)"), null=True, blank=True
+    )
     # True once the low-balance email went out; cleared when the balance recovers above
     # the threshold, so each downward crossing sends exactly one email.
-    low_balance_alerted = models.BooleanField(default=False)
-    low_balance_alert_count = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
+    low_balance_alerted = models.BooleanField(gettext_lazy("low-balance email sent"), default=False)
+    low_balance_alert_count = models.PositiveIntegerField(
+        gettext_lazy("low-balance emails sent"), default=0
+    )
+    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
 
     class Meta:
         constraints = [
@@ -51,6 +60,8 @@ class Wallet(models.Model):
                 condition=Q(held_microcredits__gte=0), name="billing_wallet_held_nonnegative"
             ),
         ]
+        verbose_name = gettext_lazy("wallet")
+        verbose_name_plural = gettext_lazy("wallets")
 
     def __str__(self) -> str:
         return f"wallet of {self.organization}"
@@ -123,24 +134,29 @@ class LedgerEntry(models.Model):
     # No single-column index on wallet: (wallet, created_at, id) below serves those
     # lookups, and every index is paid for on each hot-wallet debit.
     wallet = models.ForeignKey(
-        Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False
+        Wallet,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
+        verbose_name=gettext_lazy("wallet"),
     )
-    amount_microcredits = models.BigIntegerField()
-    kind = models.CharField(max_length=24, choices=Kind.choices)
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    reference = models.CharField(max_length=255, blank=True)
-    description = models.CharField(max_length=255, blank=True)
-    balance_after_microcredits = models.BigIntegerField()
+    amount_microcredits = models.BigIntegerField(gettext_lazy("amount (µcr)"))
+    kind = models.CharField(gettext_lazy("kind"), max_length=24, choices=Kind.choices)
+    idempotency_key = models.CharField(gettext_lazy("idempotency key"), max_length=200, unique=True)
+    reference = models.CharField(gettext_lazy("reference"), max_length=255, blank=True)
+    description = models.CharField(gettext_lazy("description"), max_length=255, blank=True)
+    balance_after_microcredits = models.BigIntegerField(gettext_lazy("balance after (µcr)"))
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        db_index=False,  # see the partial index below: most entries have no person behind them
+        db_index=False,  # see the partial index below: most entries have no person behind them,
+        verbose_name=gettext_lazy("actor"),
     )
-    actor_label = models.CharField(max_length=254, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    actor_label = models.CharField(gettext_lazy("recorded actor"), max_length=254, blank=True)
+    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
 
     class Meta:
         indexes = [
@@ -150,6 +166,7 @@ class LedgerEntry(models.Model):
             ),
         ]
         verbose_name_plural = gettext_lazy("ledger entries")
+        verbose_name = gettext_lazy("ledger entry")
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_microcredits:+d} µcr"
@@ -175,19 +192,32 @@ class Hold(models.Model):
         RELEASED = "released", gettext_lazy("Released")
         EXPIRED = "expired", gettext_lazy("Expired")
 
-    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
-    amount_microcredits = models.BigIntegerField()
-    captured_microcredits = models.BigIntegerField(null=True, blank=True)
-    reference = models.CharField(max_length=200)
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="holds", verbose_name=gettext_lazy("wallet")
+    )
+    amount_microcredits = models.BigIntegerField(gettext_lazy("amount (µcr)"))
+    captured_microcredits = models.BigIntegerField(
+        gettext_lazy("captured (µcr)"), null=True, blank=True
+    )
+    reference = models.CharField(gettext_lazy("reference"), max_length=200)
     # The key the reservation was made for (its month spend grows on capture), if any.
     key = models.ForeignKey(
-        "apikeys.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="holds"
+        "apikeys.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="holds",
+        verbose_name=gettext_lazy("API key"),
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.OPEN
+    )
+    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(gettext_lazy("expires at"))
+    resolved_at = models.DateTimeField(gettext_lazy("resolved at"), null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -205,6 +235,8 @@ class Hold(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "expires_at"])]
+        verbose_name = gettext_lazy("hold")
+        verbose_name_plural = gettext_lazy("holds")
 
     def __str__(self) -> str:
         return f"hold {self.public_id} ({self.status})"
@@ -219,25 +251,46 @@ class Payment(models.Model):
         FAILED = "failed", gettext_lazy("Failed")
         EXPIRED = "expired", gettext_lazy("Expired")
 
-    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="payments")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    public_id = models.CharField(
+        gettext_lazy("public id"), max_length=16, unique=True, default=new_public_id, editable=False
     )
-    amount_cents = models.PositiveIntegerField()
-    credits = models.PositiveBigIntegerField()
-    currency = models.CharField(max_length=3, default="usd")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    checkout_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
-    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
-    charge_id = models.CharField(max_length=255, blank=True, db_index=True)
-    refunded_cents = models.PositiveIntegerField(default=0)
-    disputed_cents = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    paid_at = models.DateTimeField(null=True, blank=True)
+    wallet = models.ForeignKey(
+        Wallet,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=gettext_lazy("wallet"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=gettext_lazy("created by"),
+    )
+    amount_cents = models.PositiveIntegerField(gettext_lazy("amount (cents)"))
+    credits = models.PositiveBigIntegerField(gettext_lazy("credits"))
+    currency = models.CharField(gettext_lazy("currency"), max_length=3, default="usd")
+    status = models.CharField(
+        gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    checkout_session_id = models.CharField(
+        gettext_lazy("Stripe Checkout session"), max_length=255, unique=True, null=True, blank=True
+    )
+    payment_intent_id = models.CharField(
+        gettext_lazy("Stripe PaymentIntent"), max_length=255, blank=True, db_index=True
+    )
+    charge_id = models.CharField(
+        gettext_lazy("Stripe charge"), max_length=255, blank=True, db_index=True
+    )
+    refunded_cents = models.PositiveIntegerField(gettext_lazy("refunded (cents)"), default=0)
+    disputed_cents = models.PositiveIntegerField(gettext_lazy("disputed (cents)"), default=0)
+    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
+    paid_at = models.DateTimeField(gettext_lazy("paid at"), null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["wallet", "-created_at"])]
+        verbose_name = gettext_lazy("payment")
+        verbose_name_plural = gettext_lazy("payments")
 
     def __str__(self) -> str:
         return f"payment {self.public_id} {self.amount_cents}¢ {self.status}"
@@ -257,14 +310,20 @@ class StripeEvent(models.Model):
         IGNORED = "ignored", gettext_lazy("Ignored")
         FAILED = "failed", gettext_lazy("Failed")
 
-    event_id = models.CharField(max_length=255, unique=True)
-    type = models.CharField(max_length=100)
-    payload = models.JSONField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    received_at = models.DateTimeField(default=timezone.now)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    event_id = models.CharField(gettext_lazy("Stripe event id"), max_length=255, unique=True)
+    type = models.CharField(gettext_lazy("type"), max_length=100)
+    payload = models.JSONField(gettext_lazy("payload"))
+    status = models.CharField(
+        gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED
+    )
+    error = models.TextField(gettext_lazy("error"), blank=True)
+    attempts = models.PositiveIntegerField(gettext_lazy("attempts"), default=0)
+    received_at = models.DateTimeField(gettext_lazy("received at"), default=timezone.now)
+    processed_at = models.DateTimeField(gettext_lazy("processed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = gettext_lazy("Stripe event")
+        verbose_name_plural = gettext_lazy("Stripe events")
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id} ({self.status})"
@@ -303,30 +362,38 @@ class CatalogModel(models.Model):
         PER_REQUEST = "per_request", gettext_lazy("Per request")
 
     model_id = models.CharField(gettext_lazy("model id"), max_length=100, unique=True)
-    display_name = models.CharField(max_length=150)
-    family = models.CharField(max_length=16, choices=Family.choices)
+    display_name = models.CharField(gettext_lazy("display name"), max_length=150)
+    family = models.CharField(gettext_lazy("family"), max_length=16, choices=Family.choices)
     endpoints = models.JSONField(
+        gettext_lazy("endpoints"),
         default=list,
         help_text=gettext_lazy('Endpoints the model may be called on, e.g. ["chat.completions"].'),
     )
-    active = models.BooleanField(default=True)
-    pricing = models.CharField(max_length=16, choices=Pricing.choices)
+    active = models.BooleanField(gettext_lazy("active"), default=True)
+    pricing = models.CharField(gettext_lazy("pricing"), max_length=16, choices=Pricing.choices)
     # per_token: nano-credits per token (credits per million tokens × 1,000).
-    input_nanocredits_per_token = models.BigIntegerField(default=0)
-    output_nanocredits_per_token = models.BigIntegerField(default=0)
+    input_nanocredits_per_token = models.BigIntegerField(
+        gettext_lazy("input price (ncr per token)"), default=0
+    )
+    output_nanocredits_per_token = models.BigIntegerField(
+        gettext_lazy("output price (ncr per token)"), default=0
+    )
     # per_image / per_clip / per_request: µcr per unit; per_second: µcr per second.
-    unit_microcredits = models.BigIntegerField(default=0)
+    unit_microcredits = models.BigIntegerField(gettext_lazy("unit price (µcr)"), default=0)
     # per_image with size tiers, e.g. {"1K": 4000000, "2K": 8000000, "4K": 16000000} (µcr).
-    tier_microcredits = models.JSONField(default=dict, blank=True)
+    tier_microcredits = models.JSONField(gettext_lazy("size tiers (µcr)"), default=dict, blank=True)
     # per_second: the most seconds one call may be billed for.
-    max_seconds = models.PositiveIntegerField(null=True, blank=True)
+    max_seconds = models.PositiveIntegerField(
+        gettext_lazy("maximum seconds"), null=True, blank=True
+    )
     default_price = models.BooleanField(
+        gettext_lazy("example price"),
         default=True,
         help_text=gettext_lazy(
             "Seeded example price, not reviewed yet. Untick after setting the real price."
         ),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(gettext_lazy("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["family", "model_id"]
@@ -338,6 +405,8 @@ class CatalogModel(models.Model):
                 name="billing_catalog_prices_nonnegative",
             ),
         ]
+        verbose_name = gettext_lazy("catalog model")
+        verbose_name_plural = gettext_lazy("catalog models")
 
     def __str__(self) -> str:
         return self.model_id
@@ -346,11 +415,17 @@ class CatalogModel(models.Model):
 class ModelAlias(models.Model):
     """A legacy or alternative id that resolves to a current model."""
 
-    alias = models.CharField(max_length=100, unique=True)
-    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(gettext_lazy("alias"), max_length=100, unique=True)
+    model = models.ForeignKey(
+        CatalogModel,
+        on_delete=models.CASCADE,
+        related_name="aliases",
+        verbose_name=gettext_lazy("model"),
+    )
 
     class Meta:
         verbose_name_plural = gettext_lazy("model aliases")
+        verbose_name = gettext_lazy("model alias")
 
     def __str__(self) -> str:
         return f"{self.alias} → {self.model.model_id}"
@@ -359,17 +434,24 @@ class ModelAlias(models.Model):
 class FallbackTarget(models.Model):
     """One provider target in a model's ordered fallback chain."""
 
-    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="fallbacks")
-    position = models.PositiveSmallIntegerField()
-    provider = models.CharField(max_length=64)
-    region = models.CharField(max_length=32, blank=True)
-    upstream_model = models.CharField(max_length=100, blank=True)
+    model = models.ForeignKey(
+        CatalogModel,
+        on_delete=models.CASCADE,
+        related_name="fallbacks",
+        verbose_name=gettext_lazy("model"),
+    )
+    position = models.PositiveSmallIntegerField(gettext_lazy("position"))
+    provider = models.CharField(gettext_lazy("provider"), max_length=64)
+    region = models.CharField(gettext_lazy("region"), max_length=32, blank=True)
+    upstream_model = models.CharField(gettext_lazy("upstream model id"), max_length=100, blank=True)
 
     class Meta:
         ordering = ["model", "position"]
         constraints = [
             models.UniqueConstraint(fields=["model", "position"], name="billing_fallback_position"),
         ]
+        verbose_name = gettext_lazy("fallback target")
+        verbose_name_plural = gettext_lazy("fallback targets")
 
     def __str__(self) -> str:
         return f"{self.model.model_id} #{self.position}: {self.provider} {self.region}"
@@ -378,9 +460,18 @@ class FallbackTarget(models.Model):
 class Intent(models.Model):
     """A capability bucket (``text-to-image-fast``); the cheapest active member is chosen."""
 
-    name = models.SlugField(max_length=64, unique=True)
-    description = models.CharField(max_length=255, blank=True)
-    candidates = models.ManyToManyField(CatalogModel, related_name="intents", blank=True)
+    name = models.SlugField(gettext_lazy("name"), max_length=64, unique=True)
+    description = models.CharField(gettext_lazy("description"), max_length=255, blank=True)
+    candidates = models.ManyToManyField(
+        CatalogModel,
+        related_name="intents",
+        blank=True,
+        verbose_name=gettext_lazy("candidate models"),
+    )
+
+    class Meta:
+        verbose_name = gettext_lazy("intent")
+        verbose_name_plural = gettext_lazy("intents")
 
     def __str__(self) -> str:
         return self.name

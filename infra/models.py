@@ -20,15 +20,15 @@ from orgs.models import Organization
 class GpuType(models.Model):
     """One GPU a deployment may ask for, with the per-second rate customers pay for it."""
 
-    code = models.CharField(max_length=32, unique=True)  # "ADA_48_PRO", as in the API
-    name = models.CharField(max_length=100)  # "RTX 6000 Ada, 48 GB"
-    memory_gb = models.PositiveIntegerField()
+    code = models.CharField(_("code"), max_length=32, unique=True)  # "ADA_48_PRO", as in the API
+    name = models.CharField(_("name"), max_length=100)  # "RTX 6000 Ada, 48 GB"
+    memory_gb = models.PositiveIntegerField(_("memory (GB)"))
     # µcr per second of one GPU executing a job.
-    microcredits_per_second = models.BigIntegerField()
+    microcredits_per_second = models.BigIntegerField(_("rate (µcr per second)"))
     # The provider's id for this GPU (RunPod's gpuTypeId, e.g. "NVIDIA RTX 6000 Ada Generation").
-    provider_gpu_id = models.CharField(max_length=100)
-    active = models.BooleanField(default=True)
-    sort_order = models.PositiveSmallIntegerField(default=0)
+    provider_gpu_id = models.CharField(_("provider's GPU id"), max_length=100)
+    active = models.BooleanField(_("active"), default=True)
+    sort_order = models.PositiveSmallIntegerField(_("sort order"), default=0)
 
     class Meta:
         ordering = ["sort_order", "code"]
@@ -37,6 +37,8 @@ class GpuType(models.Model):
                 condition=Q(microcredits_per_second__gt=0), name="infra_gputype_rate_positive"
             ),
         ]
+        verbose_name = _("GPU type")
+        verbose_name_plural = _("GPU types")
 
     def __str__(self) -> str:
         return self.code
@@ -51,43 +53,56 @@ class Deployment(models.Model):
         FAILED = "failed", _("Failed")
         DELETING = "deleting", _("Deleting")
 
-    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
+    public_id = models.CharField(
+        _("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="deployments"
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="deployments",
+        verbose_name=_("organization"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    slug = models.SlugField(max_length=64)
-    name = models.CharField(max_length=100)
-    docker_image = models.CharField(max_length=255)
+    slug = models.SlugField(_("address name"), max_length=64)
+    name = models.CharField(_("name"), max_length=100)
+    docker_image = models.CharField(_("Docker image"), max_length=255)
     # GpuType codes in priority order (1 to 3).
-    gpu_types = models.JSONField(default=list)
-    gpu_count = models.PositiveSmallIntegerField(default=1)
-    min_workers = models.PositiveSmallIntegerField(default=0)
-    max_workers = models.PositiveSmallIntegerField(default=1)
-    idle_timeout_seconds = models.PositiveIntegerField(default=5)
-    execution_timeout_seconds = models.PositiveIntegerField(default=600)
+    gpu_types = models.JSONField(_("GPU types"), default=list)
+    gpu_count = models.PositiveSmallIntegerField(_("GPUs per worker"), default=1)
+    min_workers = models.PositiveSmallIntegerField(_("minimum workers"), default=0)
+    max_workers = models.PositiveSmallIntegerField(_("maximum workers"), default=1)
+    idle_timeout_seconds = models.PositiveIntegerField(_("idle timeout (seconds)"), default=5)
+    execution_timeout_seconds = models.PositiveIntegerField(
+        _("execution timeout (seconds)"), default=600
+    )
     # JSON object of environment variables, encrypted (hypereal_site.crypto); never shown back.
-    env_encrypted = EncryptedTextField()
-    webhook_url = models.URLField(max_length=500, blank=True)
+    env_encrypted = EncryptedTextField(_("environment variables (encrypted)"))
+    webhook_url = models.URLField(_("webhook URL"), max_length=500, blank=True)
     # "whsec_…" signing secret for webhook_url, encrypted; shown once at creation.
-    webhook_secret_encrypted = EncryptedTextField()
-    provider_endpoint_id = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DEPLOYING)
+    webhook_secret_encrypted = EncryptedTextField(_("webhook signing secret (encrypted)"))
+    provider_endpoint_id = models.CharField(_("provider endpoint id"), max_length=100, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.DEPLOYING
+    )
     # What the status does not say (a provider failure being retried, why it failed): a code
     # of hypereal_site.reasons and its parameters, translated when shown (``status_detail``).
-    status_detail_code = models.CharField(max_length=40, blank=True)
-    status_detail_params = models.JSONField(default=dict, blank=True)
+    status_detail_code = models.CharField(_("status detail"), max_length=40, blank=True)
+    status_detail_params = models.JSONField(_("status detail's details"), default=dict, blank=True)
     # Saved settings the provider has not taken yet (its update failed; the beat task retries).
-    provider_sync_pending = models.BooleanField(default=False)
+    provider_sync_pending = models.BooleanField(_("provider update pending"), default=False)
     # When the status last changed: "deploying" for too long turns "failed".
-    status_changed_at = models.DateTimeField(default=timezone.now)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # Soft delete: the provider endpoint is gone, the row stays for its jobs' history and
     # the slug is free again. Hidden from every list and lookup.
-    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -103,6 +118,8 @@ class Deployment(models.Model):
             ),
             models.CheckConstraint(condition=Q(gpu_count__gte=1), name="infra_deployment_gpus"),
         ]
+        verbose_name = _("deployment")
+        verbose_name_plural = _("deployments")
 
     def __str__(self) -> str:
         return self.slug
@@ -118,18 +135,23 @@ class ServerlessGpuModel(models.Model):
     (family ``gpu``: per request, or per second capped at ``max_seconds``)."""
 
     catalog_model = models.OneToOneField(
-        "billing.CatalogModel", on_delete=models.PROTECT, related_name="serverless_gpu"
+        "billing.CatalogModel",
+        on_delete=models.PROTECT,
+        related_name="serverless_gpu",
+        verbose_name=_("catalog model"),
     )
-    slug = models.SlugField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    slug = models.SlugField(_("address name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
     # The provider endpoint that serves it (operated by us, shared by every customer).
-    provider_endpoint_id = models.CharField(max_length=100, blank=True)
+    provider_endpoint_id = models.CharField(_("provider endpoint id"), max_length=100, blank=True)
     # Calls expected to finish within this many seconds are answered inline; others get 202.
-    inline_seconds = models.PositiveIntegerField(default=30)
-    active = models.BooleanField(default=True)
+    inline_seconds = models.PositiveIntegerField(_("inline answer within (seconds)"), default=30)
+    active = models.BooleanField(_("active"), default=True)
 
     class Meta:
         ordering = ["slug"]
+        verbose_name = _("serverless GPU model")
+        verbose_name_plural = _("serverless GPU models")
 
     def __str__(self) -> str:
         return self.slug
@@ -148,47 +170,77 @@ class GpuJob(models.Model):
 
     FINAL = frozenset({"succeeded", "failed", "canceled", "timed_out"})
 
-    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    public_id = models.CharField(
+        _("public id"), max_length=16, unique=True, default=new_public_id, editable=False
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", verbose_name=_("organization")
+    )
     deployment = models.ForeignKey(
-        Deployment, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+        Deployment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jobs",
+        verbose_name=_("deployment"),
     )
     serverless_model = models.ForeignKey(
-        ServerlessGpuModel, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+        ServerlessGpuModel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jobs",
+        verbose_name=_("serverless model"),
     )
     api_key = models.ForeignKey(
-        "apikeys.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "apikeys.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("API key"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     hold = models.OneToOneField(
-        "billing.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="gpu_job"
+        "billing.Hold",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="gpu_job",
+        verbose_name=_("hold"),
     )
-    provider_job_id = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    input = models.JSONField(default=dict)
-    output = models.JSONField(null=True, blank=True)
-    error = models.CharField(max_length=1000, blank=True)
+    provider_job_id = models.CharField(_("provider job id"), max_length=100, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    input = models.JSONField(_("input"), default=dict)
+    output = models.JSONField(_("output"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=1000, blank=True)
     # The GpuType code that ran the job, and how many GPUs (copied at submit).
-    gpu_type = models.CharField(max_length=32, blank=True)
-    gpu_count = models.PositiveSmallIntegerField(default=1)
-    execution_ms = models.BigIntegerField(null=True, blank=True)
-    charged_microcredits = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    gpu_type = models.CharField(_("GPU type"), max_length=32, blank=True)
+    gpu_count = models.PositiveSmallIntegerField(_("GPUs"), default=1)
+    execution_ms = models.BigIntegerField(_("execution time (ms)"), null=True, blank=True)
+    charged_microcredits = models.BigIntegerField(_("charged (µcr)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # The job may not run past this; its hold expires with it.
-    timeout_at = models.DateTimeField()
+    timeout_at = models.DateTimeField(_("times out at"))
     # Random per job: the callback URL's token is an HMAC of it (infra.jobs.callback_token).
-    callback_nonce = models.CharField(max_length=64, blank=True)
+    callback_nonce = models.CharField(_("callback nonce"), max_length=64, blank=True)
     # The last provider error (timeout, 5xx, malformed answer), kept while it is retried.
-    provider_error = models.CharField(max_length=500, blank=True)
-    provider_failures = models.PositiveIntegerField(default=0)
+    provider_error = models.CharField(_("last provider error"), max_length=500, blank=True)
+    provider_failures = models.PositiveIntegerField(_("provider failures"), default=0)
     # When the beat poller may next ask the provider (backoff after errors).
-    next_check_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(_("next check at"), null=True, blank=True)
     # When the hold was captured or released (exactly once).
-    settled_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -202,6 +254,8 @@ class GpuJob(models.Model):
             models.Index(fields=["status", "timeout_at"]),
             models.Index(fields=["organization", "-created_at"]),
         ]
+        verbose_name = _("GPU job")
+        verbose_name_plural = _("GPU jobs")
 
     def __str__(self) -> str:
         return f"job {self.public_id} ({self.status})"

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from hypereal_site.reasons import reason_of
+from hypereal_site.text import isolate
 
 from .permissions import Perm, Role
 
@@ -60,6 +61,8 @@ ACTION_LABELS = {
     "webhook.deleted": gettext_lazy("Webhook endpoint deleted"),
     "webhook.secret_rotated": gettext_lazy("Webhook signing secret rotated"),
     "webhook.disabled": gettext_lazy("Webhook endpoint disabled after failed deliveries"),
+    "webhook.test_sent": gettext_lazy("Webhook test event sent"),
+    "webhook.delivery_resent": gettext_lazy("Webhook delivery resent"),
     "sso.domain_claimed": gettext_lazy("Domain claimed"),
     "sso.domain_removed": gettext_lazy("Domain claim removed"),
     "sso.domain_verified": gettext_lazy("Domain verified"),
@@ -85,6 +88,8 @@ ACTION_LABELS = {
     "deployment.created": gettext_lazy("Deployment created"),
     "deployment.updated": gettext_lazy("Deployment changed"),
     "deployment.deleted": gettext_lazy("Deployment deleted"),
+    "deployment.webhook_test_sent": gettext_lazy("Deployment's webhook test event sent"),
+    "deployment.webhook_resent": gettext_lazy("Deployment's webhook delivery resent"),
 }
 
 FIELD_LABELS = {
@@ -130,6 +135,8 @@ FIELD_LABELS = {
     "timezone": gettext_lazy("Timezone"),
     "url": gettext_lazy("URL"),
     "event_types": gettext_lazy("Events"),
+    "event_type": gettext_lazy("Event"),
+    "delivery": gettext_lazy("Delivery"),
     "description": gettext_lazy("Description"),
     "domain": gettext_lazy("Domain"),
     "domains": gettext_lazy("Domains"),
@@ -224,7 +231,15 @@ def _credits_number(microcredits: int) -> str:
 
 
 def _number_and_unit(field: str, value) -> tuple[str, str] | None:
-    """(number, unit) for a field with a unit, or None."""
+    """(number, unit) for a field with a unit, or None. A negative number is isolated: in a
+    right-to-left sentence its minus sign would otherwise be drawn right of the digits."""
+    found = _unsigned_number_and_unit(field, value)
+    if found is None or not found[0].startswith("-"):
+        return found
+    return isolate(found[0]), found[1]
+
+
+def _unsigned_number_and_unit(field: str, value) -> tuple[str, str] | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:

@@ -24,34 +24,47 @@ def new_message_id() -> str:
 
 
 class WebhookEndpoint(models.Model):
-    public_id = models.CharField(max_length=16, unique=True, default=new_public_id, editable=False)
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="webhook_endpoints"
+    public_id = models.CharField(
+        _("public id"), max_length=16, unique=True, default=new_public_id, editable=False
     )
-    url = models.URLField(max_length=500)
-    description = models.CharField(max_length=200, blank=True)
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="webhook_endpoints",
+        verbose_name=_("organization"),
+    )
+    url = models.URLField(_("URL"), max_length=500)
+    description = models.CharField(_("description"), max_length=200, blank=True)
     # Event type names (webhooks.events.EVENT_TYPES) this endpoint receives.
-    event_types = models.JSONField(default=list)
-    enabled = models.BooleanField(default=True)
+    event_types = models.JSONField(_("event types"), default=list)
+    enabled = models.BooleanField(_("enabled"), default=True)
     # Why it is disabled: a code of hypereal_site.reasons and its parameters, translated
     # when shown (``disabled_reason``). Empty while enabled.
-    disabled_code = models.CharField(max_length=40, blank=True)
-    disabled_params = models.JSONField(default=dict, blank=True)
-    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_code = models.CharField(_("reason disabled (code)"), max_length=40, blank=True)
+    disabled_params = models.JSONField(_("reason parameters"), default=dict, blank=True)
+    disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True)
     # "whsec_" + base64 of 24 random bytes, encrypted (hypereal_site.crypto); shown once.
-    secret_encrypted = EncryptedTextField()
+    secret_encrypted = EncryptedTextField(_("signing secret (encrypted)"))
     # The secret before the last rotation: still signs (second signature) until then.
-    previous_secret_encrypted = EncryptedTextField()
-    previous_secret_until = models.DateTimeField(null=True, blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    previous_secret_encrypted = EncryptedTextField(_("previous signing secret (encrypted)"))
+    previous_secret_until = models.DateTimeField(
+        _("previous secret valid until"), null=True, blank=True
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    last_success_at = models.DateTimeField(_("last success at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
 
     def __str__(self) -> str:
         return self.url
@@ -68,10 +81,19 @@ class WebhookMessage(models.Model):
         SUCCEEDED = "succeeded", _("Delivered")
         FAILED = "failed", _("Failed")
 
-    event_id = models.CharField(max_length=40, default=new_message_id, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(
+        _("message id"), max_length=40, default=new_message_id, editable=False
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
     endpoint = models.ForeignKey(
-        WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        WebhookEndpoint,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("endpoint"),
     )
     deployment = models.ForeignKey(
         "infra.Deployment",
@@ -79,24 +101,29 @@ class WebhookMessage(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="webhook_messages",
+        verbose_name=_("deployment"),
     )
-    event_type = models.CharField(max_length=64)
-    body = models.TextField()  # the exact JSON signed and sent
-    is_test = models.BooleanField(default=False)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempt_count = models.PositiveIntegerField(default=0)
+    event_type = models.CharField(_("event type"), max_length=64)
+    body = models.TextField(_("body"))  # the exact JSON signed and sent
+    is_test = models.BooleanField(_("test event"), default=False)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    attempt_count = models.PositiveIntegerField(_("attempts"), default=0)
     # Attempts made before the current round of retries ("Resend" starts a new round).
-    round_start = models.PositiveIntegerField(default=0)
+    round_start = models.PositiveIntegerField(_("attempts before this round"), default=0)
     # When the next attempt is due (NULL once delivered or given up). While an attempt is
     # in flight it is pushed past the attempt's timeout: a lease the sweeper respects.
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(
+        _("last HTTP status"), null=True, blank=True
+    )
     # Why the last attempt failed: a code of hypereal_site.reasons and its parameters,
     # translated when shown (``last_error``). Empty after a success.
-    last_error_code = models.CharField(max_length=40, blank=True)
-    last_error_params = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.CharField(_("last error"), max_length=40, blank=True)
+    last_error_params = models.JSONField(_("last error's details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -122,6 +149,8 @@ class WebhookMessage(models.Model):
             # A deployment's delivery log (webhooks.selectors.deployment_messages).
             models.Index(fields=["deployment", "-created_at"], name="webhooks_msg_deployment_idx"),
         ]
+        verbose_name = _("webhook message")
+        verbose_name_plural = _("webhook messages")
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
@@ -135,24 +164,30 @@ class WebhookMessage(models.Model):
 class WebhookAttempt(models.Model):
     RESPONSE_EXCERPT_CHARS = 1000
 
-    message = models.ForeignKey(WebhookMessage, on_delete=models.CASCADE, related_name="attempts")
-    number = models.PositiveIntegerField()
-    url = models.CharField(max_length=500)
-    succeeded = models.BooleanField(default=False)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_excerpt = models.TextField(blank=True)  # at most RESPONSE_EXCERPT_CHARS
-    duration_ms = models.PositiveIntegerField(default=0)
+    message = models.ForeignKey(
+        WebhookMessage, on_delete=models.CASCADE, related_name="attempts", verbose_name=_("message")
+    )
+    number = models.PositiveIntegerField(_("attempt"))
+    url = models.CharField(_("URL"), max_length=500)
+    succeeded = models.BooleanField(_("succeeded"), default=False)
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    response_excerpt = models.TextField(
+        _("response excerpt"), blank=True
+    )  # at most RESPONSE_EXCERPT_CHARS
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
     # Why it failed: a code of hypereal_site.reasons (``timed_out``, ``http_status``…) and
     # its parameters, translated when shown (``error``). Empty for a success.
-    error_code = models.CharField(max_length=40, blank=True)
-    error_params = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    error_code = models.CharField(_("error"), max_length=40, blank=True)
+    error_params = models.JSONField(_("error's details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         ordering = ["-number"]
         constraints = [
             models.UniqueConstraint(fields=["message", "number"], name="webhooks_attempt_number"),
         ]
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id}"

@@ -32,6 +32,10 @@ def _target(endpoint: WebhookEndpoint) -> Target:
     return Target("webhook_endpoint", endpoint.public_id, endpoint.url)
 
 
+def _deployment_target(deployment) -> Target:
+    return Target("deployment", deployment.public_id, deployment.slug)
+
+
 def _snapshot(endpoint: WebhookEndpoint) -> dict:
     return {
         "url": endpoint.url,
@@ -320,6 +324,13 @@ def endpoint_send_test(*, endpoint: WebhookEndpoint, actor: User) -> WebhookMess
         next_attempt_at=now,
         created_at=now,
     )
+    audit_record(
+        organization=endpoint.organization,
+        actor=actor,
+        action="webhook.test_sent",
+        target=_target(endpoint),
+        after={"delivery": message.event_id},
+    )
     _enqueue_on_commit([message.pk])
     return message
 
@@ -350,6 +361,13 @@ def deployment_send_test(*, deployment, actor: User) -> WebhookMessage:
         next_attempt_at=now,
         created_at=now,
     )
+    audit_record(
+        organization=deployment.organization,
+        actor=actor,
+        action="deployment.webhook_test_sent",
+        target=_deployment_target(deployment),
+        after={"delivery": message.event_id},
+    )
     _enqueue_on_commit([message.pk])
     return message
 
@@ -373,6 +391,18 @@ def message_resend(*, message: WebhookMessage, actor: User) -> WebhookMessage:
     message.next_attempt_at = timezone.now()
     message.finished_at = None
     message.save(update_fields=["status", "round_start", "next_attempt_at", "finished_at"])
+    # In the log of the organization the message belongs to, on its endpoint or deployment.
+    if message.deployment_id:
+        action, target = "deployment.webhook_resent", _deployment_target(message.deployment)
+    else:
+        action, target = "webhook.delivery_resent", _target(message.endpoint)
+    audit_record(
+        organization=message.organization,
+        actor=actor,
+        action=action,
+        target=target,
+        after={"delivery": message.event_id, "event_type": message.event_type},
+    )
     _enqueue_on_commit([message.pk])
     return message
 

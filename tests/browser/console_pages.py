@@ -2,7 +2,8 @@
 English, tests/browser/test_arabic_layout.py in Arabic): the data at its longest, the
 pages each role opens, the page's primary action per role, and the loop that opens every
 page at every width, screenshots it and checks what both tests check (nothing widens the
-page; menus and dialogs open inside the viewport). Each test adds its own checks per page.
+page; a table that scrolls sideways in its box shows that it does; menus and dialogs open
+inside the viewport). Each test adds its own checks per page.
 """
 
 import json
@@ -14,6 +15,8 @@ from pathlib import Path
 from django.test import Client
 
 from apikeys.services import apikey_update
+from billing.ledger import ledger_post
+from billing.models import LedgerEntry
 from hypereal_site.crypto import encrypt
 from infra.models import Deployment
 from orgs.permissions import PERMISSION_ROLES, Perm, Role
@@ -21,7 +24,7 @@ from orgs.services import invitation_create
 from sso.models import SsoLoginAttempt
 from sso.services import connection_create
 from tests.accounts.factories import UserFactory
-from tests.apikeys.factories import fund, join, key_make, personal, team
+from tests.apikeys.factories import fund, join, key_make, personal, team, wallet_of
 from tests.infra.gpuscene import finished_job, gpu_types
 from tests.site.pages import in_org, usage_event
 from tests.site.test_navigation import may_open
@@ -134,6 +137,15 @@ def seed() -> dict:
         deployment_with_log(deployment, url=long_url)
     webhook = endpoint_with_log(org, owner, url=long_url)
     own_webhook = endpoint_with_log(personal(owner), owner, url=long_url)
+    # The personal balance below zero (a correction larger than its grant): signed figures
+    # outside the ledger's cells, on the dashboard, billing, statement and GPU pages.
+    ledger_post(
+        wallet=wallet_of(personal(owner)),
+        amount_microcredits=-312_500_000,
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        idempotency_key="layout:below-zero",
+        description="correction",
+    )
     return {
         "deployment": deployments["org"],
         "own_deployment": deployments["own"],
@@ -225,6 +237,15 @@ CULPRITS = """() => { const out = e => { const r = e.getBoundingClientRect();
   return [...document.querySelectorAll('body *')].filter(out)
     .filter(e => ![...e.children].some(out)).slice(0, 4)
     .map(e => e.tagName.toLowerCase() + '.' + [...e.classList].join('.')); }"""
+#: Tables wider than their box (they scroll sideways inside it) without the cue that says
+#: so: the shadows on the sides where columns are out of view (``.table-wrap`` in
+#: console.css).
+UNCUED_TABLES = """() => [...document.querySelectorAll('main table')].filter(t => {
+  const box = t.parentElement;
+  if (box.scrollWidth <= box.clientWidth + 1) return false;
+  const style = getComputedStyle(box);
+  return !(box.classList.contains('table-wrap') && style.backgroundImage.includes('radial-gradient')
+           && style.backgroundAttachment.includes('local')); }).length"""
 RECT = """el => { const r = el.getBoundingClientRect();
   return {left: r.left, right: r.right, top: r.top, bottom: r.bottom,
           w: innerWidth, h: innerHeight}; }"""
@@ -375,6 +396,9 @@ def visit_every_page(
             if not page.evaluate(FITS):
                 wide = page.evaluate("document.documentElement.scrollWidth")
                 problems.append(f"{visit.where}: page is {wide}px wide: {page.evaluate(CULPRITS)}")
+            uncued = page.evaluate(UNCUED_TABLES)
+            if uncued:
+                problems.append(f"{visit.where}: {uncued} table(s) scroll sideways with no cue")
             check(visit)
         context.close()
     return problems

@@ -44,19 +44,30 @@ BARE_ARROWS = """() => { const found = [];
       found.push(text.slice(0, 40)); }
   return found.slice(0, 3); }"""
 
-#: Signed figures in numeric cells ("-12.00", "+5,000.00") whose sign is drawn to the
-#: right of the digits: in a right-to-left paragraph a leading sign is a neutral and
-#: follows the Arabic direction unless the cell takes its direction from its content.
-SIGNS_ON_THE_RIGHT = r"""() => { const bad = []; let seen = 0;
-  for (const cell of document.querySelectorAll('main .num')) {
-    for (const n of cell.childNodes) {
-      if (n.nodeType !== 3 || !/^\s*[-+]\d/.test(n.textContent)) continue;
-      seen += 1;
-      const i = n.textContent.search(/[-+]/), r = document.createRange();
-      r.setStart(n, i); r.setEnd(n, i + 1); const sign = r.getBoundingClientRect().x;
-      r.setStart(n, i + 1); r.setEnd(n, i + 2); const digit = r.getBoundingClientRect().x;
-      if (sign > digit) bad.push(n.textContent.trim().slice(0, 20)); } }
-  return [seen, bad.slice(0, 3)]; }"""
+#: Signed figures ("-12.00", "+5,000.00", "-$0.13") whose sign is drawn to the right of the
+#: digits: in a right-to-left paragraph a leading sign is a neutral and follows the Arabic
+#: direction unless the figure is isolated left to right (``td.num`` cells by the stylesheet,
+#: figures elsewhere by ``|ltr``: a balance on a stat card, a statement's totals, a figure
+#: inside a sentence). Every visible text in ``main``; [seen, seen outside .num, bad].
+SIGNS_ON_THE_RIGHT = r"""() => { const bad = []; let seen = 0, outside = 0;
+  const walk = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  const signed = /(?<!\d\s*)(?<=^|[\s(])[-+]\$?\d/g;
+  while (walk.nextNode()) { const n = walk.currentNode;
+    if (n.parentElement.closest('code, pre, script, style, textarea, svg')) continue;
+    for (const m of n.textContent.matchAll(signed)) {
+      const i = m.index, r = document.createRange();
+      r.setStart(n, i); r.setEnd(n, i + 1); const sign = r.getBoundingClientRect();
+      if (!sign.width) continue;  // not drawn (a closed menu, a hidden panel)
+      r.setStart(n, i + 1); r.setEnd(n, i + 2); const next = r.getBoundingClientRect();
+      seen += 1; if (!n.parentElement.closest('.num')) outside += 1;
+      if (sign.x > next.x) bad.push(n.textContent.trim().slice(0, 20)); } }
+  return [seen, outside, bad.slice(0, 3)]; }"""
+
+#: Pages that must show a signed figure outside a table cell, so that the check has work:
+#: the statement's "Credits in" (+…) everywhere; the personal account's balance is below
+#: zero (see ``seed``), on its dashboard, billing page and GPU jobs page.
+SIGNED_OUTSIDE_CELLS = {"statement": ROLES, "dashboard": ("personal",), "billing": ("personal",)}
+SIGNED_OUTSIDE_CELLS["deployment-jobs"] = ("personal",)
 
 
 def arabic_user(user):
@@ -83,12 +94,14 @@ def check_arabic(visit: Visit) -> None:
             visit.problems.append(f"{width} the daily chart is not mirrored: {flip}")
     if label == "key-detail" and visit.status == 200 and not page.locator("main .dir-icon").count():
         visit.problems.append(f"{visit.where}: no back arrow")
-    seen, misplaced = page.evaluate(SIGNS_ON_THE_RIGHT)
+    seen, outside, misplaced = page.evaluate(SIGNS_ON_THE_RIGHT)
     if misplaced:
         visit.problems.append(f"{visit.where}: a sign drawn right of its figure: {misplaced}")
-    if label == "billing" and visit.status == 200 and not seen:
+    if label == "billing" and visit.status == 200 and not seen - outside:
         # The ledger lists the seeded grants as "+…": the check above must have had work.
         visit.problems.append(f"{visit.where}: no signed figure in the ledger to check")
+    if visit.name in SIGNED_OUTSIDE_CELLS.get(label, ()) and visit.status == 200 and not outside:
+        visit.problems.append(f"{visit.where}: no signed figure outside the tables to check")
     bare = page.evaluate(BARE_ARROWS)
     if bare:
         visit.problems.append(f"{visit.where}: arrows outside .dir-icon: {bare}")

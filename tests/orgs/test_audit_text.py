@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
+from django.utils import translation
 
 from apikeys.services import apikey_update
 from orgs.audit import AuditOriginMiddleware
@@ -243,6 +244,16 @@ PAYLOADS = {
         {"enabled": True},
         {"enabled": False, "reason": {"code": "gone_410", "when": "2026-11-29 18:02 UTC"}},
     ),
+    "webhook.test_sent": (None, {"delivery": "msg_2Vx8QmLr0pTzYb4KcW7nHd1s"}),
+    "webhook.delivery_resent": (
+        None,
+        {"delivery": "msg_2Vx8QmLr0pTzYb4KcW7nHd1s", "event_type": "job.failed"},
+    ),
+    "deployment.webhook_test_sent": (None, {"delivery": "msg_9Qp3ZkW2mLp0xYbT5rNcV8aE"}),
+    "deployment.webhook_resent": (
+        None,
+        {"delivery": "msg_9Qp3ZkW2mLp0xYbT5rNcV8aE", "event_type": "job.succeeded"},
+    ),
 }
 
 RAW = re.compile(r"[a-z]+_[a-z_]+|microcredit|µcr|\bcents\b")
@@ -291,6 +302,21 @@ def test_a_cap_change_reads_as_a_sentence():
     assert audit_change_sentences(None, {"amount_cents": 2500}) == ["Amount: $25.00"]
     assert audit_change_sentences({"role": "viewer"}, {"role": "admin"}) == ["Role Viewer → Admin"]
     assert audit_change_sentences({"role": "billing"}, None) == ["Role was Billing"]
+
+
+def test_a_negative_amount_keeps_its_sign_left_of_its_digits_in_arabic():
+    with translation.override("ar"):
+        (credits,) = audit_change_sentences(None, {"amount_microcredits": -5_000_000})
+        (dollars,) = audit_change_sentences(None, {"amount_cents": -2500})
+        (positive,) = audit_change_sentences(None, {"amount_microcredits": 5_000_000})
+    # FIRST STRONG ISOLATE … POP DIRECTIONAL ISOLATE: digits hold no strong character, so
+    # the figure is laid out left to right inside the Arabic sentence.
+    assert "\u2068-5\u2069" in credits
+    assert "\u2068-$25.00\u2069" in dollars
+    assert "\u2068" not in positive
+    assert audit_change_sentences(None, {"amount_microcredits": -5_000_000}) == [
+        "Amount: -5 credits"
+    ]
 
 
 def test_a_field_added_later_is_still_named_without_its_unit():
