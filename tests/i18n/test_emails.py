@@ -207,3 +207,13 @@ def test_password_reset_mail_in_the_recipients_language(saved, arabic):
 
     (message,) = mail.outbox
     assert bool(ARABIC.search(message.subject)) is arabic
+
+
+def test_a_negative_balance_keeps_its_minus_left_of_the_digits_in_arabic_mail():
+    context = {"organization": ORG, "balance": "-12.50", "threshold": "20.00"}
+    en_subject, en_body = render("billing/email/low_balance", context, "en")
+    ar_subject, ar_body = render("billing/email/low_balance", context, "ar")
+    assert "-12.50" in en_subject and "\u2066" not in en_subject + en_body
+    # Left-to-right isolates (the plain-text <bdi dir="ltr">) around each figure.
+    assert "\u2066-12.50\u2069" in ar_subject
+    assert "\u2066-12.50\u2069" in ar_body and "\u206620.00\u2069" in ar_body
