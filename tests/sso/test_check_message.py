@@ -5,7 +5,6 @@ reader's language whichever language the person who saved it had. Older rows hol
 "<code>: <sentence>" are converted by the data migration."""
 
 import importlib
-import socket
 
 import pytest
 from django.utils import translation
@@ -14,6 +13,8 @@ from sso.checks import CheckOutcome
 from sso.models import SsoConnection
 from tests.migrating import latest, migrate
 
+from .test_checks import dead_port
+
 pytestmark = pytest.mark.django_db
 
 OTHER = {"en": "ar", "ar": "en"}
@@ -21,12 +22,6 @@ UNREACHABLE = {
     "en": "127.0.0.1 could not be reached.",
     "ar": "تعذّر الوصول إلى \u2068127.0.0.1\u2069.",
 }
-
-
-def dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def saved_under(api, org, owner, language: str) -> str:

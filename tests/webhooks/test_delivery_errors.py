@@ -6,7 +6,6 @@ translated when shown: the delivery logs of an endpoint and of a deployment, and
 holding a sentence are converted by the data migration."""
 
 import importlib
-import socket
 
 import pytest
 from django.db import transaction
@@ -14,6 +13,7 @@ from django.utils import translation
 
 from hypereal_site.crypto import encrypt
 from tests.migrating import latest, migrate
+from tests.sso.test_checks import dead_port
 from webhooks import services
 from webhooks.delivery import message_deliver
 from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -30,12 +30,6 @@ UNREACHABLE = {
     "en": "127.0.0.1 could not be reached.",
     "ar": "تعذّر الوصول إلى \u2068127.0.0.1\u2069.",
 }
-
-
-def dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def reader(user, language: str) -> None:
