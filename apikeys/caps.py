@@ -9,6 +9,7 @@ in key order, so concurrent batches lock them in the same order and cannot deadl
 """
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -83,13 +84,73 @@ def _settle_on_commit(ids: list[str], spend: dict[tuple[int, str], int]) -> None
     """After commit, one script releases the reservations and adds the spend to the
     counters. If the store does not answer, the settlement is journalled in PostgreSQL and
     applied by the beat tasks once it is back (``reservations.settle_pending``)."""
-    if not ids and not spend:
+    if ids or spend:
+        settle_after_commit(ids=ids, spend=spend)
+
+
+class _Settlement:
+    """What one transaction (at one depth of savepoints) has to tell the reservation store
+    after it commits, gathered so that it goes in one call."""
+
+    def __init__(self, savepoints: set[str]) -> None:
+        self.savepoints = savepoints
+        self.ids: list[str] = []
+        self.spend: dict[tuple[int, str], int] = {}
+        self.wallets: dict[int, int] = {}
+        self.sent = False
+
+    def add(self, ids, spend, wallets) -> None:
+        self.ids.extend(ids)
+        for period, amount in spend.items():
+            self.spend[period] = self.spend.get(period, 0) + amount
+        for org, delta in wallets.items():
+            # Debits add up; a credit (or 0) anywhere drops the counter, as it would have
+            # on its own (``reservations.settle``).
+            before = self.wallets.get(org)
+            if before is None:
+                self.wallets[org] = delta
+            elif before < 0 and delta < 0:
+                self.wallets[org] = before + delta
+            else:
+                self.wallets[org] = 0
+
+    def run(self) -> None:
+        self.sent = True
+        reservations.settle_or_journal(ids=self.ids, spend=self.spend, wallets=self.wallets)
+
+
+_pending = threading.local()
+
+
+def settle_after_commit(
+    *,
+    ids: Iterable[str] = (),
+    spend: Mapping[tuple[int, str], int] | None = None,
+    wallets: Mapping[int, int] | None = None,
+) -> None:
+    """``reservations.settle_or_journal`` once the current transaction commits (at once
+    outside one). Everything asked within one transaction goes to the store in one call:
+    an ingestion batch moves up to a wallet per owner and the spend of each key, which
+    were a round trip each. A settlement asked inside a savepoint is gathered with the
+    others of the same savepoint only, so a savepoint rolled back takes exactly its own
+    away (Django drops the on-commit callbacks registered inside it)."""
+    ids, spend, wallets = list(ids), dict(spend or {}), dict(wallets or {})
+    if not connection.in_atomic_block:
+        reservations.settle_or_journal(ids=ids, spend=spend, wallets=wallets)
         return
-
-    def run() -> None:
-        reservations.settle_or_journal(ids=ids, spend=spend)
-
-    transaction.on_commit(run)
+    savepoints = set(connection.savepoint_ids)
+    current = getattr(_pending, "settlement", None)
+    if (
+        current is None
+        or current.sent
+        or current.savepoints != savepoints
+        or not any(hook is current.hook for _s, hook, _r in connection.run_on_commit)
+    ):
+        current = _Settlement(savepoints)
+        current.hook = current.run  # one bound method, to find it among the callbacks
+        _pending.settlement = current
+        transaction.on_commit(current.hook)
+    current.add(ids, spend, wallets)
 
 
 def keys_touch(*, last_used: Mapping[int, datetime]) -> int:

@@ -1,9 +1,7 @@
 """The API keys app's answers to what billing and organizations announce (connected in
 ``ApikeysConfig.ready``; the apps below never import this one)."""
 
-from django.db import transaction
-
-from . import reservations
+from .caps import settle_after_commit
 from .services import org_keys_revoke_all
 from .verification import invalidate_organization
 
@@ -23,7 +21,6 @@ def move_wallet_counter(
     """A wallet's balance or held amount moved: after commit, move its reservation counter
     by a debit, or drop it on a credit (rebuilt from PostgreSQL by the next verification)."""
 
-    def run() -> None:  # journalled when the store does not answer
-        reservations.settle_or_journal(ids=[], wallets={organization_id: available_delta})
-
-    transaction.on_commit(run)
+    # Journalled when the store does not answer; gathered with the transaction's other
+    # settlements into one call.
+    settle_after_commit(wallets={organization_id: available_delta})

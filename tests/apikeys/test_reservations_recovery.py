@@ -214,18 +214,18 @@ def test_a_settlement_the_store_refuses_is_journalled_and_applied_later(
         fund(org, 10)  # a top-up: its wallet counter move is journalled too
     store_down.back()
 
-    # The usage debit's wallet move, the settlement of the call, the top-up's wallet move.
+    # The ingestion's one settlement (the call's reservation, the key's spend, the usage
+    # debit's wallet move: gathered per transaction), then the top-up's wallet move.
     pending = list(PendingSettlement.objects.order_by("pk"))
     assert [(p.reservation_ids, p.spend, p.wallets) for p in pending] == [
-        ([], [], [[org.pk, -TTS]]),
-        ([rid], [[key.pk, _period(), TTS]], []),
+        ([rid], [[key.pk, _period(), TTS]], [[org.pk, -TTS]]),
         ([], [], [[org.pk, 10 * CREDIT]]),  # a credit: the counter is dropped when applied
     ]
     # Until applied, the reservation is still held and caps_check says why.
     assert _counter(f"kr:{key.pk}:{_period()}") == TTS
     with pytest.raises(CommandError):
         call_command("caps_check")
-    assert any(line.startswith("settlements pending: 3") for line in reservations.reconcile())
+    assert any(line.startswith("settlements pending: 2") for line in reservations.reconcile())
 
     assert expire_reservations() == 0  # the 30 s beat task applies the journal first
     assert PendingSettlement.objects.count() == 0
@@ -248,7 +248,8 @@ def test_journalled_settlements_wait_while_the_store_stays_down(
     with django_capture_on_commit_callbacks(execute=True):
         usage_ingest(events=[report(key, rid)])
     assert reservations.settle_pending() == 0
-    assert [p.attempts for p in PendingSettlement.objects.all()] == [1, 1]  # debit, settlement
+    # One row: the debit and the settlement of the call, gathered in one transaction.
+    assert [p.attempts for p in PendingSettlement.objects.all()] == [1]
     store_down.back()
     assert reconcile_reservations() == 0  # the 5 min beat task applies it too
     assert PendingSettlement.objects.count() == 0

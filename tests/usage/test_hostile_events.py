@@ -97,6 +97,25 @@ def test_a_non_string_key_in_an_event_is_harmless(internal, funded_key):
     assert response.json()["accepted"] == 2
 
 
+# Characters that COPY's text format escapes (ingestion writes its rows as COPY text on
+# PostgreSQL): each is stored exactly, in every text column it can reach.
+COPY_SPECIAL = ["tab\there", "line\nend", "carriage\rreturn", "back\\slash\\N", "\\."]
+
+
+@pytest.mark.parametrize("text", COPY_SPECIAL)
+def test_text_that_copy_escapes_is_stored_exactly(internal, funded_key, text):
+    key, _plaintext = funded_key
+    plain = event(key)
+    odd = event(key, request_id=f"r-{text}-{rid()}", provider=text)
+    response = post_raw(internal, [plain, odd])
+    assert response.status_code == 200, response.content[:600]
+    assert response.json()["accepted"] == 2
+    stored = UsageEvent.objects.get(request_id=odd["request_id"])
+    assert stored.provider == text
+    assert UsageEvent.objects.get(request_id=plain["request_id"]).provider == plain["provider"]
+    assert UsageRequest.objects.filter(request_id=odd["request_id"]).exists()
+
+
 # --- the hold and verify endpoints: the same inputs are a 400 in the envelope -------------
 
 

@@ -91,8 +91,13 @@ def test_the_table_is_range_partitioned_with_a_composite_key_brin_and_no_default
             "SELECT count(*) FROM pg_constraint "
             "WHERE conrelid = 'usage_usageevent'::regclass AND contype = 'f'"
         )
-        assert cursor.fetchone()[0] == 2  # organization, key
+        assert cursor.fetchone()[0] == 0  # organization and key are checked by ingestion
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'usage_usagerequest'")
+        request_indexes = [row[0] for row in cursor.fetchall()]
     assert "USING brin (occurred_at)" in indexes["usage_event_time_brin"]
+    # The de-duplication table: its primary key and the pruning's index, no LIKE index.
+    assert len(request_indexes) == 2
+    assert not any("pattern_ops" in d for d in request_indexes)
     assert "(organization_id, occurred_at, id)" in indexes["usage_event_org_time"]
     assert "(key_id, occurred_at, id)" in indexes["usage_event_key_time"]
     assert "(organization_id, request_id)" in indexes["usage_event_org_request"]
@@ -119,7 +124,7 @@ def test_ensure_creates_the_months_once_and_rows_land_there(key):
     assert partitions.usage_partitions_ensure(start=start, end=end) == []  # idempotent
     ev(key, at=datetime(2031, 2, 28, 23, 59, 59, tzinfo=UTC), request_id="late-feb")
     assert partition_of("late-feb") == "usage_usageevent_y2031m02"
-    # The partition has the parent's indexes and foreign keys.
+    # The partition has the parent's indexes and, like the parent, no foreign key.
     with connection.cursor() as cursor:
         count = "SELECT count(*) FROM pg_indexes WHERE tablename = %s"
         cursor.execute(count, ["usage_usageevent"])
@@ -130,7 +135,7 @@ def test_ensure_creates_the_months_once_and_rows_land_there(key):
             "SELECT count(*) FROM pg_constraint "
             "WHERE conrelid = 'usage_usageevent_y2031m02'::regclass AND contype = 'f'"
         )
-        assert cursor.fetchone()[0] == 2
+        assert cursor.fetchone()[0] == 0
 
 
 def test_the_daily_task_covers_ingestions_window_and_the_months_ahead(settings):
@@ -314,7 +319,20 @@ def test_the_migration_copies_rows_keeps_ids_and_foreign_keys(key):
     migration = importlib.import_module("usage.migrations.0002_partition_usage_events")
     rows = [ev(key, at=datetime(2026, 10, 3, tzinfo=UTC)), ev(key)]
     check_deferred_constraints()
+    foreign_keys = (
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'usage_usageevent'::regclass AND contype = 'f' ORDER BY conname"
+    )
     with connection.cursor() as cursor:
+        # Migration 0004 dropped the two constraints; put them back as 0002 found them.
+        cursor.execute(
+            "ALTER TABLE usage_usageevent ADD CONSTRAINT usage_event_org_fk FOREIGN KEY "
+            "(organization_id) REFERENCES orgs_organization (id) DEFERRABLE INITIALLY DEFERRED, "
+            "ADD CONSTRAINT usage_event_key_fk FOREIGN KEY (key_id) REFERENCES apikeys_apikey "
+            "(id) DEFERRABLE INITIALLY DEFERRED"
+        )
+        cursor.execute(foreign_keys)
+        before = cursor.fetchall()
         migration._swap(cursor, partitioned=False)
         cursor.execute(
             "INSERT INTO usage_usageevent (request_id, occurred_at, organization_id, key_id, "
@@ -333,11 +351,8 @@ def test_the_migration_copies_rows_keeps_ids_and_foreign_keys(key):
     newer = ev(key)
     assert newer.pk > ancient_id > max(r.pk for r in rows)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_constraint "
-            "WHERE conrelid = 'usage_usageevent'::regclass AND contype = 'f'"
-        )
-        assert cursor.fetchone()[0] == 2
+        cursor.execute(foreign_keys)
+        assert cursor.fetchall() == before and len(before) == 2
 
 
 def test_the_command_lists_the_partitions():
