@@ -131,9 +131,10 @@ def settle_after_commit(
     """``reservations.settle_or_journal`` once the current transaction commits (at once
     outside one). Everything asked within one transaction goes to the store in one call:
     an ingestion batch moves up to a wallet per owner and the spend of each key, which
-    were a round trip each. A settlement asked inside a savepoint is gathered with the
-    others of the same savepoint only, so a savepoint rolled back takes exactly its own
-    away (Django drops the on-commit callbacks registered inside it)."""
+    were a round trip each. Django drops the on-commit callbacks registered inside a
+    savepoint that rolls back, so a settlement is only added to one whose callback would
+    share its fate: registered at the same savepoints, or inside savepoints since released
+    (their ids are never reused), never at a shallower level than the one asking."""
     ids, spend, wallets = list(ids), dict(spend or {}), dict(wallets or {})
     if not connection.in_atomic_block:
         reservations.settle_or_journal(ids=ids, spend=spend, wallets=wallets)
@@ -143,7 +144,7 @@ def settle_after_commit(
     if (
         current is None
         or current.sent
-        or current.savepoints != savepoints
+        or not savepoints <= current.savepoints
         or not any(hook is current.hook for _s, hook, _r in connection.run_on_commit)
     ):
         current = _Settlement(savepoints)

@@ -78,3 +78,24 @@ def test_a_settlement_after_one_was_sent_is_sent_again(sent, django_capture_on_c
 def test_outside_a_transaction_it_is_sent_at_once(sent):
     caps.settle_after_commit(wallets={901: -5})
     assert sent == [{"ids": [], "spend": {}, "wallets": {901: -5}}]
+
+
+def test_a_released_savepoints_settlement_is_gathered_with_what_follows(
+    sent, django_capture_on_commit_callbacks
+):
+    """As on SQLite, where the ledger moves a wallet inside a savepoint of its own."""
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            caps.settle_after_commit(wallets={901: -5})
+        caps.settle_after_commit(ids=["rsv_b"], spend={(11, "2026-11"): 5})
+    assert sent == [{"ids": ["rsv_b"], "spend": {(11, "2026-11"): 5}, "wallets": {901: -5}}]
+
+
+def test_a_deeper_savepoint_does_not_add_to_a_shallower_settlement(
+    sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        caps.settle_after_commit(wallets={901: -5})
+        with transaction.atomic():
+            caps.settle_after_commit(wallets={901: -3})
+    assert sorted(call["wallets"][901] for call in sent) == [-5, -3]
