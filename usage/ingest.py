@@ -241,14 +241,22 @@ def _parse_common(index: int, raw, *, earliest: datetime, latest: datetime) -> E
     )
 
 
+def _text_array(values: list[str]) -> str:
+    """PostgreSQL's text form of a ``text[]``, every element quoted: one string for psycopg
+    to pass, instead of a list it adapts element by element (most of the statement's cost
+    on the client)."""
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+
+
 def _claim_request_ids(request_ids: list[str]) -> set[str]:
     """Insert the ids into the de-duplication table; return those that were new.
 
     ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL, SQLite ≥ 3.35). Sorted, so
     two batches sharing ids take the unique-index locks in the same order. On PostgreSQL
     the ids go as one array parameter (``unnest … WITH ORDINALITY``, inserted in the
-    array's order): a statement with a placeholder per value cost ~5 ms of client-side
-    query building per 500-event batch.
+    array's order, written by ``_text_array``): a statement with a placeholder per value
+    cost ~5 ms of client-side query building per 500-event batch.
     """
     new: set[str] = set()
     if not request_ids:
@@ -260,7 +268,7 @@ def _claim_request_ids(request_ids: list[str]) -> set[str]:
                 "INSERT INTO usage_usagerequest (request_id, accepted_at) "
                 "SELECT r.id, %s FROM unnest(%s::text[]) WITH ORDINALITY AS r(id, n) "
                 "ORDER BY r.n ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-                [now, request_ids],
+                [now, _text_array(request_ids)],
             )
             new.update(row[0] for row in cursor.fetchall())
         return new

@@ -98,8 +98,17 @@ def test_a_non_string_key_in_an_event_is_harmless(internal, funded_key):
 
 
 # Characters that COPY's text format escapes (ingestion writes its rows as COPY text on
-# PostgreSQL): each is stored exactly, in every text column it can reach.
-COPY_SPECIAL = ["tab\there", "line\nend", "carriage\rreturn", "back\\slash\\N", "\\."]
+# PostgreSQL), and those an array literal quotes (the request ids are claimed as one
+# ``text[]``): each is stored exactly, in every text column it can reach.
+COPY_SPECIAL = [
+    "tab\there",
+    "line\nend",
+    "carriage\rreturn",
+    "back\\slash\\N",
+    "\\.",
+    'quote"and{brace,comma}',
+    "NULL",
+]
 
 
 @pytest.mark.parametrize("text", COPY_SPECIAL)
