@@ -86,10 +86,15 @@ def fixtures(run: str, *, owners: int, keys_per_owner: int):
     return orgs, keys, service_token
 
 
-def make_batches(run: str, keys, *, total: int, batch: int, duplicate_share: float):
+def make_batches(
+    run: str, keys, *, total: int, batch: int, duplicate_share: float, resend_lag: int = 0
+):
     """``total`` events in batches of ``batch``; about ``duplicate_share`` of them are
     re-sends (same body) of an event from the same batch or one of the ten before it,
-    so that concurrent batches overlap. Returns (batches, unique events by request id)."""
+    so that concurrent batches overlap. With ``resend_lag`` N, a re-send from another
+    batch comes from one at least N batches earlier (with N ≥ the client threads, a batch
+    already answered, as a gateway re-sends after a timeout) instead. Returns (batches,
+    unique events by request id)."""
     rng = random.Random(run)
     now = datetime.now(UTC)
     weights = [share for _m, _e, share in MIX]
@@ -101,11 +106,13 @@ def make_batches(run: str, keys, *, total: int, batch: int, duplicate_share: flo
         size = min(batch, total - sum(len(b) for b in batches))
         while len(events) < size:
             if (batches or events) and rng.random() < duplicate_share:
-                if events and (not batches or rng.random() < 0.2):
+                earlier = batches[-10 - resend_lag : len(batches) - resend_lag]
+                if events and (not earlier or rng.random() < 0.2):
                     events.append(rng.choice(events))
-                else:
-                    events.append(rng.choice(rng.choice(batches[-10:])))
-                continue
+                    continue
+                if earlier:
+                    events.append(rng.choice(rng.choice(earlier)))
+                    continue
             model, endpoint, _share = rng.choices(MIX, weights)[0]
             key = rng.choice(keys)
             event = {
@@ -364,6 +371,8 @@ def compare(args) -> int:
         f"--{name}={getattr(args, name.replace('-', '_'))}"
         for name in ("events", "batch", "threads", "duplicates", "owners", "keys-per-owner")
     ] + [f"--workers={args.workers}"]
+    if args.resend_lag is not None:
+        forwarded.append(f"--resend-lag={args.resend_lag}")
     results: dict[str, list[dict]] = {"partitioned": [], "plain": []}
     for round_ in range(args.rounds):
         for layout, url in (("partitioned", db), ("plain", plain)):
@@ -410,6 +419,13 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--threads", type=int, default=4, help="concurrent HTTP clients")
     parser.add_argument("--duplicates", type=float, default=0.05, help="share of re-sends")
+    parser.add_argument(
+        "--resend-lag",
+        type=int,
+        default=None,
+        help="re-send only from batches at least this many earlier; default: --threads "
+        "(batches already answered); 0: also from the batches in flight",
+    )
     parser.add_argument("--owners", type=int, default=4)
     parser.add_argument("--keys-per-owner", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
@@ -434,8 +450,14 @@ def main() -> int:
         print("usage_usageevent rebuilt as one plain table (same columns and indexes)")
     run = uuid.uuid4().hex[:10]
     orgs, keys, token = fixtures(run, owners=args.owners, keys_per_owner=args.keys_per_owner)
+    lag = args.threads if args.resend_lag is None else args.resend_lag
     batches, unique = make_batches(
-        run, keys, total=args.events, batch=args.batch, duplicate_share=args.duplicates
+        run,
+        keys,
+        total=args.events,
+        batch=args.batch,
+        duplicate_share=args.duplicates,
+        resend_lag=lag,
     )
     bodies = [json.dumps({"events": b}).encode() for b in batches]
     rows = copy_rows(batches, unique, {k.public_id: k for k in keys})
@@ -446,7 +468,8 @@ def main() -> int:
         f"PostgreSQL {pg_version}, gunicorn -w {args.workers} --threads 1 (sync workers), "
         f"{os.cpu_count()} CPUs; {posted} events in {len(batches)} batches of {args.batch} "
         f"({posted - len(unique)} re-sends, {len(unique)} unique) over {len(keys)} keys of "
-        f"{len(orgs)} owners, {args.threads} client threads"
+        f"{len(orgs)} owners, {args.threads} client threads; re-sends of "
+        + (f"batches at least {lag} earlier" if lag else "batches possibly still in flight")
     )
 
     with harness.Gunicorn(env, workers=args.workers) as server:
